@@ -1,0 +1,24 @@
+{
+  "targets": [
+    {
+      "target_name": "fcgi",
+      "sources": [
+        "native/accept.cc",
+        "native/addon.cc",
+        "native/environ.cc",
+        "native/errors.cc",
+        "native/listen.cc",
+        "native/request.cc",
+        "native/request_slot.cc",
+        "native/signals.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "cflags": ["<!@(node scripts/find-libfcgi.js cflags)"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
+      "libraries": ["<!@(node scripts/find-libfcgi.js libs)"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"]
+    }
+  ]
+}

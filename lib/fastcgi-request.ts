@@ -1,0 +1,48 @@
+// A request that came over a FastCGI connection: the Request calls mapped onto the native libfcgi request.
+import type { FcgiError } from './errors';
+import type { AcceptedRequest, NativeRequest } from './native';
+import { paramsFromPairs, type Params } from './params';
+import { Request, roleName, type Role } from './request';
+
+export class FastCgiRequest extends Request {
+  readonly params: Params;
+  readonly role: Role;
+  readonly requestId: number;
+  readonly keepConn: boolean;
+  readonly isCGI = false;
+  readonly #handle: NativeRequest;
+
+  constructor(handle: NativeRequest, accepted: AcceptedRequest) {
+    super();
+    this.#handle = handle;
+    this.params = paramsFromPairs(accepted.params);
+    this.role = roleName(accepted.role);
+    this.requestId = accepted.requestId;
+    this.keepConn = accepted.keepConn;
+  }
+
+  protected readInto(buffer: Buffer): number {
+    return this.#handle.read(buffer, 0, buffer.length);
+  }
+
+  protected writeOutput(chunk: string | Uint8Array, toStderr: boolean): void {
+    if (toStderr) this.#handle.writeStderr(chunk);
+    else this.#handle.write(chunk);
+  }
+
+  protected flushOutput(): void {
+    this.#handle.flush();
+  }
+
+  protected sendExitStatus(status: number): void {
+    this.#handle.setExitStatus(status);
+  }
+
+  protected beginFilterData(): void {
+    this.#handle.startFilterData();
+  }
+
+  protected end(): FcgiError | undefined {
+    return this.#handle.finish();
+  }
+}

@@ -1,0 +1,129 @@
+// Where requests come from: fd 0 as a web server hands it over, a socket the app opens itself, or plain CGI.
+import { isIP } from 'node:net';
+import { CgiRequest } from './cgi-request';
+import { FastCgiRequest } from './fastcgi-request';
+import { native, type NativeRequest } from './native';
+import type { Request } from './request';
+
+/** The fd a web server passes the listening socket on (FCGI_LISTENSOCK_FILENO). */
+export const FCGI_LISTENSOCK_FILENO = 0;
+
+export interface ListenOptions {
+  /** A Unix socket path to listen on. */
+  path?: string;
+  /** A TCP port to listen on (0 picks a free one; see `Listener.port`). */
+  port?: number;
+  /** The address to bind for TCP: an IP address or 'localhost'. Default '127.0.0.1'. */
+  host?: string;
+  /** The listen() backlog. Default 511, as node:net. */
+  backlog?: number;
+  /**
+   * Web server addresses allowed to connect (TCP), as FCGI_WEB_SERVER_ADDRS does. Default: that environment
+   * variable as the process started with it, or anyone.
+   */
+  webServerAddrs?: string | readonly string[];
+}
+
+function addressList(addrs: string | readonly string[] | undefined): string {
+  if (addrs === undefined) return process.env.FCGI_WEB_SERVER_ADDRS ?? '';
+  return typeof addrs === 'string' ? addrs : addrs.join(',');
+}
+
+/** A listening socket and the synchronous accept loop on it. */
+export class Listener {
+  /** The listening socket's file descriptor. */
+  readonly fd: number;
+  /** The TCP port listened on, when listening on TCP. */
+  readonly port: number | undefined;
+  /** The Unix socket path, when listening on one. */
+  readonly path: string | undefined;
+  readonly #native: NativeRequest;
+  #current: Request | null = null;
+  #closed = false;
+
+  constructor(fd: number, options: { port?: number; path?: string; webServerAddrs?: string | readonly string[] } = {}) {
+    this.fd = fd;
+    this.port = options.port;
+    this.path = options.path;
+    this.#native = new native.Request(fd, addressList(options.webServerAddrs));
+  }
+
+  /**
+   * Finishes the previous request if it is still open, then blocks (the whole JS thread) until the next request
+   * arrives. Returns null once the listener is closed.
+   */
+  accept(): Request | null {
+    this.#current?.finish();
+    this.#current = null;
+    if (this.#closed) return null;
+    const accepted = this.#native.accept();
+    this.#current = new FastCgiRequest(this.#native, accepted);
+    return this.#current;
+  }
+
+  /** Finishes an open request, drops a kept connection and closes the listening socket. */
+  close(): void {
+    if (this.#closed) return;
+    this.#current?.finish();
+    this.#current = null;
+    this.#closed = true;
+    this.#native.close();
+    native.closeFd(this.fd);
+  }
+}
+
+/** Opens a listening socket on a Unix path or a TCP port. A failed bind throws an FcgiError (`EADDRINUSE`, …). */
+export function listen(options: ListenOptions): Listener {
+  const backlog = options.backlog ?? 511;
+  if (options.path !== undefined) {
+    if (options.port !== undefined) throw new TypeError('listen: give either path or port, not both');
+    return new Listener(native.listenUnix(options.path, backlog), options);
+  }
+  if (options.port === undefined || !Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+    throw new TypeError('listen: give a path, or a port from 0 to 65535');
+  }
+  const host = options.host === undefined || options.host === 'localhost' ? '127.0.0.1' : options.host;
+  if (isIP(host) === 0) throw new TypeError(`listen: host must be an IP address or 'localhost', got '${host}'`);
+  const { fd, port } = native.listenTcp(host, options.port, backlog);
+  return new Listener(fd, { ...options, port });
+}
+
+/**
+ * True when the program was not started by a FastCGI server: fd 0 is not a listening socket. Decided as libfcgi
+ * does, so a connected socket on stdin (Apache mod_cgid) still means CGI.
+ */
+export function isCGI(): boolean {
+  return !native.isListeningSocket(FCGI_LISTENSOCK_FILENO);
+}
+
+/** The accept loop on fd 0, falling back to one CGI request when fd 0 is not a listening socket. */
+class DefaultSource {
+  #listener: Listener | null = null;
+  #cgi: 'pending' | 'served' | null = null;
+  #cgiRequest: CgiRequest | null = null;
+
+  accept(): Request | null {
+    if (this.#listener === null && this.#cgi === null) {
+      if (isCGI()) this.#cgi = 'pending';
+      else this.#listener = new Listener(FCGI_LISTENSOCK_FILENO);
+    }
+    if (this.#listener !== null) return this.#listener.accept();
+    if (this.#cgi === 'pending') {
+      this.#cgi = 'served';
+      this.#cgiRequest = new CgiRequest();
+      return this.#cgiRequest;
+    }
+    this.#cgiRequest?.finish();
+    return null;
+  }
+}
+
+const defaultSource = new DefaultSource();
+
+/**
+ * Accepts the next request on the socket the web server passed as fd 0 (mod_fcgid, lighttpd bin-path, spawn-fcgi),
+ * finishing the previous one. Started as plain CGI, it returns that one request, then null. Blocks the JS thread.
+ */
+export function accept(): Request | null {
+  return defaultSource.accept();
+}

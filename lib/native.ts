@@ -1,0 +1,38 @@
+// The typed contract of the C++ addon (native/), loaded once through `bindings`.
+import bindings from 'bindings';
+import { FcgiError } from './errors';
+
+export interface AcceptedRequest {
+  role: number;
+  requestId: number;
+  keepConn: boolean;
+  /** name, value, name, value… as latin1 strings (one char per byte). */
+  params: string[];
+}
+
+export interface NativeRequest {
+  accept(): AcceptedRequest;
+  read(buffer: Uint8Array, offset: number, length: number): number;
+  write(chunk: string | Uint8Array): void;
+  writeStderr(chunk: string | Uint8Array): void;
+  flush(): void;
+  setExitStatus(status: number): void;
+  startFilterData(): void;
+  /** Returns the error the request met, if any; a finished request cannot fail any more. */
+  finish(): FcgiError | undefined;
+  close(): void;
+}
+
+export interface NativeAddon {
+  setErrorClass(errorClass: typeof FcgiError): void;
+  listenTcp(host: string, port: number, backlog: number): { fd: number; port: number };
+  listenUnix(path: string, backlog: number): number;
+  isListeningSocket(fd: number): boolean;
+  closeFd(fd: number): void;
+  /** The process environment as name, value… latin1 strings. */
+  environ(): string[];
+  Request: new (listenFd: number, webServerAddrs: string) => NativeRequest;
+}
+
+export const native: NativeAddon = bindings('fcgi');
+native.setErrorClass(FcgiError);

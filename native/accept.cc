@@ -1,0 +1,119 @@
+// Accepts FastCGI connections on a listening socket, in place of libfcgi's OS_Accept: it waits with poll() (a
+// listening fd that libuv made non-blocking makes accept() fail with EAGAIN), never select()s (which breaks on fds
+// above 1023), and applies FCGI_WEB_SERVER_ADDRS to IPv4 and IPv6 peers alike.
+#include "accept.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+namespace fcgi {
+
+bool AllowList::Parse(const std::string& commaSeparated) {
+  std::vector<in_addr> v4;
+  std::vector<in6_addr> v6;
+  std::stringstream entries(commaSeparated);
+  std::string entry;
+  while (std::getline(entries, entry, ',')) {
+    size_t first = entry.find_first_not_of(" \t");
+    if (first == std::string::npos) continue;
+    entry = entry.substr(first, entry.find_last_not_of(" \t") - first + 1);
+    in_addr a4;
+    in6_addr a6;
+    if (inet_pton(AF_INET, entry.c_str(), &a4) == 1) {
+      v4.push_back(a4);
+    } else if (inet_pton(AF_INET6, entry.c_str(), &a6) == 1) {
+      v6.push_back(a6);
+    } else {
+      return false;
+    }
+  }
+  v4_ = std::move(v4);
+  v6_ = std::move(v6);
+  return true;
+}
+
+bool AllowList::Allows(const sockaddr_storage& peer) const {
+  if (v4_.empty() && v6_.empty()) return true;
+  if (peer.ss_family == AF_INET) {
+    const in_addr& address = reinterpret_cast<const sockaddr_in&>(peer).sin_addr;
+    for (const in_addr& allowed : v4_) {
+      if (allowed.s_addr == address.s_addr) return true;
+    }
+    return false;
+  }
+  if (peer.ss_family == AF_INET6) {
+    const in6_addr& address = reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr;
+    for (const in6_addr& allowed : v6_) {
+      if (std::memcmp(&allowed, &address, sizeof(address)) == 0) return true;
+    }
+    // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d.
+    if (IN6_IS_ADDR_V4MAPPED(&address)) {
+      in_addr mapped;
+      std::memcpy(&mapped, &address.s6_addr[12], sizeof(mapped));
+      for (const in_addr& allowed : v4_) {
+        if (allowed.s_addr == mapped.s_addr) return true;
+      }
+    }
+    return false;
+  }
+  return true;  // Unix sockets: only local processes can connect, and the list names IP addresses.
+}
+
+namespace {
+
+// Errors that concern one connection that went away before it was accepted, not the listening socket.
+bool IsTransientAcceptError(int error) {
+  switch (error) {
+    case EINTR:
+    case EAGAIN:
+    case ECONNABORTED:
+    case ECONNRESET:
+    case EPROTO:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+int AcceptConnection(int listenFd, const AllowList& allow) {
+  for (;;) {
+    pollfd waiting{listenFd, POLLIN, 0};
+    if (poll(&waiting, 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (waiting.revents & POLLNVAL) return -EBADF;
+
+    sockaddr_storage peer{};
+    socklen_t length = sizeof(peer);
+    int fd = accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (IsTransientAcceptError(errno)) continue;
+      return -errno;
+    }
+    if (!allow.Allows(peer)) {
+      close(fd);
+      continue;
+    }
+    if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
+      int on = 1;  // Records are written whole; Nagle would only delay the last one.
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    }
+    // The listening socket may be non-blocking (libuv sets O_NONBLOCK on fds it touched) and accept4 does not
+    // inherit that flag on Linux, so the connection blocks as libfcgi's streams expect.
+    return fd;
+  }
+}
+
+}  // namespace fcgi

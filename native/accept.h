@@ -1,0 +1,28 @@
+// Accepts FastCGI connections on a listening socket, in place of libfcgi's OS_Accept: it waits with poll() (a
+// listening fd that libuv made non-blocking makes accept() fail with EAGAIN), never select()s (which breaks on fds
+// above 1023), and applies FCGI_WEB_SERVER_ADDRS to IPv4 and IPv6 peers alike.
+#pragma once
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <string>
+#include <vector>
+
+namespace fcgi {
+
+// The web server addresses a connection may come from; empty allows every peer, as libfcgi does.
+class AllowList {
+ public:
+  // Parses a comma-separated list of IPv4 or IPv6 addresses. Returns false (and stays empty) on a malformed entry.
+  bool Parse(const std::string& commaSeparated);
+  bool Allows(const sockaddr_storage& peer) const;
+
+ private:
+  std::vector<in_addr> v4_;
+  std::vector<in6_addr> v6_;
+};
+
+// Blocks until a connection from an allowed peer arrives. Returns its fd, or a negative errno on failure.
+int AcceptConnection(int listenFd, const AllowList& allow);
+
+}  // namespace fcgi

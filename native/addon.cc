@@ -1,0 +1,32 @@
+// The addon's exports, and nothing else: each entry translates libfcgi or socket calls for lib/native.ts.
+#include <napi.h>
+
+#include "environ.h"
+#include "errors.h"
+#include "instance.h"
+#include "listen.h"
+#include "request.h"
+#include "signals.h"
+
+namespace fcgi {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new InstanceData());
+  int code = InitLibfcgiKeepingSignals();
+  if (code != 0) throw MakeError(env, "FCGX_Init", code);
+
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  exports.Set("listenTcp", Napi::Function::New(env, ListenTcp, "listenTcp"));
+  exports.Set("listenUnix", Napi::Function::New(env, ListenUnix, "listenUnix"));
+  exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("environ", Napi::Function::New(env, Environ, "environ"));
+  exports.Set("Request", Request::Define(env));
+  return exports;
+}
+
+}  // namespace fcgi
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return fcgi::Init(env, exports); }
+
+NODE_API_MODULE(fcgi, InitAddon)

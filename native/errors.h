@@ -1,0 +1,20 @@
+// Turns libfcgi and errno result codes into JS errors of the one class that the TypeScript layer registers.
+#pragma once
+#include <napi.h>
+
+namespace fcgi {
+
+// Result codes inside the addon: 0 is success, a positive number is an errno value and a negative number is one of
+// libfcgi's FCGX_* codes (the convention of FCGX_GetError).
+const char* CodeName(int code);
+
+// Builds `new FcgiError(syscall, code, errno)` with the registered class, or a plain Error before registration.
+Napi::Error MakeError(Napi::Env env, const char* syscall, int code);
+
+// Throws a TypeError that states how an argument was misused.
+[[noreturn]] void ThrowTypeError(Napi::Env env, const char* message);
+
+// JS: setErrorClass(FcgiError). Called once by lib/native.ts.
+void SetErrorClass(const Napi::CallbackInfo& info);
+
+}  // namespace fcgi

@@ -1,0 +1,17 @@
+// Opens the sockets an app listens on. Unlike libfcgi's FCGX_OpenSocket, which calls exit() when bind() fails, every
+// failure here becomes an FcgiError with the errno name for the caller to catch.
+#pragma once
+#include <napi.h>
+
+namespace fcgi {
+
+// JS: listenTcp(host: string, port: number, backlog: number) -> { fd, port }
+Napi::Value ListenTcp(const Napi::CallbackInfo& info);
+// JS: listenUnix(path: string, backlog: number) -> fd
+Napi::Value ListenUnix(const Napi::CallbackInfo& info);
+// JS: isListeningSocket(fd) -> boolean, decided as libfcgi's OS_IsFcgi does: getpeername() fails with ENOTCONN.
+Napi::Value IsListeningSocket(const Napi::CallbackInfo& info);
+// JS: closeFd(fd)
+void CloseFd(const Napi::CallbackInfo& info);
+
+}  // namespace fcgi

@@ -1,0 +1,126 @@
+// The JS class over RequestSlot: the synchronous calls of the accept loop, translated one for one.
+#include "request.h"
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "errors.h"
+
+namespace fcgi {
+
+Napi::Function Request::Define(Napi::Env env) {
+  return DefineClass(env, "Request",
+                     {
+                         InstanceMethod("accept", &Request::Accept),
+                         InstanceMethod("read", &Request::Read),
+                         InstanceMethod("write", &Request::Write),
+                         InstanceMethod("writeStderr", &Request::WriteStderr),
+                         InstanceMethod("flush", &Request::Flush),
+                         InstanceMethod("setExitStatus", &Request::SetExitStatus),
+                         InstanceMethod("startFilterData", &Request::StartFilterData),
+                         InstanceMethod("finish", &Request::Finish),
+                         InstanceMethod("close", &Request::Close),
+                     });
+}
+
+Request::Request(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Request>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsString()) ThrowTypeError(env, "new Request(listenFd, webServerAddrs)");
+  listenFd_ = info[0].As<Napi::Number>().Int32Value();
+  if (!allow_.Parse(info[1].As<Napi::String>().Utf8Value())) throw MakeError(env, "FCGI_WEB_SERVER_ADDRS", EINVAL);
+}
+
+Napi::Value Request::Accept(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int code = slot_.Accept(listenFd_, allow_);
+  if (code != 0) throw MakeError(env, "accept", code);
+
+  // Copy the parameters now: libfcgi frees envp at the next finish or accept.
+  const FCGX_Request& request = slot_.fcgx();
+  size_t count = 0;
+  while (request.envp[count] != nullptr) count++;
+  Napi::Array params = Napi::Array::New(env, count * 2);
+  for (size_t i = 0; i < count; i++) {
+    const char* pair = request.envp[i];
+    const char* equals = strchr(pair, '=');
+    size_t nameLength = equals != nullptr ? static_cast<size_t>(equals - pair) : strlen(pair);
+    const char* value = equals != nullptr ? equals + 1 : "";
+    napi_value name;
+    napi_value text;
+    napi_create_string_latin1(env, pair, nameLength, &name);
+    napi_create_string_latin1(env, value, NAPI_AUTO_LENGTH, &text);
+    params.Set(i * 2, name);
+    params.Set(i * 2 + 1, text);
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("role", request.role);
+  result.Set("requestId", request.requestId);
+  result.Set("keepConn", Napi::Boolean::New(env, request.keepConnection != 0));
+  result.Set("params", params);
+  return result;
+}
+
+Napi::Value Request::Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    ThrowTypeError(env, "read(buffer, offset, length)");
+  }
+  Napi::Uint8Array buffer = info[0].As<Napi::Uint8Array>();
+  size_t offset = info[1].As<Napi::Number>().Uint32Value();
+  size_t length = info[2].As<Napi::Number>().Uint32Value();
+  if (offset > buffer.ByteLength() || length > buffer.ByteLength() - offset) {
+    ThrowTypeError(env, "read: offset and length must lie inside the buffer");
+  }
+  int count = 0;
+  int code = slot_.Read(reinterpret_cast<char*>(buffer.Data()) + offset, static_cast<int>(length), &count);
+  if (code != 0) throw MakeError(env, "read", code);
+  return Napi::Number::New(env, count);
+}
+
+void Request::WriteTo(const Napi::CallbackInfo& info, bool toStderr) {
+  Napi::Env env = info.Env();
+  int code;
+  if (info[0].IsTypedArray()) {
+    Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+    const char* data = reinterpret_cast<const char*>(bytes.Data());
+    int length = static_cast<int>(bytes.ByteLength());
+    code = toStderr ? slot_.WriteStderr(data, length) : slot_.Write(data, length);
+  } else if (info[0].IsString()) {
+    std::string text = info[0].As<Napi::String>().Utf8Value();
+    int length = static_cast<int>(text.size());
+    code = toStderr ? slot_.WriteStderr(text.data(), length) : slot_.Write(text.data(), length);
+  } else {
+    ThrowTypeError(env, "write expects a string or a Uint8Array");
+  }
+  if (code != 0) throw MakeError(env, toStderr ? "write stderr" : "write", code);
+}
+
+void Request::Write(const Napi::CallbackInfo& info) { WriteTo(info, false); }
+
+void Request::WriteStderr(const Napi::CallbackInfo& info) { WriteTo(info, true); }
+
+void Request::Flush(const Napi::CallbackInfo& info) {
+  int code = slot_.Flush();
+  if (code != 0) throw MakeError(info.Env(), "flush", code);
+}
+
+void Request::SetExitStatus(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber()) ThrowTypeError(info.Env(), "setExitStatus(status) expects a number");
+  slot_.SetExitStatus(info[0].As<Napi::Number>().Int32Value());
+}
+
+void Request::StartFilterData(const Napi::CallbackInfo& info) {
+  int code = slot_.StartFilterData();
+  if (code != 0) throw MakeError(info.Env(), "startFilterData", code);
+}
+
+Napi::Value Request::Finish(const Napi::CallbackInfo& info) {
+  int code = slot_.Finish();
+  if (code == 0) return info.Env().Undefined();
+  return MakeError(info.Env(), "finish", code).Value();
+}
+
+void Request::Close(const Napi::CallbackInfo&) { slot_.CloseConnection(); }
+
+}  // namespace fcgi

@@ -1,0 +1,38 @@
+// The JS class over RequestSlot: the synchronous calls of the accept loop, translated one for one.
+#pragma once
+#include <napi.h>
+
+#include "accept.h"
+#include "request_slot.h"
+
+namespace fcgi {
+
+class Request : public Napi::ObjectWrap<Request> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // JS: new Request(listenFd: number, webServerAddrs: string)
+  explicit Request(const Napi::CallbackInfo& info);
+
+ private:
+  // -> { role, requestId, keepConn, params: [name, value, name, value, ...] } (latin1 strings, lossless bytes)
+  Napi::Value Accept(const Napi::CallbackInfo& info);
+  // (buffer, offset, length) -> bytes read; fewer than length only at the end of the stream
+  Napi::Value Read(const Napi::CallbackInfo& info);
+  // (chunk: string | Uint8Array); string chunks are written as UTF-8
+  void Write(const Napi::CallbackInfo& info);
+  void WriteStderr(const Napi::CallbackInfo& info);
+  void Flush(const Napi::CallbackInfo& info);
+  void SetExitStatus(const Napi::CallbackInfo& info);
+  void StartFilterData(const Napi::CallbackInfo& info);
+  // -> undefined, or the error code the request met (a finished request cannot fail any more; the caller decides)
+  Napi::Value Finish(const Napi::CallbackInfo& info);
+  void Close(const Napi::CallbackInfo& info);
+
+  void WriteTo(const Napi::CallbackInfo& info, bool toStderr);
+
+  RequestSlot slot_;
+  AllowList allow_;
+  int listenFd_;
+};
+
+}  // namespace fcgi

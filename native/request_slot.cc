@@ -1,0 +1,144 @@
+// One libfcgi request and its lifecycle: begin on a connection the addon accepted, read, write, finish with the body
+// drained. Plain C++ that returns result codes (see errors.h), so every binding on top of it shares one behaviour.
+#include "request_slot.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace fcgi {
+
+namespace {
+
+int StreamError(FCGX_Stream* stream) {
+  int code = FCGX_GetError(stream);
+  return code != 0 ? code : EIO;
+}
+
+// libfcgi's close lingers in select() for up to 2 s (and select() overflows on fds above 1023) unless the request is
+// "detached"; the addon closes connections itself, so it always takes the plain close().
+void UsePlainClose(FCGX_Request& request) { request.detached = 1; }
+
+}  // namespace
+
+RequestSlot::RequestSlot() {
+  // listen_sock -1: libfcgi never accepts by itself. The addon hands it connections through ipcFd, and if a connection
+  // breaks before a request begins, libfcgi's retry fails at once (EBADF) and control comes back here.
+  FCGX_InitRequest(&request_, -1, 0);
+  UsePlainClose(request_);
+}
+
+RequestSlot::~RequestSlot() {
+  if (active_) Finish();
+  CloseConnection();
+}
+
+int RequestSlot::Accept(int listenFd, const AllowList& allow) {
+  if (active_) Finish();
+  for (;;) {
+    if (request_.ipcFd < 0) {
+      int fd = AcceptConnection(listenFd, allow);
+      if (fd < 0) return -fd;
+      request_.ipcFd = fd;
+    }
+    // keepConnection = 1 stops FCGX_Accept_r's opening finish from closing the connection handed to it.
+    request_.keepConnection = 1;
+    UsePlainClose(request_);
+    if (FCGX_Accept_r(&request_) == 0) {
+      active_ = true;
+      filterDataStarted_ = false;
+      return 0;
+    }
+    // The connection ended or broke before a request began; libfcgi has closed it. Wait for the next one.
+    request_.ipcFd = -1;
+  }
+}
+
+int RequestSlot::Read(char* buffer, int length, int* count) {
+  *count = 0;
+  if (!active_) return FCGX_CALL_SEQ_ERROR;
+  int got = FCGX_GetStr(buffer, length, request_.in);
+  *count = got;
+  if (got < length && FCGX_GetError(request_.in) != 0) return FCGX_GetError(request_.in);
+  return 0;
+}
+
+int RequestSlot::Write(const char* data, int length) {
+  if (!active_) return FCGX_CALL_SEQ_ERROR;
+  return FCGX_PutStr(data, length, request_.out) == length ? 0 : StreamError(request_.out);
+}
+
+int RequestSlot::WriteStderr(const char* data, int length) {
+  if (!active_) return FCGX_CALL_SEQ_ERROR;
+  return FCGX_PutStr(data, length, request_.err) == length ? 0 : StreamError(request_.err);
+}
+
+int RequestSlot::Flush() {
+  if (!active_) return FCGX_CALL_SEQ_ERROR;
+  if (FCGX_FFlush(request_.err) != 0) return StreamError(request_.err);
+  if (FCGX_FFlush(request_.out) != 0) return StreamError(request_.out);
+  return 0;
+}
+
+void RequestSlot::SetExitStatus(int status) {
+  if (active_) FCGX_SetExitStatus(status, request_.out);
+}
+
+int RequestSlot::StartFilterData() {
+  if (!active_ || request_.role != FCGI_FILTER || filterDataStarted_) return FCGX_CALL_SEQ_ERROR;
+  int code = 0;
+  char scratch[8192];
+  int count;
+  do {
+    code = Read(scratch, sizeof(scratch), &count);
+  } while (code == 0 && count == static_cast<int>(sizeof(scratch)));
+  if (code != 0) return code;
+  if (FCGX_StartFilterData(request_.in) != 0) return FCGX_GetError(request_.in);
+  filterDataStarted_ = true;
+  return 0;
+}
+
+int RequestSlot::DrainInput() {
+  if (request_.role == FCGI_FILTER && !filterDataStarted_) {
+    int code = StartFilterData();
+    if (code != 0) return code;
+  }
+  char scratch[8192];
+  int count;
+  int code;
+  do {
+    code = Read(scratch, sizeof(scratch), &count);
+  } while (code == 0 && count == static_cast<int>(sizeof(scratch)));
+  return code;
+}
+
+int RequestSlot::Finish() {
+  if (!active_) return FCGX_CALL_SEQ_ERROR;
+  int inputError = DrainInput();
+  int errError = FCGX_FClose(request_.err) != 0 ? StreamError(request_.err) : 0;
+  int outError = FCGX_FClose(request_.out) != 0 ? StreamError(request_.out) : 0;
+  bool keep = request_.keepConnection != 0;
+  int fd = request_.ipcFd;
+  // Let libfcgi free the streams and parameters but keep the fd: the addon decides whether to close it.
+  request_.keepConnection = 1;
+  UsePlainClose(request_);
+  FCGX_Finish_r(&request_);
+  active_ = false;
+  int firstError = outError != 0 ? outError : (errError != 0 ? errError : inputError);
+  if (!keep || firstError != 0) {
+    close(fd);
+    request_.ipcFd = -1;
+  }
+  request_.keepConnection = 0;
+  return firstError;
+}
+
+void RequestSlot::CloseConnection() {
+  if (active_) Finish();
+  if (request_.ipcFd >= 0) {
+    close(request_.ipcFd);
+    request_.ipcFd = -1;
+  }
+}
+
+}  // namespace fcgi
