@@ -4,7 +4,7 @@
 const { createHash } = require('node:crypto');
 const fcgi = require('libfcgi');
 
-for (let request; (request = fcgi.accept()); ) {
+for (let request; (request = fcgi.accept());) {
   const body = request.readAll();
   const reply = {
     method: request.params.REQUEST_METHOD,

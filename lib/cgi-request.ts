@@ -17,7 +17,7 @@ function errorCode(error: unknown): string | undefined {
 
 /** Writes all of data to fd, waiting out EAGAIN: libuv may have made a pipe non-blocking. */
 function writeAllSync(fd: number, data: Uint8Array): void {
-  for (let offset = 0; offset < data.length; ) {
+  for (let offset = 0; offset < data.length;) {
     try {
       offset += writeSync(fd, data, offset, data.length - offset);
     } catch (error) {

@@ -85,7 +85,8 @@ Napi::Value ListenTcp(const Napi::CallbackInfo& info) {
 
 Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString() || !info[1].IsNumber()) ThrowTypeError(env, "listenUnix(path, backlog) expects a string and a number");
+  if (!info[0].IsString() || !info[1].IsNumber())
+    ThrowTypeError(env, "listenUnix(path, backlog) expects a string and a number");
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int backlog = info[1].As<Napi::Number>().Int32Value();
 

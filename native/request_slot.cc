@@ -45,6 +45,8 @@ int RequestSlot::Accept(int listenFd, const AllowList& allow) {
     request_.keepConnection = 1;
     UsePlainClose(request_);
     if (FCGX_Accept_r(&request_) == 0) {
+      // libfcgi keeps appStatus in the request object, so one request's exit status would leak into the next.
+      request_.appStatus = 0;
       active_ = true;
       filterDataStarted_ = false;
       return 0;

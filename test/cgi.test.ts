@@ -1,0 +1,90 @@
+// The CGI fallback: started without a FastCGI socket on fd 0, the same loop serves one request on stdin/stdout.
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parseCgiResponse } from '../lib/client';
+import { example, fixture } from './helpers/apps';
+
+interface Run {
+  stdout: Buffer;
+  stderr: string;
+  code: number | null;
+  /** Set when writing the body failed (EPIPE: the program exited without reading it). */
+  stdinError?: string;
+}
+
+/** Runs a script as a CGI server would: environment variables, the body on stdin (a socketpair, like mod_cgid). */
+function runCgi(script: string, env: Record<string, string>, body?: Buffer, closeStdin = true): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', ...env } });
+    const stdout: Buffer[] = [];
+    let stderr = '';
+    let stdinError: string | undefined;
+    child.stdin.on('error', (error: NodeJS.ErrnoException) => (stdinError = error.code));
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ stdout: Buffer.concat(stdout), stderr, code, stdinError }));
+    if (body) child.stdin.write(body);
+    if (closeStdin) child.stdin.end();
+  });
+}
+
+describe('the CGI fallback', () => {
+  it('runs the loop once as CGI when stdin is a connected socket, not a listening one', async () => {
+    const run = await runCgi(example('hello.js'), { REQUEST_METHOD: 'GET', REQUEST_URI: '/hello' });
+    expect(run.code).toBe(0);
+    const response = parseCgiResponse(run.stdout);
+    expect(response.body.toString()).toContain('<h1>CGI Hello!</h1><body>0</body>');
+  });
+
+  it('reads the body up to CONTENT_LENGTH', async () => {
+    const body = randomBytes(100_000);
+    const run = await runCgi(
+      fixture('sync-app.js'),
+      { REQUEST_METHOD: 'POST', REQUEST_URI: '/sha', CONTENT_LENGTH: '70000' },
+      body,
+      false,
+    );
+    const reply = JSON.parse(parseCgiResponse(run.stdout).body.toString());
+    expect(reply).toEqual({
+      length: 70_000,
+      sha256: createHash('sha256').update(body.subarray(0, 70_000)).digest('hex'),
+    });
+  });
+
+  it('reads the body to EOF when there is no CONTENT_LENGTH (chunked uploads through Apache)', async () => {
+    const body = randomBytes(50_000);
+    const run = await runCgi(fixture('sync-app.js'), { REQUEST_METHOD: 'POST', REQUEST_URI: '/sha' }, body);
+    expect(JSON.parse(parseCgiResponse(run.stdout).body.toString()).length).toBe(50_000);
+  });
+
+  it('takes the parameters from the environment, byte for byte', async () => {
+    const run = await runCgi(fixture('sync-app.js'), { REQUEST_URI: '/params', HTTP_X_TEST: 'caf\u00e9' });
+    const params = JSON.parse(parseCgiResponse(run.stdout).body.toString('utf8'));
+    expect(Buffer.from(params.HTTP_X_TEST, 'latin1').toString('utf8')).toBe('caf\u00e9');
+  });
+
+  it('reports itself as a CGI request and makes the exit status the process exit code', async () => {
+    const role = await runCgi(fixture('sync-app.js'), { REQUEST_URI: '/role' });
+    expect(JSON.parse(parseCgiResponse(role.stdout).body.toString())).toEqual({
+      role: 'responder',
+      requestId: 0,
+      keepConn: false,
+      cgi: true,
+    });
+    const exit = await runCgi(fixture('sync-app.js'), { REQUEST_URI: '/exit', QUERY_STRING: 'status=3' });
+    expect(exit.code).toBe(3);
+  });
+
+  it('drains an unread body before exiting, so the server can finish sending it', async () => {
+    const run = await runCgi(
+      fixture('sync-app.js'),
+      { REQUEST_METHOD: 'POST', REQUEST_URI: '/unread', CONTENT_LENGTH: '300000' },
+      randomBytes(300_000),
+    );
+    expect(run.code).toBe(0);
+    expect(run.stdinError).toBeUndefined();
+    expect(parseCgiResponse(run.stdout).body.toString()).toBe('body left unread');
+  });
+});

@@ -1,0 +1,143 @@
+// Starts FastCGI app processes for tests the way web servers do (spawn-fcgi puts a listening socket on fd 0), and
+// stops them by PID.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FcgiAddress } from '../../lib/client';
+
+export const repoRoot = join(__dirname, '..', '..');
+export const fixture = (name: string): string => join(repoRoot, 'test', 'fixtures', name);
+export const example = (name: string): string => join(repoRoot, 'examples', name);
+
+export interface RunningApp {
+  address: FcgiAddress;
+  pid: number;
+  child: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<void>;
+}
+
+const running = new Set<RunningApp>();
+const tempDirs: string[] = [];
+
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'libfcgi-test-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Stops every process the helpers started and removes their temp dirs; call it from afterEach/afterAll. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((app) => app.stop()));
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntilConnectable(address: FcgiAddress, app: RunningApp, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = address.path
+        ? createConnection(address.path)
+        : createConnection(address.port ?? 0, address.host ?? '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (app.child.exitCode !== null || app.child.signalCode !== null) {
+      throw new Error(`the app exited before listening:\n${app.output()}`);
+    }
+    if (Date.now() > deadline) throw new Error(`the app did not listen within ${timeoutMs} ms:\n${app.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function track(child: ChildProcess, address: FcgiAddress): RunningApp {
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('latin1')));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('latin1')));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const app: RunningApp = {
+    address,
+    pid: child.pid ?? -1,
+    child,
+    output: () => output,
+    exited,
+    async stop() {
+      running.delete(app);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      process.kill(app.pid, 'SIGTERM');
+      const timer = setTimeout(
+        () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'),
+        3000,
+      );
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  running.add(app);
+  return app;
+}
+
+export interface SpawnOptions {
+  /** Listen on a TCP port on 127.0.0.1 instead of a Unix socket in a temp dir. */
+  tcp?: boolean;
+  env?: Record<string, string>;
+  nodeArgs?: string[];
+}
+
+/** Runs `node script` under spawn-fcgi -n: the listening socket is the app's fd 0, as mod_fcgid and lighttpd do. */
+export async function spawnFcgiApp(script: string, options: SpawnOptions = {}): Promise<RunningApp> {
+  let address: FcgiAddress;
+  let bindArgs: string[];
+  if (options.tcp) {
+    const port = await freePort();
+    address = { host: '127.0.0.1', port };
+    bindArgs = ['-a', '127.0.0.1', '-p', String(port)];
+  } else {
+    const path = join(tempDir(), 'app.sock');
+    address = { path };
+    bindArgs = ['-s', path];
+  }
+  const child = spawn('spawn-fcgi', ['-n', ...bindArgs, '--', process.execPath, ...(options.nodeArgs ?? []), script], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const app = track(child, address);
+  await waitUntilConnectable(address, app);
+  return app;
+}
+
+/** Runs `node script` with the environment given and no socket: the script opens its own (LISTEN=…). */
+export async function startListeningApp(
+  script: string,
+  address: FcgiAddress,
+  env: Record<string, string>,
+): Promise<RunningApp> {
+  const child = spawn(process.execPath, [script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const app = track(child, address);
+  await waitUntilConnectable(address, app);
+  return app;
+}
