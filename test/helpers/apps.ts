@@ -1,6 +1,6 @@
 // Starts FastCGI app processes for tests the way web servers do (spawn-fcgi puts a listening socket on fd 0), and
 // stops them by PID.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -105,6 +105,26 @@ export interface SpawnOptions {
   nodeArgs?: string[];
 }
 
+/**
+ * The command that runs a Node.js script. With LIBFCGI_TEST_VALGRIND=DIR set (scripts/valgrind.sh), the app runs
+ * under valgrind's memcheck with a log per process in DIR.
+ */
+function nodeCommand(script: string, nodeArgs: string[] = []): string[] {
+  const valgrindDir = process.env.LIBFCGI_TEST_VALGRIND;
+  const node = [process.execPath, ...nodeArgs, script];
+  if (!valgrindDir) return node;
+  // spawn-fcgi execs without a PATH search.
+  const valgrind = execFileSync('sh', ['-c', 'command -v valgrind'], { encoding: 'utf8' }).trim();
+  return [
+    valgrind,
+    '--leak-check=full',
+    '--errors-for-leak-kinds=definite',
+    `--suppressions=${join(repoRoot, 'scripts', 'valgrind.supp')}`,
+    `--log-file=${valgrindDir}/%p.log`,
+    ...node,
+  ];
+}
+
 /** Runs `node script` under spawn-fcgi -n: the listening socket is the app's fd 0, as mod_fcgid and lighttpd do. */
 export async function spawnFcgiApp(script: string, options: SpawnOptions = {}): Promise<RunningApp> {
   let address: FcgiAddress;
@@ -118,12 +138,12 @@ export async function spawnFcgiApp(script: string, options: SpawnOptions = {}): 
     address = { path };
     bindArgs = ['-s', path];
   }
-  const child = spawn('spawn-fcgi', ['-n', ...bindArgs, '--', process.execPath, ...(options.nodeArgs ?? []), script], {
+  const child = spawn('spawn-fcgi', ['-n', ...bindArgs, '--', ...nodeCommand(script, options.nodeArgs)], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const app = track(child, address);
-  await waitUntilConnectable(address, app);
+  await waitUntilConnectable(address, app, process.env.LIBFCGI_TEST_VALGRIND ? 60_000 : 10_000);
   return app;
 }
 
