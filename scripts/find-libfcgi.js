@@ -5,8 +5,11 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 
 const what = process.argv[2]; // "cflags" or "libs"
+// LIBFCGI_SYSROOT (for tests of this script) looks under another root and skips pkg-config.
+const root = process.env.LIBFCGI_SYSROOT ?? '';
 
 function pkgConfig(flag) {
+  if (root) return null;
   try {
     return execFileSync('pkg-config', [flag, 'fcgi'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
@@ -16,8 +19,9 @@ function pkgConfig(flag) {
 
 const headerDirs = ['/usr/include', '/usr/local/include', '/opt/homebrew/include'];
 const libDirs = ['/usr/lib', '/usr/lib64', '/usr/local/lib', '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu'];
-const hasHeader = headerDirs.some((dir) => fs.existsSync(`${dir}/fcgiapp.h`));
-const hasLibrary = libDirs.some((dir) => fs.existsSync(`${dir}/libfcgi.so`) || fs.existsSync(`${dir}/libfcgi.a`));
+const exists = (path) => fs.existsSync(root + path);
+const hasHeader = headerDirs.some((dir) => exists(`${dir}/fcgiapp.h`));
+const hasLibrary = libDirs.some((dir) => exists(`${dir}/libfcgi.so`) || exists(`${dir}/libfcgi.a`));
 
 const fromPkgConfig = pkgConfig(what === 'libs' ? '--libs' : '--cflags');
 if (fromPkgConfig !== null && hasHeader) {
