@@ -5,6 +5,8 @@
       "sources": [
         "native/accept.cc",
         "native/addon.cc",
+        "native/async_server.cc",
+        "native/engine.cc",
         "native/environ.cc",
         "native/errors.cc",
         "native/listen.cc",

@@ -23,6 +23,22 @@ export interface NativeRequest {
   close(): void;
 }
 
+export interface NativeAsyncRequest {
+  read(size: number): void;
+  write(chunk: string | Uint8Array | null, end: boolean, exitStatus: number): void;
+  writeStderr(chunk: string | Uint8Array): void;
+  startData(): void;
+}
+
+export type Dispatch = (kind: number, request: NativeAsyncRequest | undefined, code: number, payload: unknown) => void;
+
+export interface NativeAsyncServer {
+  start(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
 export interface NativeAddon {
   setErrorClass(errorClass: typeof FcgiError): void;
   listenTcp(host: string, port: number, backlog: number): { fd: number; port: number };
@@ -32,6 +48,9 @@ export interface NativeAddon {
   /** The process environment as name, value… latin1 strings. */
   environ(): string[];
   Request: new (listenFd: number, webServerAddrs: string) => NativeRequest;
+  AsyncServer: new (listenFd: number, webServerAddrs: string, workers: number, dispatch: Dispatch) => NativeAsyncServer;
+  /** The FcgiError for a result code (errno or FCGX_*), as the addon names it. */
+  errorFor(syscall: string, code: number): FcgiError;
 }
 
 export const native: NativeAddon = bindings('fcgi');

@@ -1,6 +1,7 @@
 // The addon's exports, and nothing else: each entry translates libfcgi or socket calls for lib/native.ts.
 #include <napi.h>
 
+#include "async_server.h"
 #include "environ.h"
 #include "errors.h"
 #include "instance.h"
@@ -16,12 +17,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (code != 0) throw MakeError(env, "FCGX_Init", code);
 
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  exports.Set("errorFor", Napi::Function::New(env, ErrorFor, "errorFor"));
   exports.Set("listenTcp", Napi::Function::New(env, ListenTcp, "listenTcp"));
   exports.Set("listenUnix", Napi::Function::New(env, ListenUnix, "listenUnix"));
   exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("environ", Napi::Function::New(env, Environ, "environ"));
   exports.Set("Request", Request::Define(env));
+  exports.Set("AsyncServer", AsyncServer::Define(env));
+  Napi::Function asyncRequest = AsyncRequest::Define(env);
+  env.GetInstanceData<InstanceData>()->asyncRequestClass = Napi::Persistent(asyncRequest);
   return exports;
 }
 

@@ -47,6 +47,12 @@ Napi::Error MakeError(Napi::Env env, const char* syscall, int code) {
 
 void ThrowTypeError(Napi::Env env, const char* message) { throw Napi::TypeError::New(env, message); }
 
+Napi::Value ErrorFor(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString() || !info[1].IsNumber()) ThrowTypeError(info.Env(), "errorFor(syscall, code)");
+  std::string syscall = info[0].As<Napi::String>().Utf8Value();
+  return MakeError(info.Env(), syscall.c_str(), info[1].As<Napi::Number>().Int32Value()).Value();
+}
+
 void SetErrorClass(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) ThrowTypeError(info.Env(), "setErrorClass expects a constructor");
   InstanceData* data = info.Env().GetInstanceData<InstanceData>();

@@ -14,6 +14,9 @@ Napi::Error MakeError(Napi::Env env, const char* syscall, int code);
 // Throws a TypeError that states how an argument was misused.
 [[noreturn]] void ThrowTypeError(Napi::Env env, const char* message);
 
+// JS: errorFor(syscall, code) -> FcgiError, for results that reach JS as codes (the async engine's).
+Napi::Value ErrorFor(const Napi::CallbackInfo& info);
+
 // JS: setErrorClass(FcgiError). Called once by lib/native.ts.
 void SetErrorClass(const Napi::CallbackInfo& info);
 

@@ -5,7 +5,8 @@
 namespace fcgi {
 
 struct InstanceData {
-  Napi::FunctionReference errorClass;  // lib/errors.ts FcgiError
+  Napi::FunctionReference errorClass;         // lib/errors.ts FcgiError
+  Napi::FunctionReference asyncRequestClass;  // native AsyncRequest, built for each request
 };
 
 }  // namespace fcgi

@@ -4,7 +4,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 namespace fcgi {
 
@@ -54,6 +56,47 @@ int RequestSlot::Accept(int listenFd, const AllowList& allow) {
     // The connection ended or broke before a request began; libfcgi has closed it. Wait for the next one.
     request_.ipcFd = -1;
   }
+}
+
+int RequestSlot::AcceptOn(int connectionFd) {
+  if (active_) Finish();
+  CloseConnection();
+  request_.ipcFd = connectionFd;
+  request_.keepConnection = 1;
+  UsePlainClose(request_);
+  if (FCGX_Accept_r(&request_) != 0) {
+    request_.ipcFd = -1;  // libfcgi closed it
+    return FCGX_PROTOCOL_ERROR;
+  }
+  request_.appStatus = 0;
+  active_ = true;
+  filterDataStarted_ = false;
+  return 0;
+}
+
+int RequestSlot::TakeKeptConnection() {
+  int fd = request_.ipcFd;
+  request_.ipcFd = -1;
+  return fd;
+}
+
+int RequestSlot::ReadSome(char* buffer, int length, int* count) {
+  *count = 0;
+  if (!active_) return FCGX_CALL_SEQ_ERROR;
+  if (length <= 0) return 0;
+  FCGX_Stream* in = request_.in;
+  int got = 0;
+  if (in->rdNext == in->stop) {
+    // Nothing buffered: FCGX_GetChar waits for the next record's bytes (or the end of the stream).
+    int first = FCGX_GetChar(in);
+    if (first == EOF) return FCGX_GetError(in);
+    buffer[got++] = static_cast<char>(first);
+  }
+  int buffered = std::min(static_cast<int>(in->stop - in->rdNext), length - got);
+  std::memcpy(buffer + got, in->rdNext, buffered);
+  in->rdNext += buffered;
+  *count = got + buffered;
+  return 0;
 }
 
 int RequestSlot::Read(char* buffer, int length, int* count) {

@@ -19,9 +19,15 @@ class RequestSlot {
   // asked for FCGI_KEEP_CONN, else on a new connection from listenFd. Connections that end or break before a request
   // begins are closed and skipped, as libfcgi does.
   int Accept(int listenFd, const AllowList& allow);
+  // Begins a request on a connection accepted elsewhere (the async engine). On failure the connection is closed.
+  int AcceptOn(int connectionFd);
+  // After Finish: the connection, when the web server asked to keep it, handed over to the caller (else -1).
+  int TakeKeptConnection();
 
   // Reads up to length bytes of FCGI_STDIN (FCGI_DATA after StartFilterData); *count < length only at the end.
   int Read(char* buffer, int length, int* count);
+  // Reads what has arrived, up to length bytes, waiting only when nothing has; *count is 0 only at the end.
+  int ReadSome(char* buffer, int length, int* count);
   int Write(const char* data, int length);
   int WriteStderr(const char* data, int length);
   int Flush();
