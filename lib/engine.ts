@@ -10,11 +10,25 @@ function toError(syscall: string, code: number): FcgiError {
   return native.errorFor(syscall, code);
 }
 
-type ReadCallback = (error: FcgiError | null, chunk: Buffer | null) => void;
-type DoneCallback = (error: FcgiError | null) => void;
+export type ReadCallback = (error: FcgiError | null, chunk: Buffer | null) => void;
+export type DoneCallback = (error: FcgiError | null) => void;
+
+/** What the HTTP layer needs of a request: its facts, and ordered asynchronous I/O. */
+export interface RequestIO {
+  readonly role: number;
+  readonly requestId: number;
+  readonly keepConn: boolean;
+  readonly params: Params;
+  aborted: boolean;
+  onAbort: (() => void) | null;
+  read(size: number, callback: ReadCallback): void;
+  write(chunk: string | Uint8Array | null, end: boolean, exitStatus: number, callback: DoneCallback): void;
+  writeStderr(chunk: string | Uint8Array, callback: DoneCallback): void;
+  startData(callback: DoneCallback): void;
+}
 
 /** One request in flight on a worker thread. Orders are carried out in the order given. */
-export class EngineRequest {
+export class EngineRequest implements RequestIO {
   readonly role: number;
   readonly requestId: number;
   readonly keepConn: boolean;

@@ -3,3 +3,11 @@ export { accept, isCGI, listen, Listener, FCGI_LISTENSOCK_FILENO, type ListenOpt
 export { Request, type Role } from './request';
 export { FcgiError } from './errors';
 export { paramToUtf8, type Params } from './params';
+export {
+  createServer,
+  Server,
+  type ServerOptions,
+  type ListenOptions as ServerListenOptions,
+  type RequestListener,
+} from './http';
+export type { FcgiRequestInfo } from './http-message';

@@ -1,0 +1,233 @@
+// The socket a ServerResponse writes to: turns Node's HTTP/1.1 head into a CGI head and sends everything through the
+// request's FastCGI streams, batching what is written in one tick into one order for the worker thread.
+import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import type { RequestIO } from './engine';
+import type { FcgiError } from './errors';
+
+/** Bytes queued for the worker above which write() asks the writer to wait for 'drain'. */
+const highWaterMark = 64 * 1024;
+/** Headers that belong to the HTTP connection, which the web server owns. */
+const connectionHeaders = /^(connection|transfer-encoding|keep-alive):/i;
+
+type Chunk = string | Buffer;
+type WriteCallback = ((error?: Error | null) => void) | undefined;
+
+/** "HTTP/1.1 404 Not Found\r\nA: b" → "Status: 404 Not Found\r\nA: b\r\n\r\n" */
+export function toCgiHead(httpHead: string): string {
+  const lines = httpHead.split('\r\n');
+  const statusLine = lines[0] ?? '';
+  let head = `Status: ${statusLine.slice(statusLine.indexOf(' ') + 1)}\r\n`;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (line !== '' && !connectionHeaders.test(line)) head += line + '\r\n';
+  }
+  return head + '\r\n';
+}
+
+function toBuffer(chunk: Chunk): Buffer {
+  return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+}
+
+export interface SocketFacts {
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  encrypted: boolean;
+}
+
+export class FcgiSocket extends EventEmitter {
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+  readonly encrypted: boolean;
+  readonly readableHighWaterMark = 64 * 1024;
+  /** OutgoingMessage.end() resets the cork count through this (net.Socket's Writable state). */
+  readonly _writableState = { corked: 0 };
+  readonly writableCorked = 0;
+  readable = true;
+  writable = true;
+  destroyed = false;
+  timeout = 0;
+  /** The response using this socket (ServerResponse.assignSocket sets it). */
+  _httpMessage: ServerResponse | null = null;
+  /** The exit status sent in FCGI_END_REQUEST. */
+  exitStatus = 0;
+  /** Called once when the FastCGI request has ended (or failed); error is the first write error, if any. */
+  onEnd: ((error: FcgiError | null) => void) | null = null;
+
+  readonly #io: RequestIO;
+  #headTranslated = false;
+  #pending: Chunk[] = [];
+  #pendingCallbacks: WriteCallback[] = [];
+  #pendingBytes = 0;
+  #inFlightBytes = 0;
+  #flushScheduled = false;
+  #endRequested = false;
+  #endSent = false;
+  #needDrain = false;
+  #firstError: FcgiError | null = null;
+
+  constructor(io: RequestIO, facts: SocketFacts) {
+    super();
+    this.#io = io;
+    this.remoteAddress = facts.remoteAddress;
+    this.remotePort = facts.remotePort;
+    this.localAddress = facts.localAddress;
+    this.localPort = facts.localPort;
+    this.encrypted = facts.encrypted;
+  }
+
+  write(data: Chunk | Uint8Array, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
+    if (typeof encoding === 'function') {
+      callback = encoding;
+      encoding = undefined;
+    }
+    let chunk: Chunk =
+      typeof data === 'string'
+        ? encoding && encoding !== 'utf8' && encoding !== 'utf-8'
+          ? Buffer.from(data, encoding)
+          : data
+        : Buffer.isBuffer(data)
+          ? data
+          : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (!this.#headTranslated) chunk = this.#translateHead(chunk);
+    if (this.#endSent || this.destroyed) {
+      if (callback) process.nextTick(callback);
+      return false;
+    }
+    this.#pending.push(chunk);
+    this.#pendingCallbacks.push(callback);
+    this.#pendingBytes += chunk.length;
+    this.#scheduleFlush();
+    const below = this.#inFlightBytes + this.#pendingBytes < highWaterMark;
+    if (!below) this.#needDrain = true;
+    return below;
+  }
+
+  /** Ends the FastCGI request after what has been written (the response finished, or was destroyed). */
+  endRequest(): void {
+    if (this.#endRequested) return;
+    this.#endRequested = true;
+    this.#scheduleFlush();
+  }
+
+  /** Writes to FCGI_STDERR while the request is open. Returns false once it has ended. */
+  writeStderr(text: string): boolean {
+    if (this.#endSent) return false;
+    this.#io.writeStderr(text, () => undefined);
+    return true;
+  }
+
+  /** The web server gave up, or the response was destroyed: end the request now and report 'close'. */
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.writable = false;
+    this.readable = false;
+    this.endRequest();
+    return this;
+  }
+
+  end(): this {
+    this.endRequest();
+    return this;
+  }
+
+  destroySoon(): void {
+    this.endRequest();
+  }
+
+  setTimeout(ms: number, callback?: () => void): this {
+    this.timeout = ms;
+    if (callback) this.once('timeout', callback);
+    return this;
+  }
+
+  address(): { address: string | undefined; port: number | undefined; family: string } {
+    return {
+      address: this.localAddress,
+      port: this.localPort,
+      family: this.localAddress?.includes(':') ? 'IPv6' : 'IPv4',
+    };
+  }
+
+  // net.Socket methods that have no meaning here: the web server owns the HTTP connection.
+  cork(): void {}
+  uncork(): void {}
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  pause(): this {
+    return this;
+  }
+  resume(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+
+  #translateHead(chunk: Chunk): Chunk {
+    this.#headTranslated = true;
+    const text = typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+    const headEnd = text.indexOf('\r\n\r\n');
+    if (!text.startsWith('HTTP/') || headEnd < 0) return chunk;
+    const head = toCgiHead(text.slice(0, headEnd));
+    if (typeof chunk === 'string') return head + chunk.slice(headEnd + 4);
+    return Buffer.concat([Buffer.from(head, 'latin1'), chunk.subarray(headEnd + 4)]);
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#endSent) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  /** Sends everything written since the last flush as one order; with the end when it was asked for. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#endSent) return;
+    const chunks = this.#pending;
+    const callbacks = this.#pendingCallbacks;
+    const bytes = this.#pendingBytes;
+    const end = this.#endRequested;
+    if (chunks.length === 0 && !end) return;
+    this.#pending = [];
+    this.#pendingCallbacks = [];
+    this.#pendingBytes = 0;
+    this.#inFlightBytes += bytes;
+    if (end) this.#endSent = true;
+
+    const chunk =
+      chunks.length === 0 ? null : chunks.length === 1 ? (chunks[0] as Chunk) : Buffer.concat(chunks.map(toBuffer));
+    this.#io.write(chunk, end, this.exitStatus, (error) => {
+      this.#inFlightBytes -= bytes;
+      if (error && !this.#firstError) this.#firstError = error;
+      // ServerResponse would turn a callback error into an 'error' event; a vanished peer is reported by 'close'.
+      for (const callback of callbacks) callback?.();
+      if (error && !end) this.#io.onAbort?.();
+      if (this.#needDrain && this.#inFlightBytes + this.#pendingBytes < highWaterMark) {
+        this.#needDrain = false;
+        this._httpMessage?.emit('drain');
+      }
+      if (end) this.#ended();
+    });
+  }
+
+  #ended(): void {
+    this.destroyed = true;
+    this.writable = false;
+    this.readable = false;
+    this.onEnd?.(this.#firstError);
+    this.emit('close', this.#firstError !== null);
+  }
+}

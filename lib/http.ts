@@ -1,0 +1,269 @@
+// createServer(): the node:http-style server over the asynchronous engine. Requests are served concurrently on the
+// addon's worker threads; handlers get node:http's own IncomingMessage and ServerResponse.
+import { EventEmitter } from 'node:events';
+import { unlinkSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import { CgiIO } from './cgi-io';
+import { Engine, type RequestIO } from './engine';
+import { createRequest, createResponse, socketFor } from './http-message';
+import type { FcgiSocket } from './http-socket';
+import { FCGI_LISTENSOCK_FILENO, isCGI } from './listener';
+import { native } from './native';
+
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+export interface ServerOptions {
+  /** How many requests may be in flight at once (one worker thread each). Default 32. */
+  concurrency?: number;
+  /** Web server addresses allowed to connect over TCP. Default: FCGI_WEB_SERVER_ADDRS, or anyone. */
+  webServerAddrs?: string | readonly string[];
+}
+
+export interface ListenOptions {
+  port?: number;
+  host?: string;
+  path?: string;
+  /** An already listening socket; 0 is what web servers that spawn apps pass. */
+  fd?: number;
+  backlog?: number;
+}
+
+type Address = { address: string; family: string; port: number } | string | null;
+
+const defaultConcurrency = 32;
+
+function parseListenArguments(args: unknown[]): { options: ListenOptions; callback: (() => void) | undefined } {
+  const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
+  const [first, second, third] = args;
+  if (first === undefined || first === null) return { options: {}, callback };
+  if (typeof first === 'object') return { options: first as ListenOptions, callback };
+  if (typeof first === 'string' && !/^\d+$/.test(first)) return { options: { path: first }, callback };
+  const options: ListenOptions = { port: Number(first) };
+  if (typeof second === 'string') options.host = second;
+  if (typeof second === 'number') options.backlog = second;
+  if (typeof third === 'number') options.backlog = third;
+  return { options, callback };
+}
+
+/**
+ * A FastCGI server with node:http's interface. Events: 'request' (req, res), 'listening', 'close', 'error', and
+ * 'handlerError' (error, req, res) when a request handler throws or rejects, or a response is misused.
+ */
+export class Server extends EventEmitter {
+  listening = false;
+  readonly #concurrency: number;
+  readonly #webServerAddrs: string;
+  #engine: Engine | null = null;
+  #fd = -1;
+  #ownsFd = false;
+  #path: string | undefined;
+  #address: Address = null;
+  #closing = false;
+
+  constructor(options: ServerOptions = {}, listener?: RequestListener) {
+    super();
+    const concurrency = options.concurrency ?? defaultConcurrency;
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new TypeError('concurrency must be a positive integer');
+    this.#concurrency = concurrency;
+    const addrs = options.webServerAddrs;
+    this.#webServerAddrs =
+      addrs === undefined
+        ? (process.env.FCGI_WEB_SERVER_ADDRS ?? '')
+        : typeof addrs === 'string'
+          ? addrs
+          : addrs.join(',');
+    if (listener) this.on('request', listener);
+  }
+
+  /**
+   * listen() takes the socket a web server passed on fd 0 (or, when fd 0 is not a listening socket, serves the one
+   * CGI request); listen(port[, host]), listen(path) or listen({ port, host, path, fd, backlog }) open one.
+   */
+  listen(...args: unknown[]): this {
+    const { options, callback } = parseListenArguments(args);
+    if (callback) this.once('listening', callback);
+    if (this.listening) throw new Error('listen: the server is already listening');
+    try {
+      this.#open(options);
+    } catch (error) {
+      process.nextTick(() => this.emit('error', error));
+      return this;
+    }
+    this.listening = true;
+    process.nextTick(() => this.emit('listening'));
+    return this;
+  }
+
+  /** Stops accepting; requests in flight finish; then 'close'. */
+  close(callback?: (error?: Error) => void): this {
+    if (!this.listening || this.#closing) {
+      if (callback) {
+        const error = Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' });
+        process.nextTick(callback, error);
+      }
+      return this;
+    }
+    if (callback) this.once('close', callback);
+    this.#closing = true;
+    this.#engine?.close();
+    return this;
+  }
+
+  address(): Address {
+    return this.#address;
+  }
+
+  /** Whether waiting for requests keeps the process alive (it does by default, as with net.Server). */
+  ref(): this {
+    this.#engine?.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.#engine?.unref();
+    return this;
+  }
+
+  /** `for await (const { req, res } of server)`: the requests, until the server closes. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<{ req: IncomingMessage; res: ServerResponse }> {
+    type Item = { req: IncomingMessage; res: ServerResponse };
+    const queued: Item[] = [];
+    const waiting: Array<(result: IteratorResult<Item>) => void> = [];
+    let done = false;
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+      const next = waiting.shift();
+      if (next) next({ value: { req, res }, done: false });
+      else queued.push({ req, res });
+    };
+    const finish = (): IteratorResult<Item> => {
+      done = true;
+      this.off('request', onRequest);
+      this.off('close', onClose);
+      for (const next of waiting.splice(0)) next({ value: undefined, done: true });
+      return { value: undefined, done: true };
+    };
+    const onClose = (): void => void finish();
+    this.on('request', onRequest);
+    this.once('close', onClose);
+    return {
+      next: () => {
+        const item = queued.shift();
+        if (item) return Promise.resolve({ value: item, done: false });
+        if (done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => waiting.push(resolve));
+      },
+      return: () => Promise.resolve(finish()),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  #open(options: ListenOptions): void {
+    const backlog = options.backlog ?? 511;
+    if (options.path !== undefined) {
+      this.#fd = native.listenUnix(options.path, backlog);
+      this.#ownsFd = true;
+      this.#path = options.path;
+      this.#address = options.path;
+    } else if (options.port !== undefined) {
+      const host = options.host === undefined || options.host === 'localhost' ? '127.0.0.1' : options.host;
+      if (isIP(host) === 0) throw new TypeError(`listen: host must be an IP address or 'localhost', got '${host}'`);
+      const { fd, port } = native.listenTcp(host, options.port, backlog);
+      this.#fd = fd;
+      this.#ownsFd = true;
+      this.#address = { address: host, family: isIP(host) === 6 ? 'IPv6' : 'IPv4', port };
+    } else {
+      this.#fd = options.fd ?? FCGI_LISTENSOCK_FILENO;
+      if (this.#fd === FCGI_LISTENSOCK_FILENO && isCGI()) {
+        this.#serveCgi();
+        return;
+      }
+    }
+    this.#engine = new Engine({
+      fd: this.#fd,
+      webServerAddrs: this.#webServerAddrs,
+      concurrency: this.#concurrency,
+      onRequest: (io) => this.#serve(io),
+      onClose: () => this.#closed(),
+    });
+    this.#engine.start();
+  }
+
+  /** Started as plain CGI: the one request, then the server closes. */
+  #serveCgi(): void {
+    const io = new CgiIO((exitStatus) => {
+      if (exitStatus !== 0) process.exitCode = exitStatus;
+      this.#closed();
+    });
+    process.nextTick(() => this.#serve(io));
+  }
+
+  #closed(): void {
+    if (this.#ownsFd) native.closeFd(this.#fd);
+    if (this.#path !== undefined) {
+      try {
+        unlinkSync(this.#path); // as net.Server does for its Unix socket
+      } catch {
+        // already gone
+      }
+    }
+    this.#engine = null;
+    this.listening = false;
+    this.#closing = false;
+    this.emit('close');
+  }
+
+  #serve(io: RequestIO): void {
+    const socket = socketFor(io);
+    const req = createRequest(io, socket);
+    const res = createResponse(req, socket);
+    res.on('finish', () => socket.endRequest());
+    res.on('error', (error: Error) => this.#handlerFailed(error, req, res, socket));
+    io.onAbort = () => {
+      socket.destroy(); // ends the FastCGI request; 'close' on res
+      if (!req.destroyed) req.destroy(); // 'aborted', then 'close'
+    };
+    socket.onEnd = () => {
+      if (req.destroyed) return;
+      // Finished normally: the body, read or not, is done with (the worker drained it).
+      req.complete = true;
+      req.destroyed = true;
+      req.emit('close');
+    };
+
+    for (const listener of this.listeners('request')) {
+      try {
+        const result = (listener as RequestListener).call(this, req, res);
+        if (result instanceof Promise) result.catch((error: unknown) => this.#handlerFailed(error, req, res, socket));
+      } catch (error) {
+        this.#handlerFailed(error, req, res, socket);
+      }
+    }
+  }
+
+  /** A handler threw or rejected, or misused the response: log it where the web server logs, and end with a 500. */
+  #handlerFailed(error: unknown, req: IncomingMessage, res: ServerResponse, socket: FcgiSocket): void {
+    const text = `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`;
+    if (!socket.writeStderr(text)) process.stderr.write(text);
+    if (this.listenerCount('handlerError') > 0) this.emit('handlerError', error, req, res);
+    if (res.writableEnded) return;
+    if (!res.headersSent) {
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      res.statusCode = 500;
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.end('Internal Server Error\n');
+    } else {
+      res.end();
+    }
+  }
+}
+
+export function createServer(listener?: RequestListener): Server;
+export function createServer(options: ServerOptions, listener?: RequestListener): Server;
+export function createServer(first?: ServerOptions | RequestListener, listener?: RequestListener): Server {
+  if (typeof first === 'function') return new Server({}, first);
+  return new Server(first ?? {}, listener);
+}
