@@ -222,6 +222,7 @@ export class Server extends EventEmitter {
     const res = createResponse(req, socket);
     res.on('finish', () => socket.endRequest());
     res.on('error', (error: Error) => this.#handlerFailed(error, req, res, socket));
+    reportWritesAfterEnd(res);
     io.onAbort = () => {
       socket.destroy(); // ends the FastCGI request; 'close' on res
       if (!req.destroyed) req.destroy(); // 'aborted', then 'close'
@@ -259,6 +260,26 @@ export class Server extends EventEmitter {
       res.end();
     }
   }
+}
+
+/**
+ * node:http reports a write after end() as an 'error' only until the response's socket closes, and silently after.
+ * Here the socket closes as soon as the worker has sent the response, so the report would depend on timing: make it
+ * always an 'error' (which the server reports as 'handlerError'). An own property, so it survives frameworks that swap
+ * the response's prototype (Express).
+ */
+function reportWritesAfterEnd(res: ServerResponse): void {
+  const write = res.write;
+  res.write = function (this: ServerResponse, ...args: Parameters<ServerResponse['write']>): boolean {
+    if (!this.writableEnded) return write.apply(this, args);
+    const error = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    const callback = args.find((arg) => typeof arg === 'function') as ((error: Error) => void) | undefined;
+    process.nextTick(() => {
+      this.emit('error', error);
+      callback?.(error);
+    });
+    return false;
+  } as ServerResponse['write'];
 }
 
 export function createServer(listener?: RequestListener): Server;

@@ -37,6 +37,16 @@ void Consume(int eventFd) {
   (void)ignored;
 }
 
+// The same rule as lib/http-message.ts hasNoBody(): Apache sends no CONTENT_LENGTH for a chunked upload, so only
+// methods without a body may be taken at their word.
+bool DeclaresNoBody(char** envp) {
+  const char* length = FCGX_GetParam("CONTENT_LENGTH", envp);
+  if (length != nullptr && std::strcmp(length, "0") == 0) return true;
+  if (length != nullptr && *length != '\0') return false;
+  const char* method = FCGX_GetParam("REQUEST_METHOD", envp);
+  return method != nullptr && (std::strcmp(method, "GET") == 0 || std::strcmp(method, "HEAD") == 0);
+}
+
 }  // namespace
 
 void Job::Enqueue(Command command) {
@@ -180,10 +190,12 @@ void Engine::Serve(RequestSlot& slot, int connectionFd, int wakeFd) {
     job->params.emplace_back(*pair, equals - *pair);
     job->params.emplace_back(equals + 1);
   }
+  // A request that declares no body has only the empty FCGI_STDIN record to read: read it now, so that from here on
+  // any byte arriving is an abort or the connection's end, which the loop below can report.
+  bool inputEnded = DeclaresNoBody(request.envp) && slot.SkipInput() == 0;
   Consume(wakeFd);  // orders of an earlier request are all carried out: start from a quiet eventfd
   sink_(new Event(Event::kRequest, job));
 
-  bool inputEnded = false;  // once the body has been read, any byte arriving is an abort or the connection's end
   bool watchPeer = true;
   for (bool finished = false; !finished;) {
     pollfd fds[2] = {{wakeFd, POLLIN, 0}, {connectionFd, 0, 0}};

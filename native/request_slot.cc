@@ -129,14 +129,19 @@ void RequestSlot::SetExitStatus(int status) {
   if (active_) FCGX_SetExitStatus(status, request_.out);
 }
 
-int RequestSlot::StartFilterData() {
-  if (!active_ || request_.role != FCGI_FILTER || filterDataStarted_) return FCGX_CALL_SEQ_ERROR;
-  int code = 0;
+int RequestSlot::SkipInput() {
   char scratch[8192];
   int count;
+  int code;
   do {
     code = Read(scratch, sizeof(scratch), &count);
   } while (code == 0 && count == static_cast<int>(sizeof(scratch)));
+  return code;
+}
+
+int RequestSlot::StartFilterData() {
+  if (!active_ || request_.role != FCGI_FILTER || filterDataStarted_) return FCGX_CALL_SEQ_ERROR;
+  int code = SkipInput();
   if (code != 0) return code;
   if (FCGX_StartFilterData(request_.in) != 0) return FCGX_GetError(request_.in);
   filterDataStarted_ = true;
@@ -148,13 +153,7 @@ int RequestSlot::DrainInput() {
     int code = StartFilterData();
     if (code != 0) return code;
   }
-  char scratch[8192];
-  int count;
-  int code;
-  do {
-    code = Read(scratch, sizeof(scratch), &count);
-  } while (code == 0 && count == static_cast<int>(sizeof(scratch)));
-  return code;
+  return SkipInput();
 }
 
 int RequestSlot::Finish() {

@@ -32,6 +32,8 @@ class RequestSlot {
   int WriteStderr(const char* data, int length);
   int Flush();
   void SetExitStatus(int status);
+  // Reads FCGI_STDIN to its end, discarding it.
+  int SkipInput();
   // For the filter role: skips what is left of FCGI_STDIN and positions reads at the start of FCGI_DATA.
   int StartFilterData();
 

@@ -31,7 +31,9 @@ export function httpGet(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
         res.on('error', reject);
       },
     );
@@ -48,7 +50,8 @@ async function waitForHttp(server: WebServer, timeoutMs = 15_000): Promise<void>
       return;
     } catch {
       if (server.child.exitCode !== null) throw new Error(`${server.name} exited:\n${server.errorLog()}`);
-      if (Date.now() > deadline) throw new Error(`${server.name} did not answer within ${timeoutMs} ms:\n${server.errorLog()}`);
+      if (Date.now() > deadline)
+        throw new Error(`${server.name} did not answer within ${timeoutMs} ms:\n${server.errorLog()}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
