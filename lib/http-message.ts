@@ -16,6 +16,8 @@ export interface FcgiRequestInfo {
   keepConn: boolean;
   /** For the filter role, the file data (FCGI_DATA) as a stream; null for other roles. */
   data: Readable | null;
+  /** Writes to FCGI_STDERR, which web servers copy into their error log. False once the request has ended. */
+  writeStderr(chunk: string | Uint8Array): boolean;
 }
 
 declare module 'node:http' {
@@ -135,7 +137,14 @@ export function createRequest(io: RequestIO, socket: FcgiSocket): IncomingMessag
       io.startData((error) => (error ? dataStream.destroy(error) : pull(size)));
     };
   }
-  req.fcgi = { params, role: roleName(io.role), requestId: io.requestId, keepConn: io.keepConn, data };
+  req.fcgi = {
+    params,
+    role: roleName(io.role),
+    requestId: io.requestId,
+    keepConn: io.keepConn,
+    data,
+    writeStderr: (chunk) => socket.writeStderr(chunk),
+  };
   return req;
 }
 

@@ -115,9 +115,9 @@ export class FcgiSocket extends EventEmitter {
   }
 
   /** Writes to FCGI_STDERR while the request is open. Returns false once it has ended. */
-  writeStderr(text: string): boolean {
+  writeStderr(chunk: string | Uint8Array): boolean {
     if (this.#endSent) return false;
-    this.#io.writeStderr(text, () => undefined);
+    this.#io.writeStderr(chunk, () => undefined);
     return true;
   }
 

@@ -7,6 +7,7 @@ packages=(
   libfcgi-dev libfcgi-bin             # the library we bind, and cgi-fcgi
   spawn-fcgi                          # spawns apps with a listening socket on fd 0, as web servers do
   lighttpd curl                       # serve and fetch the demo
+  apache2 libapache2-mod-fcgid nginx  # the other web servers the tests run the apps under
   clang-format                        # C++ formatting check
   valgrind                            # leak checks of the native layer
 )
@@ -29,6 +30,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# lighttpd's package starts a system instance on port 80; the demo and tests run their own.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop lighttpd >/dev/null 2>&1 || true; fi
-service lighttpd stop >/dev/null 2>&1 || true
+# The packages start system instances on port 80; the demo and the tests run their own on high ports.
+for service in lighttpd apache2 nginx; do
+  service "$service" stop >/dev/null 2>&1 || true
+done

@@ -1,6 +1,6 @@
 // Starts real web servers for tests from configuration files kept in test/servers/, and stops them by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { freePort, repoRoot, tempDir } from './apps';
@@ -11,7 +11,7 @@ export interface WebServer {
   run: string;
   child: ChildProcess;
   errorLog(): string;
-  stop(): Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export interface HttpResult {
@@ -57,23 +57,49 @@ async function waitForHttp(server: WebServer, timeoutMs = 15_000): Promise<void>
   }
 }
 
-/** Runs lighttpd in the foreground with test/servers/NAME, its @REPO@/@RUN@/@PORT@ filled in. */
-export async function startLighttpd(configName: string, prepare?: (run: string) => void): Promise<WebServer> {
+export type ServerKind = 'lighttpd' | 'nginx' | 'apache';
+
+const commands: Record<ServerKind, (config: string, run: string) => string[]> = {
+  lighttpd: (config) => ['lighttpd', '-D', '-f', config],
+  nginx: (config, run) => ['nginx', '-p', run, '-c', config],
+  apache: (config) => ['apache2', '-f', config, '-DFOREGROUND'],
+};
+
+/**
+ * Runs a web server in the foreground with test/servers/CONFIG, its @REPO@, @RUN@ (a temp dir), @PORT@ and any other
+ * @NAME@ from vars filled in. prepare() may lay out files in the run dir first.
+ */
+export async function startWebServer(
+  kind: ServerKind,
+  configName: string,
+  vars: Record<string, string> = {},
+  prepare?: (run: string) => void,
+): Promise<WebServer> {
   const run = tempDir();
+  chmodSync(run, 0o755); // Apache's children and the apps they spawn run as www-data
   const port = await freePort();
-  const config = readFileSync(join(repoRoot, 'test', 'servers', configName), 'utf8')
-    .replaceAll('@REPO@', repoRoot)
-    .replaceAll('@RUN@', run)
-    .replaceAll('@PORT@', String(port));
-  writeFileSync(join(run, 'lighttpd.conf'), config);
+  const serversDir = join(repoRoot, 'test', 'servers');
+  // Apache's Include of a shared file is inlined, so that its @NAME@s are filled in too.
+  let config = readFileSync(join(serversDir, configName), 'utf8').replace(
+    /^Include "@REPO@\/test\/servers\/([^"]+)"$/gm,
+    (_, included: string) => readFileSync(join(serversDir, included), 'utf8'),
+  );
+  // vars first: their values may hold @RUN@ and the like.
+  for (const [name, value] of Object.entries({ ...vars, REPO: repoRoot, RUN: run, PORT: String(port) })) {
+    config = config.replaceAll(`@${name}@`, value);
+  }
+  mkdirSync(join(run, 'htdocs'));
+  const configPath = join(run, configName);
+  writeFileSync(configPath, config);
   prepare?.(run);
   let output = '';
-  const child = spawn('lighttpd', ['-D', '-f', join(run, 'lighttpd.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, ...args] = commands[kind](configPath, run);
+  const child = spawn(command as string, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const server: WebServer = {
-    name: `lighttpd (${configName})`,
+    name: `${kind} (${configName})`,
     port,
     run,
     child,
@@ -86,14 +112,19 @@ export async function startLighttpd(configName: string, prepare?: (run: string) 
       }
       return (output + log).split('\n').slice(-40).join('\n');
     },
-    async stop() {
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      process.kill(child.pid ?? 0, 'SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      process.kill(child.pid ?? 0, signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
       clearTimeout(timer);
     },
   };
   await waitForHttp(server);
   return server;
+}
+
+/** Runs lighttpd in the foreground with test/servers/NAME. */
+export function startLighttpd(configName: string, prepare?: (run: string) => void): Promise<WebServer> {
+  return startWebServer('lighttpd', configName, {}, prepare);
 }

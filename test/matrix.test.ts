@@ -1,0 +1,212 @@
+// The web-server matrix: the same checks under every server and mode our users deploy on, each server started from
+// a configuration file in test/servers/ on a high loopback port and stopped by PID.
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixture, freePort, spawnFcgiApp, startListeningApp, stopAll } from './helpers/apps';
+import { httpGet, startWebServer, type HttpResult, type WebServer } from './helpers/webservers';
+
+const checkApp = fixture('check-app.js');
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+function pattern(size: number): Buffer {
+  const bytes = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 7 + (i >> 8)) & 0xff;
+  return bytes;
+}
+
+/** A script that web servers can exec, and that runs the check app from this checkout. */
+function launcher(path: string): void {
+  writeFileSync(path, `#!/usr/bin/env node\nrequire(${JSON.stringify(checkApp)});\n`, { mode: 0o755 });
+}
+
+async function tcpApp(): Promise<number> {
+  const port = await freePort();
+  await startListeningApp(checkApp, { host: '127.0.0.1', port }, { LISTEN: `tcp:${port}` });
+  return port;
+}
+
+interface Setup {
+  name: string;
+  /** The path prefix under which the check app answers. */
+  base: string;
+  start(): Promise<WebServer>;
+  concurrent: boolean;
+}
+
+const setups: Setup[] = [
+  {
+    name: 'lighttpd bin-path (lighttpd spawns 2 processes)',
+    base: '/check/',
+    concurrent: true,
+    start: () =>
+      startWebServer('lighttpd', 'lighttpd-check.conf', {
+        BACKEND: `"socket" => "@RUN@/check.sock", "bin-path" => "${checkApp}", "check-local" => "disable", "max-procs" => 2`,
+      }),
+  },
+  {
+    name: 'lighttpd host/port (the app listens on TCP)',
+    base: '/check/',
+    concurrent: true,
+    start: async () =>
+      startWebServer('lighttpd', 'lighttpd-check.conf', {
+        BACKEND: `"host" => "127.0.0.1", "port" => ${await tcpApp()}, "check-local" => "disable"`,
+      }),
+  },
+  {
+    name: 'nginx to a Unix socket (the app started by spawn-fcgi)',
+    base: '/check/',
+    concurrent: true,
+    start: async () => {
+      const app = await spawnFcgiApp(checkApp);
+      const address = `unix:${app.address.path}`;
+      return startWebServer('nginx', 'nginx.conf', { PASS: address, APP_ADDRESS: address, KEEP_CONN: 'off' });
+    },
+  },
+  {
+    name: 'nginx to TCP',
+    base: '/check/',
+    concurrent: true,
+    start: async () => {
+      const app = await spawnFcgiApp(checkApp, { tcp: true });
+      const address = `127.0.0.1:${app.address.port}`;
+      return startWebServer('nginx', 'nginx.conf', { PASS: address, APP_ADDRESS: address, KEEP_CONN: 'off' });
+    },
+  },
+  {
+    name: 'nginx to TCP with fastcgi_keep_conn and upstream keepalive',
+    base: '/check/',
+    concurrent: true,
+    start: async () => {
+      const app = await spawnFcgiApp(checkApp, { tcp: true });
+      const address = `127.0.0.1:${app.address.port}`;
+      return startWebServer('nginx', 'nginx.conf', { PASS: 'app_keepalive', APP_ADDRESS: address, KEEP_CONN: 'on' });
+    },
+  },
+  {
+    name: 'Apache mod_proxy_fcgi to TCP',
+    base: '/check/',
+    concurrent: true,
+    start: async () => startWebServer('apache', 'apache-proxy-fcgi.conf', { APP_PORT: String(await tcpApp()) }),
+  },
+  {
+    name: 'Apache mod_fcgid, .htaccess and an executable app.fcgi (shared hosting)',
+    base: '/check/app.fcgi/',
+    concurrent: false,
+    start: () =>
+      startWebServer('apache', 'apache-fcgid.conf', { MAX_REQUESTS: '0', IDLE_TIMEOUT: '300' }, (run) => {
+        mkdirSync(join(run, 'fcgid'));
+        chmodSync(join(run, 'fcgid'), 0o777); // mod_fcgid binds the apps' sockets there as www-data
+        mkdirSync(join(run, 'htdocs', 'check'));
+        writeFileSync(join(run, 'htdocs', 'check', '.htaccess'), 'AddHandler fcgid-script .fcgi\nOptions +ExecCGI\n');
+        launcher(join(run, 'htdocs', 'check', 'app.fcgi'));
+      }),
+  },
+  {
+    name: 'Apache plain CGI (mod_cgid)',
+    base: '/check/app.cgi/',
+    concurrent: true,
+    start: () =>
+      startWebServer('apache', 'apache-cgi.conf', {}, (run) => {
+        mkdirSync(join(run, 'htdocs', 'cgi-bin'));
+        launcher(join(run, 'htdocs', 'cgi-bin', 'app.cgi'));
+      }),
+  },
+];
+
+describe.each(setups)('$name', (setup) => {
+  let server: WebServer;
+  beforeAll(async () => {
+    server = await setup.start();
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+    await stopAll();
+  });
+
+  const url = (route: string): string => setup.base + route;
+  const check = (what: string, assertion: () => Promise<void>) => async () => {
+    try {
+      await assertion();
+    } catch (error) {
+      throw new Error(
+        `${setup.name}, ${what}: ${(error as Error).message}\n--- ${server.name} error log, last lines ---\n${server.errorLog()}`,
+      );
+    }
+  };
+  const json = (result: HttpResult) => JSON.parse(result.body.toString());
+
+  it(
+    'passes a GET with a query string, the request headers and REMOTE_ADDR',
+    check('GET', async () => {
+      const reply = json(await httpGet(server.port, url('query?a=1&b=two'), { headers: { 'X-Check': 'yes' } }));
+      expect(reply).toMatchObject({ method: 'GET', query: 'a=1&b=two', remoteAddr: '127.0.0.1' });
+      expect(reply.headers['x-check']).toBe('yes');
+    }),
+  );
+
+  it.each([1, 64 * 1024, 8 * 1024 * 1024])('echoes a POST body of %i random bytes byte-exact', (size) =>
+    check(`POST ${size} B`, async () => {
+      const body = randomBytes(size);
+      const reply = await httpGet(server.port, url('echo'), { method: 'POST', body });
+      expect(reply.status).toBe(200);
+      expect(reply.body.length).toBe(size);
+      expect(sha256(reply.body)).toBe(sha256(body));
+    })(),
+  );
+
+  it(
+    'sends a 16 MiB response and a binary one with NUL bytes byte-exact',
+    check('large and binary responses', async () => {
+      const size = 16 * 1024 * 1024;
+      const big = await httpGet(server.port, url(`big?bytes=${size}`));
+      expect(big.body.length).toBe(size);
+      expect(sha256(big.body)).toBe(sha256(Buffer.concat(Array.from({ length: 256 }, () => pattern(65536)))));
+      const binary = await httpGet(server.port, url('binary'));
+      expect([...binary.body]).toEqual([0, 1, 0, 255, 0, 0, 10, 13, 0]);
+    }),
+  );
+
+  it(
+    'passes status codes and redirects',
+    check('status', async () => {
+      expect((await httpGet(server.port, url('status?code=404'))).status).toBe(404);
+      expect((await httpGet(server.port, url('status?code=201'))).status).toBe(201);
+      const redirect = await httpGet(server.port, url('redirect'));
+      expect(redirect.status).toBe(302);
+      expect(redirect.headers.location).toMatch(/\/elsewhere$/);
+    }),
+  );
+
+  it(
+    "writes a line of the app's stderr stream to the server's error log",
+    check('stderr', async () => {
+      const token = randomBytes(6).toString('hex');
+      expect((await httpGet(server.port, url(`stderr?token=${token}`))).status).toBe(200);
+      const deadline = Date.now() + 3000;
+      while (!server.errorLog().includes(token) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(server.errorLog()).toContain(`check-app stderr line ${token}`);
+    }),
+  );
+
+  it(
+    'never shows a request a header sent with the one before',
+    check('isolation', async () => {
+      const first = json(await httpGet(server.port, url('query'), { headers: { 'X-Secret': 'first only' } }));
+      expect(first.headers['x-secret']).toBe('first only');
+      const second = json(await httpGet(server.port, url('query')));
+      expect(second.headers).not.toHaveProperty('x-secret');
+    }),
+  );
+
+  it.skipIf(!setup.concurrent)(
+    'serves 16 concurrent requests concurrently',
+    check('concurrency', async () => {
+      const started = Date.now();
+      const replies = await Promise.all(Array.from({ length: 16 }, () => httpGet(server.port, url('slow?ms=300'))));
+      expect(replies.map((reply) => reply.status)).toEqual(Array(16).fill(200));
+      expect(Date.now() - started).toBeLessThan(16 * 300 * 0.5);
+    }),
+  );
+});
