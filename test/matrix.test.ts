@@ -1,7 +1,7 @@
 // The web-server matrix: the same checks under every server and mode our users deploy on, each server started from
 // a configuration file in test/servers/ on a high loopback port and stopped by PID.
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, freePort, spawnFcgiApp, startListeningApp, stopAll } from './helpers/apps';
@@ -27,8 +27,22 @@ async function tcpApp(): Promise<number> {
   return port;
 }
 
+/** Apache with mod_fcgid: a shared-hosting directory with .htaccess and app.fcgi, and a FcgidWrapper location. */
+function startFcgidApache(maxRequests = 0, idleTimeout = 300): Promise<WebServer> {
+  const vars = { MAX_REQUESTS: String(maxRequests), IDLE_TIMEOUT: String(idleTimeout) };
+  return startWebServer('apache', 'apache-fcgid.conf', vars, (run) => {
+    mkdirSync(join(run, 'fcgid'));
+    chmodSync(join(run, 'fcgid'), 0o777); // mod_fcgid binds the apps' sockets there as www-data
+    mkdirSync(join(run, 'htdocs', 'check'));
+    writeFileSync(join(run, 'htdocs', 'check', '.htaccess'), 'AddHandler fcgid-script .fcgi\nOptions +ExecCGI\n');
+    launcher(join(run, 'htdocs', 'check', 'app.fcgi'));
+  });
+}
+
 interface Setup {
   name: string;
+  /** The app runs as www-data, not as the root that started the server. */
+  nonRoot?: boolean;
   /** The path prefix under which the check app answers. */
   base: string;
   start(): Promise<WebServer>;
@@ -94,14 +108,15 @@ const setups: Setup[] = [
     name: 'Apache mod_fcgid, .htaccess and an executable app.fcgi (shared hosting)',
     base: '/check/app.fcgi/',
     concurrent: false,
-    start: () =>
-      startWebServer('apache', 'apache-fcgid.conf', { MAX_REQUESTS: '0', IDLE_TIMEOUT: '300' }, (run) => {
-        mkdirSync(join(run, 'fcgid'));
-        chmodSync(join(run, 'fcgid'), 0o777); // mod_fcgid binds the apps' sockets there as www-data
-        mkdirSync(join(run, 'htdocs', 'check'));
-        writeFileSync(join(run, 'htdocs', 'check', '.htaccess'), 'AddHandler fcgid-script .fcgi\nOptions +ExecCGI\n');
-        launcher(join(run, 'htdocs', 'check', 'app.fcgi'));
-      }),
+    nonRoot: true,
+    start: () => startFcgidApache(),
+  },
+  {
+    name: 'Apache mod_fcgid with FcgidWrapper',
+    base: '/wrapped/',
+    concurrent: false,
+    nonRoot: true,
+    start: () => startFcgidApache(),
   },
   {
     name: 'Apache plain CGI (mod_cgid)',
@@ -143,6 +158,7 @@ describe.each(setups)('$name', (setup) => {
       const reply = json(await httpGet(server.port, url('query?a=1&b=two'), { headers: { 'X-Check': 'yes' } }));
       expect(reply).toMatchObject({ method: 'GET', query: 'a=1&b=two', remoteAddr: '127.0.0.1' });
       expect(reply.headers['x-check']).toBe('yes');
+      if (setup.nonRoot) expect(reply.uid).not.toBe(0);
     }),
   );
 
@@ -209,4 +225,80 @@ describe.each(setups)('$name', (setup) => {
       expect(Date.now() - started).toBeLessThan(16 * 300 * 0.5);
     }),
   );
+});
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return true;
+}
+
+const alive = (pid: number): boolean => existsSync(`/proc/${pid}`);
+
+describe("Apache mod_fcgid's process lifecycle", () => {
+  let server: WebServer | undefined;
+  afterAll(async () => {
+    await server?.stop();
+    await stopAll();
+  });
+  const pidOf = async (port: number): Promise<number> =>
+    JSON.parse((await httpGet(port, '/check/app.fcgi/query')).body.toString()).pid;
+
+  it('recycles the app after FcgidMaxRequestsPerProcess requests without losing one', async () => {
+    server = await startFcgidApache(3);
+    const pids: number[] = [];
+    for (let i = 0; i < 12; i++) pids.push(await pidOf(server.port));
+    expect(new Set(pids).size, `pids seen: ${pids.join(' ')}`).toBeGreaterThanOrEqual(3);
+    await server.stop();
+  });
+
+  it('stops an idle app after FcgidIdleTimeout', async () => {
+    server = await startFcgidApache(0, 2);
+    const pid = await pidOf(server.port);
+    expect(alive(pid)).toBe(true);
+    expect(await waitUntil(() => !alive(pid), 15_000), `app ${pid} still running after 15 s idle`).toBe(true);
+    await server.stop();
+  });
+
+  it('leaves no app process behind after a graceful stop of Apache', async () => {
+    server = await startFcgidApache();
+    const pid = await pidOf(server.port);
+    await server.stop('SIGWINCH'); // apache2 -k graceful-stop
+    expect(await waitUntil(() => !alive(pid), 15_000), `app ${pid} outlived Apache`).toBe(true);
+  });
+});
+
+describe('scale-out: two app instances behind one nginx upstream', () => {
+  afterAll(stopAll);
+
+  it('keeps every request succeeding on the survivor when one instance is killed', async () => {
+    const [first, second] = await Promise.all([
+      spawnFcgiApp(checkApp, { tcp: true }),
+      spawnFcgiApp(checkApp, { tcp: true }),
+    ]);
+    const server = await startWebServer('nginx', 'nginx-scale-out.conf', {
+      APP1_PORT: String(first.address.port),
+      APP2_PORT: String(second.address.port),
+    });
+    try {
+      const served = async (count: number): Promise<number[]> => {
+        const pids: number[] = [];
+        for (let i = 0; i < count; i++) {
+          const reply = await httpGet(server.port, '/check/query');
+          expect(reply.status, `request ${i}: ${reply.body}`).toBe(200);
+          pids.push(JSON.parse(reply.body.toString()).pid);
+        }
+        return pids;
+      };
+      expect(new Set(await served(20))).toEqual(new Set([first.pid, second.pid]));
+      process.kill(first.pid, 'SIGKILL');
+      await first.exited;
+      expect(new Set(await served(40))).toEqual(new Set([second.pid]));
+    } finally {
+      await server.stop();
+    }
+  });
 });
