@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // An Express 5 app run as a FastCGI application: a web server spawns it with the listening socket on fd 0.
 // PORT=9000 makes it listen on 127.0.0.1:9000 instead, SOCKET=/path/app.sock on a Unix socket; STATIC_DIR is the
-// directory served under /static (examples/public by default, when it exists).
+// directory served under /static (examples/public by default, when it exists); BASE_PATH=/app serves everything under
+// that prefix, for a web server that maps a path prefix to the app.
 'use strict';
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
@@ -10,8 +11,9 @@ const express = require('express');
 const { createServer } = require('libfcgi');
 
 const app = express();
+const routes = express.Router();
 
-app.get('/', (req, res) => {
+routes.get('/', (req, res) => {
   res
     .type('html')
     .send(
@@ -21,40 +23,40 @@ app.get('/', (req, res) => {
     );
 });
 
-app.get('/json', (req, res) => {
+routes.get('/json', (req, res) => {
   res.json({ hello: 'world', from: 'express', pid: process.pid });
 });
 
-app.post('/json', express.json(), (req, res) => {
+routes.post('/json', express.json(), (req, res) => {
   res.json({ received: req.body });
 });
 
-app.post('/form', express.urlencoded({ extended: false }), (req, res) => {
+routes.post('/form', express.urlencoded({ extended: false }), (req, res) => {
   res.json({ received: req.body });
 });
 
-app.get('/redirect', (req, res) => {
-  res.redirect('/json');
+routes.get('/redirect', (req, res) => {
+  res.redirect(`${req.baseUrl}/json`);
 });
 
-app.get('/cookie', (req, res) => {
+routes.get('/cookie', (req, res) => {
   res.cookie('visited', 'yes', { httpOnly: true, path: '/' });
   res.json({ cookie: req.get('cookie') ?? null });
 });
 
 const staticDir = process.env.STATIC_DIR ?? join(__dirname, 'public');
-if (process.env.STATIC_DIR || existsSync(staticDir)) app.use('/static', express.static(staticDir));
+if (process.env.STATIC_DIR || existsSync(staticDir)) routes.use('/static', express.static(staticDir));
 
-app.get('/error', () => {
+routes.get('/error', () => {
   throw new Error('something broke');
 });
 
-app.get('/slow', async (req, res) => {
+routes.get('/slow', async (req, res) => {
   await sleep(300);
   res.json({ waited: 300 });
 });
 
-app.get('/headers', (req, res) => {
+routes.get('/headers', (req, res) => {
   res.json({
     headers: req.headers,
     scriptName: req.fcgi?.params.SCRIPT_NAME ?? null,
@@ -63,6 +65,8 @@ app.get('/headers', (req, res) => {
 });
 
 // Errors thrown or passed to next() by the routes above; body parsers' errors keep their 4xx status.
+app.use(process.env.BASE_PATH ?? '/', routes);
+
 app.use((error, req, res, next) => {
   if (res.headersSent) return next(error);
   const status = Number.isInteger(error.status) && error.status >= 400 && error.status < 600 ? error.status : 500;

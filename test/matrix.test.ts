@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, freePort, spawnFcgiApp, startListeningApp, stopAll } from './helpers/apps';
+import { fixture, freePort, repoRoot, spawnFcgiApp, startListeningApp, stopAll } from './helpers/apps';
 import { httpGet, startWebServer, type HttpResult, type WebServer } from './helpers/webservers';
 
 const checkApp = fixture('check-app.js');
@@ -16,26 +16,34 @@ function pattern(size: number): Buffer {
   return bytes;
 }
 
-/** A script that web servers can exec, and that runs the check app from this checkout. */
-function launcher(path: string): void {
-  writeFileSync(path, `#!/usr/bin/env node\nrequire(${JSON.stringify(checkApp)});\n`, { mode: 0o755 });
+/** An app to run under the servers: a script of this checkout and the environment it needs. */
+interface App {
+  script: string;
+  env: Record<string, string>;
 }
 
-async function tcpApp(): Promise<number> {
+/** An executable a web server can spawn (the way users deploy): sets the app's environment and runs it. */
+function launcher(path: string, app: App): void {
+  const code = `Object.assign(process.env, ${JSON.stringify(app.env)});\nrequire(${JSON.stringify(app.script)});\n`;
+  writeFileSync(path, `#!/usr/bin/env node\n${code}`, { mode: 0o755 });
+}
+
+async function tcpApp(app: App): Promise<number> {
   const port = await freePort();
-  await startListeningApp(checkApp, { host: '127.0.0.1', port }, { LISTEN: `tcp:${port}` });
+  const env = { ...app.env, LISTEN: `tcp:${port}`, PORT: String(port) };
+  await startListeningApp(app.script, { host: '127.0.0.1', port }, env);
   return port;
 }
 
 /** Apache with mod_fcgid: a shared-hosting directory with .htaccess and app.fcgi, and a FcgidWrapper location. */
-function startFcgidApache(maxRequests = 0, idleTimeout = 300): Promise<WebServer> {
+function startFcgidApache(app: App, maxRequests = 0, idleTimeout = 300): Promise<WebServer> {
   const vars = { MAX_REQUESTS: String(maxRequests), IDLE_TIMEOUT: String(idleTimeout) };
   return startWebServer('apache', 'apache-fcgid.conf', vars, (run) => {
     mkdirSync(join(run, 'fcgid'));
     chmodSync(join(run, 'fcgid'), 0o777); // mod_fcgid binds the apps' sockets there as www-data
     mkdirSync(join(run, 'htdocs', 'check'));
     writeFileSync(join(run, 'htdocs', 'check', '.htaccess'), 'AddHandler fcgid-script .fcgi\nOptions +ExecCGI\n');
-    launcher(join(run, 'htdocs', 'check', 'app.fcgi'));
+    launcher(join(run, 'htdocs', 'check', 'app.fcgi'), app);
   });
 }
 
@@ -43,9 +51,11 @@ interface Setup {
   name: string;
   /** The app runs as www-data, not as the root that started the server. */
   nonRoot?: boolean;
+  /** How many app processes the server spawns and spreads requests over. */
+  processes?: number;
   /** The path prefix under which the check app answers. */
   base: string;
-  start(): Promise<WebServer>;
+  start(app: App): Promise<WebServer>;
   concurrent: boolean;
 }
 
@@ -53,28 +63,34 @@ const setups: Setup[] = [
   {
     name: 'lighttpd bin-path (lighttpd spawns 2 processes)',
     base: '/check/',
+    processes: 2,
     concurrent: true,
-    start: () =>
-      startWebServer('lighttpd', 'lighttpd-check.conf', {
-        BACKEND: `"socket" => "@RUN@/check.sock", "bin-path" => "${checkApp}", "check-local" => "disable", "max-procs" => 2`,
-      }),
+    start: (app) =>
+      startWebServer(
+        'lighttpd',
+        'lighttpd-check.conf',
+        {
+          BACKEND: `"socket" => "@RUN@/check.sock", "bin-path" => "@RUN@/app.js", "check-local" => "disable", "max-procs" => 2`,
+        },
+        (run) => launcher(join(run, 'app.js'), app),
+      ),
   },
   {
     name: 'lighttpd host/port (the app listens on TCP)',
     base: '/check/',
     concurrent: true,
-    start: async () =>
+    start: async (app) =>
       startWebServer('lighttpd', 'lighttpd-check.conf', {
-        BACKEND: `"host" => "127.0.0.1", "port" => ${await tcpApp()}, "check-local" => "disable"`,
+        BACKEND: `"host" => "127.0.0.1", "port" => ${await tcpApp(app)}, "check-local" => "disable"`,
       }),
   },
   {
     name: 'nginx to a Unix socket (the app started by spawn-fcgi)',
     base: '/check/',
     concurrent: true,
-    start: async () => {
-      const app = await spawnFcgiApp(checkApp);
-      const address = `unix:${app.address.path}`;
+    start: async (app) => {
+      const running = await spawnFcgiApp(app.script, { env: app.env });
+      const address = `unix:${running.address.path}`;
       return startWebServer('nginx', 'nginx.conf', { PASS: address, APP_ADDRESS: address, KEEP_CONN: 'off' });
     },
   },
@@ -82,9 +98,9 @@ const setups: Setup[] = [
     name: 'nginx to TCP',
     base: '/check/',
     concurrent: true,
-    start: async () => {
-      const app = await spawnFcgiApp(checkApp, { tcp: true });
-      const address = `127.0.0.1:${app.address.port}`;
+    start: async (app) => {
+      const running = await spawnFcgiApp(app.script, { tcp: true, env: app.env });
+      const address = `127.0.0.1:${running.address.port}`;
       return startWebServer('nginx', 'nginx.conf', { PASS: address, APP_ADDRESS: address, KEEP_CONN: 'off' });
     },
   },
@@ -92,9 +108,9 @@ const setups: Setup[] = [
     name: 'nginx to TCP with fastcgi_keep_conn and upstream keepalive',
     base: '/check/',
     concurrent: true,
-    start: async () => {
-      const app = await spawnFcgiApp(checkApp, { tcp: true });
-      const address = `127.0.0.1:${app.address.port}`;
+    start: async (app) => {
+      const running = await spawnFcgiApp(app.script, { tcp: true, env: app.env });
+      const address = `127.0.0.1:${running.address.port}`;
       return startWebServer('nginx', 'nginx.conf', { PASS: 'app_keepalive', APP_ADDRESS: address, KEEP_CONN: 'on' });
     },
   },
@@ -102,38 +118,41 @@ const setups: Setup[] = [
     name: 'Apache mod_proxy_fcgi to TCP',
     base: '/check/',
     concurrent: true,
-    start: async () => startWebServer('apache', 'apache-proxy-fcgi.conf', { APP_PORT: String(await tcpApp()) }),
+    start: async (app) => startWebServer('apache', 'apache-proxy-fcgi.conf', { APP_PORT: String(await tcpApp(app)) }),
   },
   {
     name: 'Apache mod_fcgid, .htaccess and an executable app.fcgi (shared hosting)',
     base: '/check/app.fcgi/',
     concurrent: false,
     nonRoot: true,
-    start: () => startFcgidApache(),
+    start: (app) => startFcgidApache(app),
   },
   {
     name: 'Apache mod_fcgid with FcgidWrapper',
     base: '/wrapped/',
     concurrent: false,
     nonRoot: true,
-    start: () => startFcgidApache(),
+    start: (app) => startFcgidApache(app),
   },
   {
     name: 'Apache plain CGI (mod_cgid)',
     base: '/check/app.cgi/',
+    processes: 16, // a process per request
     concurrent: true,
-    start: () =>
+    start: (app) =>
       startWebServer('apache', 'apache-cgi.conf', {}, (run) => {
         mkdirSync(join(run, 'htdocs', 'cgi-bin'));
-        launcher(join(run, 'htdocs', 'cgi-bin', 'app.cgi'));
+        launcher(join(run, 'htdocs', 'cgi-bin', 'app.cgi'), app);
       }),
   },
 ];
 
+const checks: App = { script: checkApp, env: {} };
+
 describe.each(setups)('$name', (setup) => {
   let server: WebServer;
   beforeAll(async () => {
-    server = await setup.start();
+    server = await setup.start(checks);
   }, 60_000);
   afterAll(async () => {
     await server?.stop();
@@ -223,8 +242,45 @@ describe.each(setups)('$name', (setup) => {
       const replies = await Promise.all(Array.from({ length: 16 }, () => httpGet(server.port, url('slow?ms=300'))));
       expect(replies.map((reply) => reply.status)).toEqual(Array(16).fill(200));
       expect(Date.now() - started).toBeLessThan(16 * 300 * 0.5);
+      const pids = new Set(replies.map((reply) => JSON.parse(reply.body.toString()).pid));
+      expect(pids.size).toBe(setup.processes ?? 1);
     }),
   );
+});
+
+describe.each(setups)('examples/express-app.js under $name', (setup) => {
+  const base = setup.base.replace(/\/$/, '');
+  let server: WebServer;
+  beforeAll(async () => {
+    server = await setup.start({ script: join(repoRoot, 'examples', 'express-app.js'), env: { BASE_PATH: base } });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+    await stopAll();
+  });
+
+  it('routes, parses JSON, redirects, sets cookies and answers errors with its error middleware', async () => {
+    try {
+      const got = await httpGet(server.port, `${base}/json`);
+      expect(got.status).toBe(200);
+      expect(JSON.parse(got.body.toString())).toMatchObject({ hello: 'world' });
+      const posted = await httpGet(server.port, `${base}/json`, {
+        method: 'POST',
+        body: JSON.stringify({ n: 1 }),
+        headers: { 'Content-Type': 'application/json' },
+      });
+      expect(JSON.parse(posted.body.toString())).toEqual({ received: { n: 1 } });
+      const redirect = await httpGet(server.port, `${base}/redirect`);
+      expect(redirect.status).toBe(302);
+      expect(redirect.headers.location).toBe(`${base}/json`);
+      const cookie = await httpGet(server.port, `${base}/cookie`, { headers: { Cookie: 'a=b' } });
+      expect(String(cookie.headers['set-cookie'])).toContain('visited=yes');
+      expect(JSON.parse(cookie.body.toString())).toEqual({ cookie: 'a=b' });
+      expect((await httpGet(server.port, `${base}/error`)).status).toBe(500);
+    } catch (error) {
+      throw new Error(`${setup.name}, Express: ${(error as Error).message}\n--- error log ---\n${server.errorLog()}`);
+    }
+  });
 });
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -248,7 +304,7 @@ describe("Apache mod_fcgid's process lifecycle", () => {
     JSON.parse((await httpGet(port, '/check/app.fcgi/query')).body.toString()).pid;
 
   it('recycles the app after FcgidMaxRequestsPerProcess requests without losing one', async () => {
-    server = await startFcgidApache(3);
+    server = await startFcgidApache(checks, 3);
     const pids: number[] = [];
     for (let i = 0; i < 12; i++) pids.push(await pidOf(server.port));
     expect(new Set(pids).size, `pids seen: ${pids.join(' ')}`).toBeGreaterThanOrEqual(3);
@@ -256,7 +312,7 @@ describe("Apache mod_fcgid's process lifecycle", () => {
   });
 
   it('stops an idle app after FcgidIdleTimeout', async () => {
-    server = await startFcgidApache(0, 2);
+    server = await startFcgidApache(checks, 0, 2);
     const pid = await pidOf(server.port);
     expect(alive(pid)).toBe(true);
     expect(await waitUntil(() => !alive(pid), 15_000), `app ${pid} still running after 15 s idle`).toBe(true);
@@ -264,7 +320,7 @@ describe("Apache mod_fcgid's process lifecycle", () => {
   });
 
   it('leaves no app process behind after a graceful stop of Apache', async () => {
-    server = await startFcgidApache();
+    server = await startFcgidApache(checks);
     const pid = await pidOf(server.port);
     await server.stop('SIGWINCH'); // apache2 -k graceful-stop
     expect(await waitUntil(() => !alive(pid), 15_000), `app ${pid} outlived Apache`).toBe(true);
@@ -276,8 +332,8 @@ describe('scale-out: two app instances behind one nginx upstream', () => {
 
   it('keeps every request succeeding on the survivor when one instance is killed', async () => {
     const [first, second] = await Promise.all([
-      spawnFcgiApp(checkApp, { tcp: true }),
-      spawnFcgiApp(checkApp, { tcp: true }),
+      spawnFcgiApp(checks.script, { tcp: true }),
+      spawnFcgiApp(checks.script, { tcp: true }),
     ]);
     const server = await startWebServer('nginx', 'nginx-scale-out.conf', {
       APP1_PORT: String(first.address.port),
