@@ -38,3 +38,20 @@ describe('documentation examples', () => {
     if (/fcgi\.accept\(\)/.test(code)) expect(parseCgiResponse(result.stdout).headers.length).toBeGreaterThan(0);
   });
 });
+
+describe('deployment pages', () => {
+  const pages = ['docs/apache.md', 'docs/lighttpd.md', 'docs/nginx.md'];
+  const embedded = pages.flatMap((page) =>
+    [...readFileSync(join(repoRoot, page), 'utf8').matchAll(/^<!-- file: (\S+) -->\n\n?```\w*\n([\s\S]*?)^```$/gm)].map(
+      (match) => ({ page, file: match[1] as string, text: match[2] as string }),
+    ),
+  );
+
+  it('embed the configuration files the tests run', () => {
+    expect(new Set(embedded.map((block) => block.file)).size).toBeGreaterThanOrEqual(8);
+  });
+
+  it.each(embedded)('$page shows $file exactly as the tests use it', ({ file, text }) => {
+    expect(text).toBe(readFileSync(join(repoRoot, file), 'utf8'));
+  });
+});
