@@ -23,6 +23,13 @@ export interface RunningApp {
 
 const running = new Set<RunningApp>();
 const tempDirs: string[] = [];
+const stoppers = new Set<() => Promise<void>>();
+
+/** Registers something else stopAll() must stop (a web server), until it is stopped. */
+export function stopWithAll(stop: () => Promise<void>): () => void {
+  stoppers.add(stop);
+  return () => stoppers.delete(stop);
+}
 
 export function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'libfcgi-test-'));
@@ -30,8 +37,9 @@ export function tempDir(): string {
   return dir;
 }
 
-/** Stops every process the helpers started and removes their temp dirs; call it from afterEach/afterAll. */
+/** Stops every process the helpers started (web servers first) and removes their temp dirs; call it from afterAll. */
 export async function stopAll(): Promise<void> {
+  await Promise.all([...stoppers].map((stop) => stop()));
   await Promise.all([...running].map((app) => app.stop()));
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { freePort, repoRoot, tempDir } from './apps';
+import { freePort, repoRoot, stopWithAll, tempDir } from './apps';
 
 export interface WebServer {
   name: string;
@@ -113,6 +113,7 @@ export async function startWebServer(
       return (output + log).split('\n').slice(-40).join('\n');
     },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      forget();
       if (child.exitCode !== null || child.signalCode !== null) return;
       process.kill(child.pid ?? 0, signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -120,7 +121,13 @@ export async function startWebServer(
       clearTimeout(timer);
     },
   };
-  await waitForHttp(server);
+  const forget = stopWithAll(() => server.stop());
+  try {
+    await waitForHttp(server);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
   return server;
 }
 
