@@ -31,8 +31,12 @@ function signalScript(script: string, signal: NodeJS.Signals | null, nodeArgs: s
       stderr += chunk.toString();
       if (stderr.includes('Debugger listening')) child.kill('SIGKILL');
     });
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 10_000); // never leave a stuck script behind
     child.on('error', reject);
-    child.on('close', (code, closeSignal) => resolve({ code, signal: closeSignal, stdout, stderr }));
+    child.on('close', (code, closeSignal) => {
+      clearTimeout(deadline);
+      resolve({ code, signal: closeSignal, stdout, stderr });
+    });
   });
 }
 
