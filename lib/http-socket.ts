@@ -199,7 +199,9 @@ export class FcgiSocket extends EventEmitter {
     const chunks = this.#pending;
     const callbacks = this.#pendingCallbacks;
     const bytes = this.#pendingBytes;
-    const end = this.#endRequested;
+    // res.end(body) writes the body, then an empty chunk whose callback emits 'finish', and marks the response
+    // ended, all in one tick: seeing that here sends the body and the end of the request as one order (one hop).
+    const end = this.#endRequested || this._httpMessage?.writableEnded === true;
     if (chunks.length === 0 && !end) return;
     this.#pending = [];
     this.#pendingCallbacks = [];
