@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// Hello world on the asynchronous engine itself, without the node:http layer: its cost alone.
+'use strict';
+const { Engine } = require('../../dist/engine.js');
+
+const hello = 'Content-Type: text/plain\r\n\r\nHello, world!\n';
+const done = () => {};
+new Engine({
+  fd: 0,
+  webServerAddrs: '',
+  concurrency: 32,
+  onRequest: (request) => request.write(hello, true, 0, done),
+  onClose: () => {},
+}).start();
