@@ -24,7 +24,8 @@ export class CgiIO implements RequestIO {
   readonly role = 1;
   readonly requestId = 0;
   readonly keepConn = false;
-  readonly params: Params = paramsFromPairs(native.environ());
+  readonly pairs: readonly string[] = native.environ();
+  readonly params: Params = paramsFromPairs(this.pairs);
   aborted = false;
   onAbort: (() => void) | null = null;
   /** Body bytes left: CONTENT_LENGTH, or unbounded (to EOF) when the server sent none. */

@@ -19,6 +19,8 @@ export interface RequestIO {
   readonly requestId: number;
   readonly keepConn: boolean;
   readonly params: Params;
+  /** The parameters in the order they came: name, value, name, value… */
+  readonly pairs: readonly string[];
   aborted: boolean;
   onAbort: (() => void) | null;
   read(size: number, callback: ReadCallback): void;
@@ -32,7 +34,9 @@ export class EngineRequest implements RequestIO {
   readonly role: number;
   readonly requestId: number;
   readonly keepConn: boolean;
-  readonly params: Params;
+  /** The parameters as the addon delivered them: name, value, name, value… */
+  readonly pairs: string[];
+  #params: Params | null = null;
   /** Called once if the web server gives up on the request (FCGI_ABORT_REQUEST or a closed connection). */
   onAbort: (() => void) | null = null;
   aborted = false;
@@ -47,7 +51,12 @@ export class EngineRequest implements RequestIO {
     this.role = role;
     this.requestId = requestId;
     this.keepConn = keepConn;
-    this.params = paramsFromPairs(params);
+    this.pairs = params;
+  }
+
+  /** Built on first use: the HTTP layer reads headers straight from the pairs. */
+  get params(): Params {
+    return (this.#params ??= paramsFromPairs(this.pairs));
   }
 
   /** Reads what has arrived of FCGI_STDIN (FCGI_DATA after startData), at most size bytes; null at the end. */

@@ -29,37 +29,69 @@ declare module 'node:http' {
 
 const readSize = 64 * 1024;
 
-/** "HTTP_USER_AGENT" → "User-Agent", as a browser would have spelled it. */
-function headerName(cgiName: string): string {
-  return cgiName
-    .toLowerCase()
-    .split('_')
-    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
-    .join('-');
+/** "USER_AGENT" → ["User-Agent", "user-agent"], as a browser would have spelled it and as node:http keys it. */
+const headerNames = new Map<string, [string, string]>();
+function headerName(cgiName: string): [string, string] {
+  let names = headerNames.get(cgiName);
+  if (names === undefined) {
+    const raw = cgiName
+      .toLowerCase()
+      .split('_')
+      .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+      .join('-');
+    names = [raw, raw.toLowerCase()];
+    // Header names come from a small set; a hostile stream of distinct ones must not grow the cache without bound.
+    if (headerNames.size < 1000) headerNames.set(cgiName, names);
+  }
+  return names;
 }
 
 /** The request headers, as node:http gives them: rawHeaders in pairs, and headers keyed by lower-case name. */
-function headersOf(params: Params): { raw: string[]; headers: Record<string, string> } {
+/** The CGI parameters the HTTP layer itself needs. */
+const cgiFacts = [
+  'REQUEST_METHOD',
+  'REQUEST_URI',
+  'SCRIPT_NAME',
+  'PATH_INFO',
+  'QUERY_STRING',
+  'SERVER_PROTOCOL',
+  'CONTENT_LENGTH',
+  'REMOTE_ADDR',
+  'REMOTE_PORT',
+  'SERVER_ADDR',
+  'SERVER_PORT',
+  'HTTPS',
+] as const;
+type CgiFacts = Partial<Record<(typeof cgiFacts)[number], string>>;
+const isCgiFact = new Set<string>(cgiFacts);
+
+/**
+ * One pass over the parameters as they came (no params object built per request): the headers, as node:http gives
+ * them (rawHeaders in pairs, headers keyed by lower-case name), and the CGI facts above.
+ */
+function readPairs(pairs: readonly string[]): { raw: string[]; headers: Record<string, string>; cgi: CgiFacts } {
   const raw: string[] = [];
   const headers: Record<string, string> = {};
-  for (const name in params) {
-    const value = params[name] as string;
-    let header: string;
+  const cgi: CgiFacts = {};
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    const name = pairs[i] as string;
+    const value = pairs[i + 1] as string;
+    if (isCgiFact.has(name)) cgi[name as keyof CgiFacts] = value;
+    let header: [string, string];
     if (name.startsWith('HTTP_')) header = headerName(name.slice(5));
     else if ((name === 'CONTENT_TYPE' || name === 'CONTENT_LENGTH') && value !== '') header = headerName(name);
     else continue;
-    raw.push(header, value);
-    headers[header.toLowerCase()] = value;
+    raw.push(header[0], value);
+    headers[header[1]] = value;
   }
-  return { raw, headers };
+  return { raw, headers, cgi };
 }
 
 function numberOrUndefined(value: string | undefined): number | undefined {
   return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
-export function socketFor(io: RequestIO): FcgiSocket {
-  const params = io.params;
+function socketFor(io: RequestIO, params: CgiFacts): FcgiSocket {
   return new FcgiSocket(io, {
     remoteAddress: params.REMOTE_ADDR,
     remotePort: numberOrUndefined(params.REMOTE_PORT),
@@ -70,7 +102,7 @@ export function socketFor(io: RequestIO): FcgiSocket {
 }
 
 /** True when the request can have no body, so no read needs to reach the worker. */
-function hasNoBody(params: Params, method: string): boolean {
+function hasNoBody(params: CgiFacts, method: string): boolean {
   const length = params.CONTENT_LENGTH;
   if (length === '0') return true;
   // Apache sends no CONTENT_LENGTH for a chunked upload, so only methods without a body may skip reading.
@@ -98,8 +130,10 @@ function pullFrom(stream: Readable, io: RequestIO, onEnd: () => void): void {
   };
 }
 
-export function createRequest(io: RequestIO, socket: FcgiSocket): IncomingMessage {
-  const params = io.params;
+/** The request and the socket its response will write to. */
+export function createRequest(io: RequestIO): { req: IncomingMessage; socket: FcgiSocket } {
+  const { raw, headers, cgi: params } = readPairs(io.pairs);
+  const socket = socketFor(io, params);
   const req = new IncomingMessage(socket as never);
   const method = params.REQUEST_METHOD ?? 'GET';
   req.method = method;
@@ -110,7 +144,6 @@ export function createRequest(io: RequestIO, socket: FcgiSocket): IncomingMessag
   req.httpVersionMajor = version ? Number(version[1]) : 1;
   req.httpVersionMinor = version ? Number(version[2]) : 1;
   req.httpVersion = `${req.httpVersionMajor}.${req.httpVersionMinor}`;
-  const { raw, headers } = headersOf(params);
   req.rawHeaders = raw;
   req.headers = headers;
 
@@ -138,14 +171,16 @@ export function createRequest(io: RequestIO, socket: FcgiSocket): IncomingMessag
     };
   }
   req.fcgi = {
-    params,
+    get params() {
+      return io.params;
+    },
     role: roleName(io.role),
     requestId: io.requestId,
     keepConn: io.keepConn,
     data,
     writeStderr: (chunk) => socket.writeStderr(chunk),
   };
-  return req;
+  return { req, socket };
 }
 
 export function createResponse(req: IncomingMessage, socket: FcgiSocket): ServerResponse {

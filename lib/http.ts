@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { CgiIO } from './cgi-io';
 import { Engine, type RequestIO } from './engine';
-import { createRequest, createResponse, socketFor } from './http-message';
+import { createRequest, createResponse } from './http-message';
 import type { FcgiSocket } from './http-socket';
 import { FCGI_LISTENSOCK_FILENO, isCGI } from './listener';
 import { native } from './native';
@@ -217,15 +217,18 @@ export class Server extends EventEmitter {
   }
 
   #serve(io: RequestIO): void {
-    const socket = socketFor(io);
-    const req = createRequest(io, socket);
+    const { req, socket } = createRequest(io);
     const res = createResponse(req, socket);
     res.on('finish', () => socket.endRequest());
     res.on('error', (error: Error) => this.#handlerFailed(error, req, res, socket));
     reportWritesAfterEnd(res);
     io.onAbort = () => {
       socket.destroy(); // ends the FastCGI request; 'close' on res
-      if (!req.destroyed) req.destroy(); // 'aborted', then 'close'
+      if (req.destroyed) return;
+      // IncomingMessage emits 'aborted' itself only while its body has not been read to the end; the web server gave
+      // up on the request either way, so say so either way.
+      if (req.readableEnded && req.complete) req.emit('aborted');
+      req.destroy(); // 'close'
     };
     socket.onEnd = () => {
       if (req.destroyed) return;
