@@ -2,13 +2,9 @@
 import { read, write } from 'node:fs';
 import { isatty } from 'node:tty';
 import type { DoneCallback, ReadCallback, RequestIO } from './engine';
-import { FcgiError } from './errors';
+import { FcgiError, fcgiErrorFromNode } from './errors';
 import { native } from './native';
-import { paramsFromPairs, type Params } from './params';
-
-function toFcgiError(syscall: string, error: NodeJS.ErrnoException): FcgiError {
-  return new FcgiError(syscall, error.code ?? 'EIO', -(error.errno ?? 0));
-}
+import { declaredBodyLength, paramsFromPairs, type Params } from './params';
 
 /** Writes all of data to fd with fs.write (libuv's thread pool), retrying EAGAIN on a non-blocking pipe. */
 function writeAll(fd: number, data: Buffer, callback: (error: NodeJS.ErrnoException | null) => void): void {
@@ -36,8 +32,7 @@ export class CgiIO implements RequestIO {
 
   constructor(onEnd: (exitStatus: number) => void) {
     this.#onEnd = onEnd;
-    const declared = this.params.CONTENT_LENGTH;
-    this.#remaining = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : Infinity;
+    this.#remaining = declaredBodyLength(this.params);
   }
 
   read(size: number, callback: ReadCallback): void {
@@ -49,7 +44,7 @@ export class CgiIO implements RequestIO {
         this.#remaining = 0;
         return callback(null, null);
       }
-      if (error) return callback(toFcgiError('read', error), null);
+      if (error) return callback(fcgiErrorFromNode('read', error), null);
       this.#remaining -= count;
       callback(null, buffer.subarray(0, count));
     });
@@ -79,7 +74,7 @@ export class CgiIO implements RequestIO {
       () =>
         new Promise<void>((resolve) =>
           writeAll(fd, data, (error) => {
-            callback(error ? toFcgiError('write', error) : null);
+            callback(error ? fcgiErrorFromNode('write', error) : null);
             resolve();
           }),
         ),

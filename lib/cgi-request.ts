@@ -1,9 +1,9 @@
 // The one request of a program run as plain CGI: the process environment, real stdin, stdout and stderr.
 import { readSync, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { FcgiError } from './errors';
+import { FcgiError, fcgiErrorFromNode } from './errors';
 import { native } from './native';
-import { paramsFromPairs, type Params } from './params';
+import { declaredBodyLength, paramsFromPairs, type Params } from './params';
 import { Request, type Role } from './request';
 
 const stdinFd = 0;
@@ -40,12 +40,6 @@ function readSomeSync(fd: number, buffer: Buffer, length: number): number {
   }
 }
 
-function toFcgiError(syscall: string, error: unknown): FcgiError {
-  const code = errorCode(error) ?? 'EIO';
-  const errno = (error as NodeJS.ErrnoException | null)?.errno ?? 0;
-  return new FcgiError(syscall, code, -errno);
-}
-
 export class CgiRequest extends Request {
   readonly params: Params = paramsFromPairs(native.environ());
   readonly role: Role = 'responder';
@@ -58,8 +52,7 @@ export class CgiRequest extends Request {
 
   constructor() {
     super();
-    const declared = this.params.CONTENT_LENGTH;
-    this.#remaining = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : Infinity;
+    this.#remaining = declaredBodyLength(this.params);
   }
 
   protected readInto(buffer: Buffer): number {
@@ -70,7 +63,7 @@ export class CgiRequest extends Request {
       try {
         got = readSomeSync(stdinFd, buffer.subarray(count), want);
       } catch (error) {
-        throw toFcgiError('read', error);
+        throw fcgiErrorFromNode('read', error);
       }
       if (got === 0) {
         this.#remaining = 0;
@@ -87,7 +80,7 @@ export class CgiRequest extends Request {
     try {
       writeAllSync(toStderr ? stderrFd : stdoutFd, bytes);
     } catch (error) {
-      throw toFcgiError(toStderr ? 'writeStderr' : 'write', error);
+      throw fcgiErrorFromNode(toStderr ? 'writeStderr' : 'write', error);
     }
   }
 

@@ -32,3 +32,9 @@ export class FcgiError extends Error {
     this.errno = result > 0 ? -result : result;
   }
 }
+
+/** An FcgiError for a failed Node.js fs call (the CGI fallback's reads and writes). */
+export function fcgiErrorFromNode(syscall: string, error: unknown): FcgiError {
+  const nodeError = error as NodeJS.ErrnoException | null;
+  return new FcgiError(syscall, nodeError?.code ?? 'EIO', -(nodeError?.errno ?? 0));
+}

@@ -53,8 +53,6 @@ export class FcgiSocket extends EventEmitter {
   timeout = 0;
   /** The response using this socket (ServerResponse.assignSocket sets it). */
   _httpMessage: ServerResponse | null = null;
-  /** The exit status sent in FCGI_END_REQUEST. */
-  exitStatus = 0;
   /** Called once when the FastCGI request has ended (or failed); error is the first write error, if any. */
   onEnd: ((error: FcgiError | null) => void) | null = null;
 
@@ -211,7 +209,7 @@ export class FcgiSocket extends EventEmitter {
 
     const chunk =
       chunks.length === 0 ? null : chunks.length === 1 ? (chunks[0] as Chunk) : Buffer.concat(chunks.map(toBuffer));
-    this.#io.write(chunk, end, this.exitStatus, (error) => {
+    this.#io.write(chunk, end, 0, (error) => {
       this.#inFlightBytes -= bytes;
       if (error && !this.#firstError) this.#firstError = error;
       // ServerResponse would turn a callback error into an 'error' event; a vanished peer is reported by 'close'.

@@ -8,7 +8,7 @@ import { CgiIO } from './cgi-io';
 import { Engine, type RequestIO } from './engine';
 import { createRequest, createResponse } from './http-message';
 import type { FcgiSocket } from './http-socket';
-import { FCGI_LISTENSOCK_FILENO, isCGI } from './listener';
+import { FCGI_LISTENSOCK_FILENO, isCGI, openSocket } from './listener';
 import { native } from './native';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -162,19 +162,15 @@ export class Server extends EventEmitter {
   }
 
   #open(options: ListenOptions): void {
-    const backlog = options.backlog ?? 511;
-    if (options.path !== undefined) {
-      this.#fd = native.listenUnix(options.path, backlog);
+    if (options.path !== undefined || options.port !== undefined) {
+      const opened = openSocket(options);
+      this.#fd = opened.fd;
       this.#ownsFd = true;
-      this.#path = options.path;
-      this.#address = options.path;
-    } else if (options.port !== undefined) {
-      const host = options.host === undefined || options.host === 'localhost' ? '127.0.0.1' : options.host;
-      if (isIP(host) === 0) throw new TypeError(`listen: host must be an IP address or 'localhost', got '${host}'`);
-      const { fd, port } = native.listenTcp(host, options.port, backlog);
-      this.#fd = fd;
-      this.#ownsFd = true;
-      this.#address = { address: host, family: isIP(host) === 6 ? 'IPv6' : 'IPv4', port };
+      this.#path = opened.path;
+      this.#address =
+        opened.host !== undefined && opened.port !== undefined
+          ? { address: opened.host, family: isIP(opened.host) === 6 ? 'IPv6' : 'IPv4', port: opened.port }
+          : (opened.path ?? null);
     } else {
       this.#fd = options.fd ?? FCGI_LISTENSOCK_FILENO;
       if (this.#fd === FCGI_LISTENSOCK_FILENO && isCGI()) {

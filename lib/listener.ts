@@ -72,12 +72,20 @@ export class Listener {
   }
 }
 
-/** Opens a listening socket on a Unix path or a TCP port. A failed bind throws an FcgiError (`EADDRINUSE`, …). */
-export function listen(options: ListenOptions): Listener {
+export interface OpenedSocket {
+  fd: number;
+  /** For TCP: the address bound and the port (also when the kernel picked it). */
+  host?: string;
+  port?: number;
+  path?: string;
+}
+
+/** Opens a listening socket on a Unix path or a TCP port; listen() and createServer().listen() share it. */
+export function openSocket(options: { path?: string; port?: number; host?: string; backlog?: number }): OpenedSocket {
   const backlog = options.backlog ?? 511;
   if (options.path !== undefined) {
     if (options.port !== undefined) throw new TypeError('listen: give either path or port, not both');
-    return new Listener(native.listenUnix(options.path, backlog), options);
+    return { fd: native.listenUnix(options.path, backlog), path: options.path };
   }
   if (options.port === undefined || !Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
     throw new TypeError('listen: give a path, or a port from 0 to 65535');
@@ -85,6 +93,12 @@ export function listen(options: ListenOptions): Listener {
   const host = options.host === undefined || options.host === 'localhost' ? '127.0.0.1' : options.host;
   if (isIP(host) === 0) throw new TypeError(`listen: host must be an IP address or 'localhost', got '${host}'`);
   const { fd, port } = native.listenTcp(host, options.port, backlog);
+  return { fd, host, port };
+}
+
+/** Opens a listening socket on a Unix path or a TCP port. A failed bind throws an FcgiError (`EADDRINUSE`, …). */
+export function listen(options: ListenOptions): Listener {
+  const { fd, port } = openSocket(options);
   return new Listener(fd, { ...options, port });
 }
 

@@ -23,3 +23,9 @@ export function paramsFromEnv(env: NodeJS.ProcessEnv): Params {
 export function paramToUtf8(value: string): string {
   return Buffer.from(value, 'latin1').toString('utf8');
 }
+
+/** The body length a CGI request declares: CONTENT_LENGTH, or Infinity (read to EOF) when the server sent none. */
+export function declaredBodyLength(params: Params): number {
+  const declared = params.CONTENT_LENGTH;
+  return declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : Infinity;
+}

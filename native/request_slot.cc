@@ -38,36 +38,32 @@ RequestSlot::~RequestSlot() {
 int RequestSlot::Accept(int listenFd, const AllowList& allow) {
   if (active_) Finish();
   for (;;) {
-    if (request_.ipcFd < 0) {
-      int fd = AcceptConnection(listenFd, allow);
+    int fd = request_.ipcFd;  // the kept connection, if the last request asked to keep it
+    if (fd < 0) {
+      fd = AcceptConnection(listenFd, allow);
       if (fd < 0) return -fd;
-      request_.ipcFd = fd;
     }
-    // keepConnection = 1 stops FCGX_Accept_r's opening finish from closing the connection handed to it.
-    request_.keepConnection = 1;
-    UsePlainClose(request_);
-    if (FCGX_Accept_r(&request_) == 0) {
-      // libfcgi keeps appStatus in the request object, so one request's exit status would leak into the next.
-      request_.appStatus = 0;
-      active_ = true;
-      filterDataStarted_ = false;
-      return 0;
-    }
-    // The connection ended or broke before a request began; libfcgi has closed it. Wait for the next one.
-    request_.ipcFd = -1;
+    // A connection that ends or breaks before a request begins is closed by libfcgi: wait for the next one.
+    if (Begin(fd) == 0) return 0;
   }
 }
 
 int RequestSlot::AcceptOn(int connectionFd) {
   if (active_) Finish();
   CloseConnection();
+  return Begin(connectionFd);
+}
+
+int RequestSlot::Begin(int connectionFd) {
   request_.ipcFd = connectionFd;
+  // keepConnection = 1 stops FCGX_Accept_r's opening finish from closing the connection handed to it.
   request_.keepConnection = 1;
   UsePlainClose(request_);
   if (FCGX_Accept_r(&request_) != 0) {
     request_.ipcFd = -1;  // libfcgi closed it
     return FCGX_PROTOCOL_ERROR;
   }
+  // libfcgi keeps appStatus in the request object, so one request's exit status would leak into the next.
   request_.appStatus = 0;
   active_ = true;
   filterDataStarted_ = false;

@@ -48,6 +48,8 @@ class RequestSlot {
   const FCGX_Request& fcgx() const { return request_; }
 
  private:
+  // Reads the BEGIN_REQUEST and PARAMS records of the next request on the connection. On failure libfcgi has closed it.
+  int Begin(int connectionFd);
   int DrainInput();
 
   FCGX_Request request_;
