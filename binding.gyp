@@ -10,6 +10,9 @@
         "native/environ.cc",
         "native/errors.cc",
         "native/listen.cc",
+        "native/options.cc",
+        "native/os_read.cc",
+        "native/record_guard.cc",
         "native/request.cc",
         "native/request_slot.cc",
         "native/signals.cc"

@@ -1,10 +1,11 @@
 // The asynchronous engine: worker threads in the addon accept and do all blocking I/O; this file keeps each request's
 // pending callbacks and turns the addon's dispatch calls into them.
 import type { FcgiError } from './errors';
+import type { RequestLimits } from './limits';
 import { native, type NativeAsyncRequest } from './native';
 import { paramsFromPairs, type Params } from './params';
 
-const Dispatch = { request: 0, read: 1, write: 2, startData: 3, aborted: 4, exited: 5 } as const;
+const Dispatch = { request: 0, read: 1, write: 2, startData: 3, aborted: 4, exited: 5, refused: 6 } as const;
 
 function toError(syscall: string, code: number): FcgiError {
   return native.errorFor(syscall, code);
@@ -105,7 +106,10 @@ export interface EngineOptions {
   webServerAddrs: string;
   /** How many requests may be in flight at once: one worker thread each. */
   concurrency: number;
+  limits: Required<RequestLimits>;
   onRequest: (request: EngineRequest) => void;
+  /** A request the record guard refused and answered before it began (too large, too slow, not FastCGI). */
+  onRefused: (error: FcgiError) => void;
   onClose: () => void;
 }
 
@@ -121,6 +125,10 @@ export class Engine {
         options.onClose();
         return;
       }
+      if (kind === Dispatch.refused) {
+        options.onRefused(native.errorFor('accept', code, payload as string));
+        return;
+      }
       if (handle === undefined) return;
       if (kind === Dispatch.request) {
         const [role, requestId, keepConn, params] = payload as [number, number, boolean, string[]];
@@ -131,7 +139,13 @@ export class Engine {
       }
       requestsByHandle.get(handle)?.settle(kind, code, payload);
     };
-    this.#native = new native.AsyncServer(options.fd, options.webServerAddrs, options.concurrency, dispatch);
+    this.#native = new native.AsyncServer(
+      options.fd,
+      options.webServerAddrs,
+      options.concurrency,
+      options.limits,
+      dispatch,
+    );
   }
 
   start(): void {

@@ -6,6 +6,7 @@ const libfcgiCodes: Record<string, string> = {
   FCGX_PROTOCOL_ERROR: 'the FastCGI stream was malformed or the request was aborted',
   FCGX_PARAMS_ERROR: 'the request parameters were malformed',
   FCGX_CALL_SEQ_ERROR: 'called out of sequence',
+  FCGI_PARAMS_TOO_LARGE: 'the request parameters exceed maxParamsSize',
 };
 
 function describe(code: string, errno: number): string {
@@ -24,8 +25,9 @@ export class FcgiError extends Error {
   readonly errno: number;
   readonly syscall: string;
 
-  constructor(syscall: string, code: string, result: number) {
-    super(`${syscall} failed: ${code} (${describe(code, result)})`);
+  /** `detail`, when given, says what happened in place of the code's generic description. */
+  constructor(syscall: string, code: string, result: number, detail?: string) {
+    super(`${syscall} failed: ${code} (${detail ?? describe(code, result)})`);
     this.name = 'FcgiError';
     this.code = code;
     this.syscall = syscall;

@@ -8,12 +8,14 @@ import { CgiIO } from './cgi-io';
 import { Engine, type RequestIO } from './engine';
 import { createRequest, createResponse } from './http-message';
 import type { FcgiSocket } from './http-socket';
+import type { FcgiError } from './errors';
+import { type RequestLimits, reportRefusal, resolveLimits } from './limits';
 import { FCGI_LISTENSOCK_FILENO, isCGI, openSocket } from './listener';
 import { native } from './native';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-export interface ServerOptions {
+export interface ServerOptions extends RequestLimits {
   /** How many requests may be in flight at once (one worker thread each). Default 32. */
   concurrency?: number;
   /** Web server addresses allowed to connect over TCP. Default: FCGI_WEB_SERVER_ADDRS, or anyone. */
@@ -47,13 +49,16 @@ function parseListenArguments(args: unknown[]): { options: ListenOptions; callba
 }
 
 /**
- * A FastCGI server with node:http's interface. Events: 'request' (req, res), 'listening', 'close', 'error', and
- * 'handlerError' (error, req, res) when a request handler throws or rejects, or a response is misused.
+ * A FastCGI server with node:http's interface. Events: 'request' (req, res), 'listening', 'close', 'error',
+ * 'handlerError' (error, req, res) when a request handler throws or rejects, or a response is misused, and
+ * 'clientError' (error) when a request was refused before it began (see RequestLimits; without a listener, a line on
+ * stderr).
  */
 export class Server extends EventEmitter {
   listening = false;
   readonly #concurrency: number;
   readonly #webServerAddrs: string;
+  readonly #limits: Required<RequestLimits>;
   #engine: Engine | null = null;
   #fd = -1;
   #ownsFd = false;
@@ -67,6 +72,7 @@ export class Server extends EventEmitter {
     if (!Number.isInteger(concurrency) || concurrency < 1)
       throw new TypeError('concurrency must be a positive integer');
     this.#concurrency = concurrency;
+    this.#limits = resolveLimits(options);
     const addrs = options.webServerAddrs;
     this.#webServerAddrs =
       addrs === undefined
@@ -182,10 +188,17 @@ export class Server extends EventEmitter {
       fd: this.#fd,
       webServerAddrs: this.#webServerAddrs,
       concurrency: this.#concurrency,
+      limits: this.#limits,
       onRequest: (io) => this.#serve(io),
+      onRefused: (error) => this.#refused(error),
       onClose: () => this.#closed(),
     });
     this.#engine.start();
+  }
+
+  #refused(error: FcgiError): void {
+    if (this.listenerCount('clientError') > 0) this.emit('clientError', error);
+    else reportRefusal(error);
   }
 
   /** Started as plain CGI: the one request, then the server closes. */

@@ -1,14 +1,16 @@
 // Where requests come from: fd 0 as a web server hands it over, a socket the app opens itself, or plain CGI.
 import { isIP } from 'node:net';
 import { CgiRequest } from './cgi-request';
+import { FcgiError } from './errors';
 import { FastCgiRequest } from './fastcgi-request';
+import { type RequestLimits, reportRefusal, resolveLimits } from './limits';
 import { native, type NativeRequest } from './native';
 import type { Request } from './request';
 
 /** The fd a web server passes the listening socket on (FCGI_LISTENSOCK_FILENO). */
 export const FCGI_LISTENSOCK_FILENO = 0;
 
-export interface ListenOptions {
+export interface ListenOptions extends RequestLimits {
   /** A Unix socket path to listen on. */
   path?: string;
   /** A TCP port to listen on (0 picks a free one; see `Listener.port`). */
@@ -23,6 +25,9 @@ export interface ListenOptions {
    */
   webServerAddrs?: string | readonly string[];
 }
+
+/** The codes with which accept() reports a request the record guard refused and answered itself. */
+const refusedCodes = new Set(['FCGI_PARAMS_TOO_LARGE', 'ETIMEDOUT', 'FCGX_UNSUPPORTED_VERSION']);
 
 function addressList(addrs: string | readonly string[] | undefined): string {
   if (addrs === undefined) return process.env.FCGI_WEB_SERVER_ADDRS ?? '';
@@ -41,11 +46,14 @@ export class Listener {
   #current: Request | null = null;
   #closed = false;
 
-  constructor(fd: number, options: { port?: number; path?: string; webServerAddrs?: string | readonly string[] } = {}) {
+  constructor(
+    fd: number,
+    options: RequestLimits & { port?: number; path?: string; webServerAddrs?: string | readonly string[] } = {},
+  ) {
     this.fd = fd;
     this.port = options.port;
     this.path = options.path;
-    this.#native = new native.Request(fd, addressList(options.webServerAddrs));
+    this.#native = new native.Request(fd, addressList(options.webServerAddrs), resolveLimits(options));
   }
 
   /**
@@ -56,9 +64,16 @@ export class Listener {
     this.#current?.finish();
     this.#current = null;
     if (this.#closed) return null;
-    const accepted = this.#native.accept();
-    this.#current = new FastCgiRequest(this.#native, accepted);
-    return this.#current;
+    for (;;) {
+      try {
+        this.#current = new FastCgiRequest(this.#native, this.#native.accept());
+        return this.#current;
+      } catch (error) {
+        // A request the record guard refused has had its answer; the loop goes on to the next one.
+        if (!(error instanceof FcgiError && error.syscall === 'accept' && refusedCodes.has(error.code))) throw error;
+        reportRefusal(error);
+      }
+    }
   }
 
   /** Finishes an open request, drops a kept connection and closes the listening socket. */

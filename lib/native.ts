@@ -1,6 +1,7 @@
 // The typed contract of the C++ addon (native/), loaded once through `bindings`.
 import bindings from 'bindings';
 import { FcgiError } from './errors';
+import type { RequestLimits } from './limits';
 
 export interface AcceptedRequest {
   role: number;
@@ -47,10 +48,16 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   /** The process environment as name, value… latin1 strings. */
   environ(): string[];
-  Request: new (listenFd: number, webServerAddrs: string) => NativeRequest;
-  AsyncServer: new (listenFd: number, webServerAddrs: string, workers: number, dispatch: Dispatch) => NativeAsyncServer;
-  /** The FcgiError for a result code (errno or FCGX_*), as the addon names it. */
-  errorFor(syscall: string, code: number): FcgiError;
+  Request: new (listenFd: number, webServerAddrs: string, limits: Required<RequestLimits>) => NativeRequest;
+  AsyncServer: new (
+    listenFd: number,
+    webServerAddrs: string,
+    workers: number,
+    limits: Required<RequestLimits>,
+    dispatch: Dispatch,
+  ) => NativeAsyncServer;
+  /** The FcgiError for a result code (errno or FCGX_*), as the addon names it; detail replaces the description. */
+  errorFor(syscall: string, code: number, detail?: string): FcgiError;
 }
 
 export const native: NativeAddon = bindings('fcgi');

@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "instance.h"
+#include "options.h"
 
 namespace fcgi {
 
@@ -40,8 +41,8 @@ Napi::Function AsyncServer::Define(Napi::Env env) {
 
 AsyncServer::AsyncServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AsyncServer>(info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsFunction()) {
-    ThrowTypeError(env, "new AsyncServer(listenFd, webServerAddrs, workers, dispatch)");
+  if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[4].IsFunction()) {
+    ThrowTypeError(env, "new AsyncServer(listenFd, webServerAddrs, workers, limits, dispatch)");
   }
   int listenFd = info[0].As<Napi::Number>().Int32Value();
   AllowList allow;
@@ -49,8 +50,10 @@ AsyncServer::AsyncServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Asyn
   workers_ = info[2].As<Napi::Number>().Int32Value();
   if (workers_ < 1) ThrowTypeError(env, "workers must be at least 1");
 
-  tsfn_ = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "libfcgi", 0, 1);
-  engine_ = std::make_unique<Engine>(listenFd, std::move(allow), workers_, [this](Event* event) {
+  GuardLimits limits = GuardLimitsFrom(info[3], workers_);
+
+  tsfn_ = Napi::ThreadSafeFunction::New(env, info[4].As<Napi::Function>(), "libfcgi", 0, 1);
+  engine_ = std::make_unique<Engine>(listenFd, std::move(allow), workers_, limits, [this](Event* event) {
     auto status = tsfn_.NonBlockingCall(
         event, [this](Napi::Env env, Napi::Function dispatch, Event* data) { CallJs(env, dispatch, this, data); });
     if (status != napi_ok) delete event;
@@ -84,6 +87,13 @@ void AsyncServer::CallJs(Napi::Env env, Napi::Function dispatch, AsyncServer* se
         {Napi::Number::New(env, kDispatchExited), env.Undefined(), Napi::Number::New(env, 0), env.Undefined()});
     server->tsfn_.Release();
     server->Unref();
+    return;
+  }
+
+  if (event->kind == Event::kRefused) {
+    Napi::String why = Napi::String::New(env, event->data.get(), event->length);
+    dispatch.Call(
+        {Napi::Number::New(env, kDispatchRefused), env.Undefined(), Napi::Number::New(env, event->code), why});
     return;
   }
 

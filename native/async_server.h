@@ -17,12 +17,13 @@ enum DispatchKind {
   kDispatchStartData = 3,  // payload: undefined
   kDispatchAborted = 4,    // payload: undefined
   kDispatchExited = 5,     // every worker has exited; request undefined
+  kDispatchRefused = 6,    // the record guard refused a request before it began; payload: why; request undefined
 };
 
 class AsyncServer : public Napi::ObjectWrap<AsyncServer> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // JS: new AsyncServer(listenFd, webServerAddrs, workers, dispatch)
+  // JS: new AsyncServer(listenFd, webServerAddrs, workers, limits, dispatch)
   explicit AsyncServer(const Napi::CallbackInfo& info);
 
  private:

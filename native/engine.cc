@@ -57,8 +57,8 @@ void Job::Enqueue(Command command) {
   Signal(wakeFd);
 }
 
-Engine::Engine(int listenFd, AllowList allow, int workers, Sink sink)
-    : listenFd_(listenFd), allow_(std::move(allow)), workerCount_(workers), sink_(std::move(sink)) {}
+Engine::Engine(int listenFd, AllowList allow, int workers, GuardLimits limits, Sink sink)
+    : listenFd_(listenFd), allow_(std::move(allow)), workerCount_(workers), limits_(limits), sink_(std::move(sink)) {}
 
 Engine::~Engine() {
   if (!threads_.empty()) {
@@ -158,7 +158,7 @@ void Engine::KeepIdle(int connectionFd) {
 }
 
 void Engine::Run() {
-  RequestSlot slot;
+  RequestSlot slot(limits_);
   int wakeFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wakeFd >= 0) {
     for (int fd; (fd = NextConnection()) >= 0;) {
@@ -175,7 +175,18 @@ void Engine::Run() {
 // Serves one request on the connection: announces it, then carries out the JS thread's orders until the order that
 // ends it. Meanwhile it watches the connection for the web server giving up (a closed connection, FCGI_ABORT_REQUEST).
 void Engine::Serve(RequestSlot& slot, int connectionFd, int wakeFd) {
-  if (slot.AcceptOn(connectionFd) != 0) return;
+  int code = slot.AcceptOn(connectionFd);
+  if (code != 0) {
+    const RecordGuard& guard = slot.guard();
+    if (guard.refusal() == 0) return;  // the connection ended or broke before a request: nothing to report
+    auto* refused = new Event(Event::kRefused, nullptr);
+    refused->code = code;
+    refused->length = guard.refusalMessage().size();
+    refused->data.reset(new char[refused->length]);
+    std::memcpy(refused->data.get(), guard.refusalMessage().data(), refused->length);
+    sink_(refused);
+    return;
+  }
 
   auto job = std::make_shared<Job>();
   const FCGX_Request& request = slot.fcgx();

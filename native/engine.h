@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "accept.h"
+#include "record_guard.h"
 
 namespace fcgi {
 
@@ -48,13 +49,13 @@ struct Job {
 };
 
 struct Event {
-  enum Kind { kRequest, kReadDone, kWriteDone, kStartDataDone, kAborted, kWorkerExited };
+  enum Kind { kRequest, kReadDone, kWriteDone, kStartDataDone, kAborted, kWorkerExited, kRefused };
   Event(Kind k, std::shared_ptr<Job> j) : kind(k), job(std::move(j)) {}
   Kind kind;
   std::shared_ptr<Job> job;
   int code = 0;                  // result code (errors.h); 0 on success
-  std::unique_ptr<char[]> data;  // kReadDone: the bytes read
-  size_t length = 0;             // kReadDone: how many; 0 means the end of the stream
+  std::unique_ptr<char[]> data;  // kReadDone: the bytes read; kRefused: why, as text
+  size_t length = 0;             // kReadDone, kRefused: how many; 0 means the end of the stream
   bool final = false;            // kWriteDone: the request is finished, the job is done
 };
 
@@ -62,7 +63,7 @@ class Engine {
  public:
   using Sink = std::function<void(Event*)>;  // called on worker threads; takes ownership of the event
 
-  Engine(int listenFd, AllowList allow, int workers, Sink sink);
+  Engine(int listenFd, AllowList allow, int workers, GuardLimits limits, Sink sink);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -84,6 +85,7 @@ class Engine {
   int listenFd_;
   AllowList allow_;
   int workerCount_;
+  GuardLimits limits_;
   Sink sink_;
   int epollFd_ = -1;
   int stopFd_ = -1;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "instance.h"
+#include "record_guard.h"
 
 namespace fcgi {
 
@@ -21,6 +22,8 @@ const char* CodeName(int code) {
       return "FCGX_PARAMS_ERROR";
     case FCGX_CALL_SEQ_ERROR:
       return "FCGX_CALL_SEQ_ERROR";
+    case kParamsTooLarge:
+      return "FCGI_PARAMS_TOO_LARGE";
     default:
       break;
   }
@@ -31,13 +34,14 @@ const char* CodeName(int code) {
   return nullptr;
 }
 
-Napi::Error MakeError(Napi::Env env, const char* syscall, int code) {
+Napi::Error MakeError(Napi::Env env, const char* syscall, int code, const std::string& detail) {
   const char* known = CodeName(code);
   std::string name = known != nullptr ? known : "UNKNOWN_FCGX_" + std::to_string(code);
   InstanceData* data = env.GetInstanceData<InstanceData>();
   if (data != nullptr && !data->errorClass.IsEmpty()) {
-    Napi::Object error = data->errorClass.New(
-        {Napi::String::New(env, syscall), Napi::String::New(env, name), Napi::Number::New(env, code)});
+    Napi::Object error = data->errorClass.New({Napi::String::New(env, syscall), Napi::String::New(env, name),
+                                               Napi::Number::New(env, code),
+                                               detail.empty() ? env.Undefined() : Napi::String::New(env, detail)});
     return Napi::Error(env, error);
   }
   Napi::Error error = Napi::Error::New(env, std::string(syscall) + " failed: " + name);
@@ -48,9 +52,10 @@ Napi::Error MakeError(Napi::Env env, const char* syscall, int code) {
 void ThrowTypeError(Napi::Env env, const char* message) { throw Napi::TypeError::New(env, message); }
 
 Napi::Value ErrorFor(const Napi::CallbackInfo& info) {
-  if (!info[0].IsString() || !info[1].IsNumber()) ThrowTypeError(info.Env(), "errorFor(syscall, code)");
+  if (!info[0].IsString() || !info[1].IsNumber()) ThrowTypeError(info.Env(), "errorFor(syscall, code, detail?)");
   std::string syscall = info[0].As<Napi::String>().Utf8Value();
-  return MakeError(info.Env(), syscall.c_str(), info[1].As<Napi::Number>().Int32Value()).Value();
+  std::string detail = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : std::string();
+  return MakeError(info.Env(), syscall.c_str(), info[1].As<Napi::Number>().Int32Value(), detail).Value();
 }
 
 void SetErrorClass(const Napi::CallbackInfo& info) {

@@ -2,14 +2,17 @@
 #pragma once
 #include <napi.h>
 
+#include <string>
+
 namespace fcgi {
 
 // Result codes inside the addon: 0 is success, a positive number is an errno value and a negative number is one of
 // libfcgi's FCGX_* codes (the convention of FCGX_GetError).
 const char* CodeName(int code);
 
-// Builds `new FcgiError(syscall, code, errno)` with the registered class, or a plain Error before registration.
-Napi::Error MakeError(Napi::Env env, const char* syscall, int code);
+// Builds `new FcgiError(syscall, code, errno, detail)` with the registered class, or a plain Error before
+// registration. The detail, when given, replaces the code's generic description in the message.
+Napi::Error MakeError(Napi::Env env, const char* syscall, int code, const std::string& detail = std::string());
 
 // Throws a TypeError that states how an argument was misused.
 [[noreturn]] void ThrowTypeError(Napi::Env env, const char* message);

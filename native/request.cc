@@ -6,6 +6,7 @@
 #include <string>
 
 #include "errors.h"
+#include "options.h"
 
 namespace fcgi {
 
@@ -24,9 +25,10 @@ Napi::Function Request::Define(Napi::Env env) {
                      });
 }
 
-Request::Request(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Request>(info) {
+// The synchronous loop serves one connection at a time: that is what it answers to FCGI_GET_VALUES.
+Request::Request(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Request>(info), slot_(GuardLimitsFrom(info[2], 1)) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsString()) ThrowTypeError(env, "new Request(listenFd, webServerAddrs)");
+  if (!info[0].IsNumber() || !info[1].IsString()) ThrowTypeError(env, "new Request(listenFd, webServerAddrs, limits)");
   listenFd_ = info[0].As<Napi::Number>().Int32Value();
   if (!allow_.Parse(info[1].As<Napi::String>().Utf8Value())) throw MakeError(env, "FCGI_WEB_SERVER_ADDRS", EINVAL);
 }
@@ -34,6 +36,7 @@ Request::Request(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Request>(inf
 Napi::Value Request::Accept(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int code = slot_.Accept(listenFd_, allow_);
+  if (code != 0 && slot_.guard().refusal() != 0) throw MakeError(env, "accept", code, slot_.guard().refusalMessage());
   if (code != 0) throw MakeError(env, "accept", code);
 
   // Copy the parameters now: libfcgi frees envp at the next finish or accept.

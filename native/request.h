@@ -10,7 +10,8 @@ namespace fcgi {
 class Request : public Napi::ObjectWrap<Request> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // JS: new Request(listenFd: number, webServerAddrs: string)
+  // JS: new Request(listenFd: number, webServerAddrs: string, limits: { maxParamsSize, headersTimeout, requestTimeout
+  // })
   explicit Request(const Napi::CallbackInfo& info);
 
  private:

@@ -23,7 +23,7 @@ void UsePlainClose(FCGX_Request& request) { request.detached = 1; }
 
 }  // namespace
 
-RequestSlot::RequestSlot() {
+RequestSlot::RequestSlot(const GuardLimits& limits) : guard_(limits) {
   // listen_sock -1: libfcgi never accepts by itself. The addon hands it connections through ipcFd, and if a connection
   // breaks before a request begins, libfcgi's retry fails at once (EBADF) and control comes back here.
   FCGX_InitRequest(&request_, -1, 0);
@@ -44,7 +44,8 @@ int RequestSlot::Accept(int listenFd, const AllowList& allow) {
       if (fd < 0) return -fd;
     }
     // A connection that ends or breaks before a request begins is closed by libfcgi: wait for the next one.
-    if (Begin(fd) == 0) return 0;
+    int code = Begin(fd);
+    if (code == 0 || guard_.refusal() != 0) return code;
   }
 }
 
@@ -59,9 +60,19 @@ int RequestSlot::Begin(int connectionFd) {
   // keepConnection = 1 stops FCGX_Accept_r's opening finish from closing the connection handed to it.
   request_.keepConnection = 1;
   UsePlainClose(request_);
+  guard_.Begin(connectionFd);
+  RecordGuard::Scope guarded(guard_);
   if (FCGX_Accept_r(&request_) != 0) {
     request_.ipcFd = -1;  // libfcgi closed it
-    return FCGX_PROTOCOL_ERROR;
+    return guard_.refusal() != 0 ? guard_.refusal() : FCGX_PROTOCOL_ERROR;
+  }
+  // libfcgi takes a read error or the peer's close between two parameters for the end of PARAMS and begins the
+  // request with what it got; such a request was cut short (or refused by the guard): drop it and the connection.
+  if (FCGX_GetError(request_.in) != 0 || guard_.refusal() != 0) {
+    int code = guard_.refusal() != 0 ? guard_.refusal() : FCGX_GetError(request_.in);
+    FCGX_Free(&request_, 1);
+    request_.ipcFd = -1;
+    return code;
   }
   // libfcgi keeps appStatus in the request object, so one request's exit status would leak into the next.
   request_.appStatus = 0;
@@ -77,6 +88,7 @@ int RequestSlot::TakeKeptConnection() {
 }
 
 int RequestSlot::ReadSome(char* buffer, int length, int* count) {
+  RecordGuard::Scope guarded(guard_);
   *count = 0;
   if (!active_) return FCGX_CALL_SEQ_ERROR;
   if (length <= 0) return 0;
@@ -96,6 +108,7 @@ int RequestSlot::ReadSome(char* buffer, int length, int* count) {
 }
 
 int RequestSlot::Read(char* buffer, int length, int* count) {
+  RecordGuard::Scope guarded(guard_);
   *count = 0;
   if (!active_) return FCGX_CALL_SEQ_ERROR;
   int got = FCGX_GetStr(buffer, length, request_.in);
@@ -136,6 +149,7 @@ int RequestSlot::SkipInput() {
 }
 
 int RequestSlot::StartFilterData() {
+  RecordGuard::Scope guarded(guard_);
   if (!active_ || request_.role != FCGI_FILTER || filterDataStarted_) return FCGX_CALL_SEQ_ERROR;
   int code = SkipInput();
   if (code != 0) return code;
@@ -145,6 +159,7 @@ int RequestSlot::StartFilterData() {
 }
 
 int RequestSlot::DrainInput() {
+  RecordGuard::Scope guarded(guard_);
   if (request_.role == FCGI_FILTER && !filterDataStarted_) {
     int code = StartFilterData();
     if (code != 0) return code;

@@ -5,12 +5,13 @@
 #include <fcgiapp.h>
 
 #include "accept.h"
+#include "record_guard.h"
 
 namespace fcgi {
 
 class RequestSlot {
  public:
-  RequestSlot();
+  explicit RequestSlot(const GuardLimits& limits);
   ~RequestSlot();
   RequestSlot(const RequestSlot&) = delete;
   RequestSlot& operator=(const RequestSlot&) = delete;
@@ -46,6 +47,7 @@ class RequestSlot {
 
   bool active() const { return active_; }
   const FCGX_Request& fcgx() const { return request_; }
+  const RecordGuard& guard() const { return guard_; }
 
  private:
   // Reads the BEGIN_REQUEST and PARAMS records of the next request on the connection. On failure libfcgi has closed it.
@@ -53,6 +55,7 @@ class RequestSlot {
   int DrainInput();
 
   FCGX_Request request_;
+  RecordGuard guard_;
   bool active_ = false;
   bool filterDataStarted_ = false;
 };

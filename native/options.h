@@ -1,0 +1,12 @@
+// Copies a listener's JS options into the plain structs the C++ layer works with, before any work leaves the JS thread.
+#pragma once
+#include <napi.h>
+
+#include "record_guard.h"
+
+namespace fcgi {
+
+// { maxParamsSize, headersTimeout, requestTimeout } -> GuardLimits; TypeScript has applied the defaults and validated.
+GuardLimits GuardLimitsFrom(const Napi::Value& options, int maxConns);
+
+}  // namespace fcgi

@@ -1,0 +1,305 @@
+// Stands between a connection and libfcgi's record reader, so that libfcgi only ever reads records it survives.
+// See record_guard.h for why each check exists.
+#include "record_guard.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace fcgi {
+
+namespace {
+
+constexpr unsigned char kVersion1 = 1;
+constexpr unsigned char kBeginRequest = 1;
+constexpr unsigned char kParams = 4;
+constexpr unsigned char kStdout = 6;
+constexpr unsigned char kEndRequest = 3;
+constexpr unsigned char kGetValues = 9;
+constexpr unsigned char kGetValuesResult = 10;
+constexpr size_t kHeaderLength = 8;
+
+thread_local RecordGuard* tCurrent = nullptr;
+
+void AppendRecord(std::string& out, unsigned char type, uint16_t requestId, const std::string& content) {
+  size_t padding = (kHeaderLength - content.size() % kHeaderLength) % kHeaderLength;
+  unsigned char header[kHeaderLength] = {kVersion1,
+                                         type,
+                                         static_cast<unsigned char>(requestId >> 8),
+                                         static_cast<unsigned char>(requestId),
+                                         static_cast<unsigned char>(content.size() >> 8),
+                                         static_cast<unsigned char>(content.size()),
+                                         static_cast<unsigned char>(padding),
+                                         0};
+  out.append(reinterpret_cast<char*>(header), kHeaderLength);
+  out.append(content);
+  out.append(padding, '\0');
+}
+
+// Best effort: the guard writes only to end a request it refuses or to answer GET_VALUES; a peer that has gone away
+// needs no answer.
+void SendAll(int fd, const std::string& bytes) {
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    sent += static_cast<size_t>(n);
+  }
+}
+
+// The web server is usually still sending the rest of the request, and closing with unread bytes would reset the
+// connection and could destroy the reply on the way. So: end our side, and read and discard until the peer closes
+// (it does once it has the reply), for a bounded time.
+void LingerAfterReply(int fd) {
+  constexpr int kLingerMs = 2000;
+  shutdown(fd, SHUT_WR);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kLingerMs);
+  char scratch[16384];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    pollfd readable = {fd, POLLIN, 0};
+    int ready = poll(&readable, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return;
+    ssize_t count = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+    if (count == 0 || (count < 0 && errno != EINTR && errno != EAGAIN)) return;
+  }
+}
+
+// A name-value length: one byte below 128, else four bytes with the top bit set (FastCGI spec, 3.4).
+size_t LengthSize(unsigned char first) { return (first & 0x80) != 0 ? 4 : 1; }
+
+uint64_t DecodeLength(const unsigned char* bytes) {
+  if ((bytes[0] & 0x80) == 0) return bytes[0];
+  return (static_cast<uint64_t>(bytes[0] & 0x7f) << 24) | (static_cast<uint64_t>(bytes[1]) << 16) |
+         (static_cast<uint64_t>(bytes[2]) << 8) | bytes[3];
+}
+
+void AppendLength(std::string& out, size_t length) {
+  if (length < 0x80) {
+    out.push_back(static_cast<char>(length));
+    return;
+  }
+  out.push_back(static_cast<char>(0x80 | (length >> 24)));
+  out.push_back(static_cast<char>(length >> 16));
+  out.push_back(static_cast<char>(length >> 8));
+  out.push_back(static_cast<char>(length));
+}
+
+}  // namespace
+
+RecordGuard* RecordGuard::Current() { return tCurrent; }
+
+RecordGuard::Scope::Scope(RecordGuard& guard) : previous_(tCurrent) { tCurrent = &guard; }
+RecordGuard::Scope::~Scope() { tCurrent = previous_; }
+
+void RecordGuard::Begin(int) {
+  started_ = std::chrono::steady_clock::now();
+  paramsEnded_ = false;
+  headerBytes_ = 0;
+  contentLeft_ = 0;
+  paddingLeft_ = 0;
+  swallow_ = false;
+  getValues_.clear();
+  beginRequestId_ = 0;
+  paramsBytes_ = 0;
+  lengthCount_ = 0;
+  pairBytesLeft_ = 0;
+  refusal_ = 0;
+  refusalMessage_.clear();
+}
+
+ssize_t RecordGuard::Read(int fd, char* buffer, size_t length) {
+  // libfcgi always reads into its whole 8 KiB buffer; a partial header held back from the last read must fit in front.
+  if (length < kHeaderLength) {
+    errno = EINVAL;
+    return -1;
+  }
+  for (;;) {
+    if (refusal_ != 0) {
+      errno = refusal_ > 0 ? refusal_ : EPROTO;
+      return -1;
+    }
+    // Bytes of an incomplete header are held back until the header is whole: it may be a GET_VALUES record that
+    // libfcgi must not see. New bytes land after room for them, and the filter moves everything to the front.
+    size_t held = headerBytes_ < kHeaderLength ? headerBytes_ : 0;
+    ssize_t count = ReadBeforeDeadline(fd, buffer + held, length - held);
+    if (count <= 0) return count;
+    ssize_t shown = Filter(fd, reinterpret_cast<unsigned char*>(buffer + held), static_cast<size_t>(count), buffer);
+    if (shown != 0) return shown;
+    // Everything read was held back or answered here: read on, as a read that returned 0 would mean the end.
+  }
+}
+
+ssize_t RecordGuard::ReadBeforeDeadline(int fd, char* buffer, size_t length) {
+  for (;;) {
+    ssize_t count = recv(fd, buffer, length, MSG_DONTWAIT);
+    if (count >= 0) return count;
+    if (errno == EINTR) continue;
+    if (errno == ENOTSOCK) return read(fd, buffer, length);
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+
+    int limitMs = paramsEnded_ ? limits_.requestTimeoutMs : limits_.headersTimeoutMs;
+    int waitMs = -1;
+    if (limitMs > 0) {
+      auto elapsed = std::chrono::steady_clock::now() - started_;
+      auto left = limitMs - std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+      waitMs = static_cast<int>(std::max<int64_t>(left, 0));
+    }
+    pollfd readable = {fd, POLLIN, 0};
+    int ready = waitMs == 0 ? 0 : poll(&readable, 1, waitMs);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) return -1;
+    if (ready > 0) continue;
+    if (paramsEnded_) {
+      Refuse(fd, ETIMEDOUT,
+             "the request body did not arrive within requestTimeout (" + std::to_string(limitMs) + " ms)");
+    } else {
+      Refuse(fd, ETIMEDOUT,
+             "the request parameters did not arrive within headersTimeout (" + std::to_string(limitMs) + " ms)");
+    }
+    errno = ETIMEDOUT;
+    return -1;
+  }
+}
+
+ssize_t RecordGuard::Filter(int fd, const unsigned char* raw, size_t count, char* out) {
+  size_t in = 0;
+  size_t shown = 0;
+  while (in < count) {
+    if (headerBytes_ < kHeaderLength) {
+      size_t take = std::min(kHeaderLength - headerBytes_, count - in);
+      std::memcpy(header_ + headerBytes_, raw + in, take);
+      headerBytes_ += take;
+      in += take;
+      if (headerBytes_ < kHeaderLength) break;
+      StartRecord();
+      if (header_[0] != kVersion1) {
+        Refuse(fd, -2 /* FCGX_UNSUPPORTED_VERSION */,
+               "a record of FastCGI version " + std::to_string(header_[0]) +
+                   " arrived (is something other than a FastCGI web server connecting?)");
+        return -1;
+      }
+      if (!swallow_) {
+        std::memcpy(out + shown, header_, kHeaderLength);
+        shown += kHeaderLength;
+      }
+    } else {
+      size_t take = std::min(contentLeft_ + paddingLeft_, count - in);
+      size_t content = std::min(take, contentLeft_);
+      bool requestParams = type_ == kParams && requestId_ == beginRequestId_ && beginRequestId_ != 0;
+      if (requestParams && !ScanParams(fd, raw + in, content)) return -1;
+      if (swallow_) {
+        getValues_.append(reinterpret_cast<const char*>(raw + in), content);
+      } else {
+        std::memmove(out + shown, raw + in, take);
+        shown += take;
+      }
+      contentLeft_ -= content;
+      paddingLeft_ -= take - content;
+      in += take;
+    }
+    if (contentLeft_ == 0 && paddingLeft_ == 0) {
+      if (swallow_) AnswerGetValues(fd);
+      headerBytes_ = 0;
+      swallow_ = false;
+    }
+  }
+  return static_cast<ssize_t>(shown);
+}
+
+void RecordGuard::StartRecord() {
+  type_ = header_[1];
+  requestId_ = static_cast<uint16_t>((header_[2] << 8) | header_[3]);
+  contentLeft_ = static_cast<size_t>((header_[4] << 8) | header_[5]);
+  paddingLeft_ = header_[6];
+  if (type_ == kBeginRequest && requestId_ != 0 && beginRequestId_ == 0) beginRequestId_ = requestId_;
+  if (type_ == kParams && requestId_ == beginRequestId_ && contentLeft_ == 0) paramsEnded_ = true;
+  swallow_ = type_ == kGetValues && requestId_ == 0;
+  if (swallow_) getValues_.clear();
+}
+
+// Follows the name-value pairs across PARAMS records and refuses the request as soon as the lengths declared so far
+// exceed the limit: before libfcgi reads a length, since it allocates name and value at once on reading both.
+bool RecordGuard::ScanParams(int fd, const unsigned char* bytes, size_t count) {
+  for (size_t i = 0; i < count;) {
+    if (pairBytesLeft_ > 0) {
+      size_t skip = static_cast<size_t>(std::min<uint64_t>(pairBytesLeft_, count - i));
+      pairBytesLeft_ -= skip;
+      i += skip;
+      continue;
+    }
+    lengthBytes_[lengthCount_++] = bytes[i++];
+    size_t nameSize = LengthSize(lengthBytes_[0]);
+    if (lengthCount_ < nameSize + 1) continue;
+    size_t valueSize = LengthSize(lengthBytes_[nameSize]);
+    if (lengthCount_ < nameSize + valueSize) continue;
+    uint64_t pair = DecodeLength(lengthBytes_) + DecodeLength(lengthBytes_ + nameSize);
+    lengthCount_ = 0;
+    paramsBytes_ += nameSize + valueSize + pair;
+    if (paramsBytes_ > limits_.maxParamsSize) {
+      Refuse(fd, kParamsTooLarge,
+             "the request parameters exceed maxParamsSize (" + std::to_string(limits_.maxParamsSize) +
+                 " bytes): a name-value pair of " + std::to_string(pair) + " bytes was declared");
+      return false;
+    }
+    pairBytesLeft_ = pair;
+  }
+  return true;
+}
+
+// Answers each known name once, whatever the record repeats, and stops at the first malformed pair.
+void RecordGuard::AnswerGetValues(int fd) {
+  static const char* const kNames[] = {"FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS"};
+  bool answered[3] = {false, false, false};
+  std::string pairs;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(getValues_.data());
+  size_t size = getValues_.size();
+  for (size_t i = 0; i < size;) {
+    size_t nameSize = LengthSize(bytes[i]);
+    if (i + nameSize >= size) break;
+    size_t valueSize = LengthSize(bytes[i + nameSize]);
+    if (i + nameSize + valueSize > size) break;
+    uint64_t nameLength = DecodeLength(bytes + i);
+    uint64_t valueLength = DecodeLength(bytes + i + nameSize);
+    i += nameSize + valueSize;
+    if (nameLength + valueLength > size - i) break;
+    std::string name(reinterpret_cast<const char*>(bytes + i), static_cast<size_t>(nameLength));
+    i += static_cast<size_t>(nameLength + valueLength);
+    for (int k = 0; k < 3; k++) {
+      if (answered[k] || name != kNames[k]) continue;
+      answered[k] = true;
+      std::string value = k == 2 ? "0" : std::to_string(limits_.maxConns);
+      AppendLength(pairs, name.size());
+      AppendLength(pairs, value.size());
+      pairs += name;
+      pairs += value;
+    }
+  }
+  std::string record;
+  AppendRecord(record, kGetValuesResult, 0, pairs);
+  SendAll(fd, record);
+}
+
+void RecordGuard::Refuse(int fd, int code, std::string message) {
+  refusal_ = code;
+  refusalMessage_ = std::move(message);
+  // Answer only while the request is still in its head: once libfcgi has begun it, the app owns the response.
+  if (beginRequestId_ == 0 || paramsEnded_ || code == -2) return;
+  const char* status = code == kParamsTooLarge ? "431 Request Header Fields Too Large" : "408 Request Timeout";
+  std::string head = std::string("Status: ") + status + "\r\nContent-Type: text/plain\r\n\r\n" + status + "\n";
+  std::string reply;
+  AppendRecord(reply, kStdout, beginRequestId_, head);
+  AppendRecord(reply, kStdout, beginRequestId_, std::string());
+  AppendRecord(reply, kEndRequest, beginRequestId_, std::string(8, '\0'));  // appStatus 0, FCGI_REQUEST_COMPLETE
+  SendAll(fd, reply);
+  LingerAfterReply(fd);
+}
+
+}  // namespace fcgi
