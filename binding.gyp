@@ -15,7 +15,8 @@
         "native/record_guard.cc",
         "native/request.cc",
         "native/request_slot.cc",
-        "native/signals.cc"
+        "native/signals.cc",
+        "native/stop_signal.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags": ["<!@(node scripts/find-libfcgi.js cflags)"],

@@ -9,13 +9,14 @@ import { Engine, type RequestIO } from './engine';
 import { createRequest, createResponse } from './http-message';
 import type { FcgiSocket } from './http-socket';
 import type { FcgiError } from './errors';
+import { type LifecycleOptions, resolveLifecycle, ServerLifecycle } from './lifecycle';
 import { type RequestLimits, reportRefusal, resolveLimits } from './limits';
 import { FCGI_LISTENSOCK_FILENO, isCGI, openSocket } from './listener';
 import { native } from './native';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-export interface ServerOptions extends RequestLimits {
+export interface ServerOptions extends RequestLimits, LifecycleOptions {
   /** How many requests may be in flight at once (one worker thread each). Default 32. */
   concurrency?: number;
   /** Web server addresses allowed to connect over TCP. Default: FCGI_WEB_SERVER_ADDRS, or anyone. */
@@ -52,13 +53,15 @@ function parseListenArguments(args: unknown[]): { options: ListenOptions; callba
  * A FastCGI server with node:http's interface. Events: 'request' (req, res), 'listening', 'close', 'error',
  * 'handlerError' (error, req, res) when a request handler throws or rejects, or a response is misused, and
  * 'clientError' (error) when a request was refused before it began (see RequestLimits; without a listener, a line on
- * stderr).
+ * stderr). It stops by itself, finishing the requests in flight and exiting the process, as LifecycleOptions say.
  */
 export class Server extends EventEmitter {
   listening = false;
   readonly #concurrency: number;
   readonly #webServerAddrs: string;
   readonly #limits: Required<RequestLimits>;
+  readonly #lifecycleOptions: LifecycleOptions;
+  #lifecycle: ServerLifecycle | null = null;
   #engine: Engine | null = null;
   #fd = -1;
   #ownsFd = false;
@@ -73,6 +76,8 @@ export class Server extends EventEmitter {
       throw new TypeError('concurrency must be a positive integer');
     this.#concurrency = concurrency;
     this.#limits = resolveLimits(options);
+    resolveLifecycle(options, false); // validated now; applied at listen(), which knows whether fd 0 is served
+    this.#lifecycleOptions = options;
     const addrs = options.webServerAddrs;
     this.#webServerAddrs =
       addrs === undefined
@@ -184,6 +189,11 @@ export class Server extends EventEmitter {
         return;
       }
     }
+    this.#lifecycle = new ServerLifecycle(
+      resolveLifecycle(this.#lifecycleOptions, this.#fd === FCGI_LISTENSOCK_FILENO),
+      () => this.close(() => process.exit(0)),
+    );
+    this.#lifecycle.start();
     this.#engine = new Engine({
       fd: this.#fd,
       webServerAddrs: this.#webServerAddrs,
@@ -219,6 +229,8 @@ export class Server extends EventEmitter {
         // already gone
       }
     }
+    this.#lifecycle?.dispose();
+    this.#lifecycle = null;
     this.#engine = null;
     this.listening = false;
     this.#closing = false;
@@ -226,6 +238,7 @@ export class Server extends EventEmitter {
   }
 
   #serve(io: RequestIO): void {
+    this.#lifecycle?.requestArrived();
     const { req, socket } = createRequest(io);
     const res = createResponse(req, socket);
     res.on('finish', () => socket.endRequest());

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { CgiRequest } from './cgi-request';
 import { FcgiError } from './errors';
 import { FastCgiRequest } from './fastcgi-request';
+import { type Lifecycle, type LifecycleOptions, parentToWatch, resolveLifecycle, type StopReason } from './lifecycle';
 import { type RequestLimits, reportRefusal, resolveLimits } from './limits';
 import { native, type NativeRequest } from './native';
 import type { Request } from './request';
@@ -10,7 +11,7 @@ import type { Request } from './request';
 /** The fd a web server passes the listening socket on (FCGI_LISTENSOCK_FILENO). */
 export const FCGI_LISTENSOCK_FILENO = 0;
 
-export interface ListenOptions extends RequestLimits {
+export interface ListenOptions extends RequestLimits, LifecycleOptions {
   /** A Unix socket path to listen on. */
   path?: string;
   /** A TCP port to listen on (0 picks a free one; see `Listener.port`). */
@@ -25,6 +26,9 @@ export interface ListenOptions extends RequestLimits {
    */
   webServerAddrs?: string | readonly string[];
 }
+
+/** What the native accept() returns instead of a request when the loop should stop (see native/accept.h). */
+const stopReasons: Record<number, StopReason> = { 1: 'idleTimeout', 2: 'parentExited', 3: 'SIGTERM' };
 
 /** The codes with which accept() reports a request the record guard refused and answered itself. */
 const refusedCodes = new Set(['FCGI_PARAMS_TOO_LARGE', 'ETIMEDOUT', 'FCGX_UNSUPPORTED_VERSION']);
@@ -46,13 +50,21 @@ export class Listener {
   #current: Request | null = null;
   #closed = false;
 
+  readonly #lifecycle: Lifecycle;
+  #parent = -1;
+  #served = 0;
+  /** Why accept() returned null, when the listener stopped by itself (see LifecycleOptions); null otherwise. */
+  stopReason: StopReason | null = null;
+
   constructor(
     fd: number,
-    options: RequestLimits & { port?: number; path?: string; webServerAddrs?: string | readonly string[] } = {},
+    options: RequestLimits &
+      LifecycleOptions & { port?: number; path?: string; webServerAddrs?: string | readonly string[] } = {},
   ) {
     this.fd = fd;
     this.port = options.port;
     this.path = options.path;
+    this.#lifecycle = resolveLifecycle(options, fd === FCGI_LISTENSOCK_FILENO);
     this.#native = new native.Request(fd, addressList(options.webServerAddrs), resolveLimits(options));
   }
 
@@ -64,9 +76,20 @@ export class Listener {
     this.#current?.finish();
     this.#current = null;
     if (this.#closed) return null;
+    const { maxRequests, idleTimeout, handleSignals, shutdownTimeout } = this.#lifecycle;
+    if (maxRequests > 0 && this.#served >= maxRequests) return this.#stop('maxRequests');
+    if (this.#parent === -1) {
+      // The first accept: from here the loop owns the process, and SIGTERM becomes a request to stop after this one.
+      this.#parent = parentToWatch(this.#lifecycle);
+      // The loop never returns to the event loop, so a JS listener would never run; one the app added wins anyway.
+      if (handleSignals && process.listenerCount('SIGTERM') === 0) native.watchStopSignal(shutdownTimeout);
+    }
     for (;;) {
       try {
-        this.#current = new FastCgiRequest(this.#native, this.#native.accept());
+        const accepted = this.#native.accept(idleTimeout, this.#parent);
+        if (typeof accepted === 'number') return this.#stop(stopReasons[accepted] ?? 'SIGTERM');
+        this.#served++;
+        this.#current = new FastCgiRequest(this.#native, accepted);
         return this.#current;
       } catch (error) {
         // A request the record guard refused has had its answer; the loop goes on to the next one.
@@ -74,6 +97,12 @@ export class Listener {
         reportRefusal(error);
       }
     }
+  }
+
+  #stop(reason: StopReason): null {
+    this.stopReason = reason;
+    this.close();
+    return null;
   }
 
   /** Finishes an open request, drops a kept connection and closes the listening socket. */

@@ -12,7 +12,11 @@ export interface AcceptedRequest {
 }
 
 export interface NativeRequest {
-  accept(): AcceptedRequest;
+  /**
+   * The next request, or when the wait ends otherwise a stop code: 1 idle for idleMs, 2 the parent (when not 0) is
+   * no longer parentPid, 3 SIGTERM arrived (after watchStopSignal).
+   */
+  accept(idleMs: number, parentPid: number): AcceptedRequest | 1 | 2 | 3;
   read(buffer: Uint8Array, offset: number, length: number): number;
   write(chunk: string | Uint8Array): void;
   writeStderr(chunk: string | Uint8Array): void;
@@ -48,6 +52,8 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   /** The process environment as name, value… latin1 strings. */
   environ(): string[];
+  /** Takes SIGTERM for the synchronous loop (native/stop_signal.h); only when no JS listener wants it. */
+  watchStopSignal(graceMs: number): void;
   Request: new (listenFd: number, webServerAddrs: string, limits: Required<RequestLimits>) => NativeRequest;
   AsyncServer: new (
     listenFd: number,

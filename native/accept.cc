@@ -8,9 +8,13 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <sstream>
+
+#include "stop_signal.h"
 
 namespace fcgi {
 
@@ -86,14 +90,33 @@ bool IsTransientAcceptError(int error) {
 
 }  // namespace
 
-int AcceptConnection(int listenFd, const AllowList& allow) {
+int WaitToServe(int fd, const StopWhen& stop) {
+  // Waits in slices of at most a second, so a parent's death is noticed without a signal.
+  constexpr int kSliceMs = 1000;
+  auto started = std::chrono::steady_clock::now();
   for (;;) {
-    pollfd waiting{listenFd, POLLIN, 0};
-    if (poll(&waiting, 1, -1) < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
+    if (StopRequested()) return -ECANCELED;
+    if (stop.parentPid != 0 && getppid() != stop.parentPid) return -ESRCH;
+    int waitMs = stop.parentPid != 0 ? kSliceMs : -1;
+    if (stop.idleMs > 0) {
+      auto idle = std::chrono::steady_clock::now() - started;
+      int left = stop.idleMs - static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(idle).count());
+      if (left <= 0) return -ETIMEDOUT;
+      waitMs = waitMs < 0 ? left : std::min(waitMs, left);
     }
+    pollfd waiting{fd, POLLIN, 0};
+    int ready = poll(&waiting, 1, waitMs);
+    if (ready < 0 && errno != EINTR) return -errno;
+    if (ready <= 0) continue;
     if (waiting.revents & POLLNVAL) return -EBADF;
+    return 0;
+  }
+}
+
+int AcceptConnection(int listenFd, const AllowList& allow, const StopWhen& stop) {
+  for (;;) {
+    int waited = WaitToServe(listenFd, stop);
+    if (waited != 0) return waited;
 
     sockaddr_storage peer{};
     socklen_t length = sizeof(peer);

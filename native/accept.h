@@ -22,7 +22,18 @@ class AllowList {
   std::vector<in6_addr> v6_;
 };
 
-// Blocks until a connection from an allowed peer arrives. Returns its fd, or a negative errno on failure.
-int AcceptConnection(int listenFd, const AllowList& allow);
+// When the synchronous loop stops waiting for work instead of serving it.
+struct StopWhen {
+  int idleMs = 0;     // nothing to serve for this long (0: never)
+  int parentPid = 0;  // the process's parent is no longer this one: the web server that spawned it died (0: never)
+};
+
+// Waits until fd is readable (for a listening socket: a connection is pending). Returns 0, or a negative code when
+// the wait ends otherwise: -ETIMEDOUT (idle), -ESRCH (parent gone), -ECANCELED (SIGTERM, see stop_signal.h), or
+// another -errno.
+int WaitToServe(int fd, const StopWhen& stop);
+
+// Blocks until a connection from an allowed peer arrives. Returns its fd, or a negative code (see WaitToServe).
+int AcceptConnection(int listenFd, const AllowList& allow, const StopWhen& stop = StopWhen());
 
 }  // namespace fcgi

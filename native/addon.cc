@@ -8,6 +8,7 @@
 #include "listen.h"
 #include "request.h"
 #include "signals.h"
+#include "stop_signal.h"
 
 namespace fcgi {
 
@@ -23,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("environ", Napi::Function::New(env, Environ, "environ"));
+  exports.Set("watchStopSignal", Napi::Function::New(env, WatchStopSignalJs, "watchStopSignal"));
   exports.Set("Request", Request::Define(env));
   exports.Set("AsyncServer", AsyncServer::Define(env));
   Napi::Function asyncRequest = AsyncRequest::Define(env);

@@ -35,7 +35,13 @@ Request::Request(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Request>(inf
 
 Napi::Value Request::Accept(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int code = slot_.Accept(listenFd_, allow_);
+  StopWhen stop;
+  if (info[0].IsNumber()) stop.idleMs = info[0].As<Napi::Number>().Int32Value();
+  if (info[1].IsNumber()) stop.parentPid = info[1].As<Napi::Number>().Int32Value();
+  int code = slot_.Accept(listenFd_, allow_, stop);
+  if (code == ETIMEDOUT && slot_.guard().refusal() == 0) return Napi::Number::New(env, 1);
+  if (code == ESRCH) return Napi::Number::New(env, 2);
+  if (code == ECANCELED) return Napi::Number::New(env, 3);
   if (code != 0 && slot_.guard().refusal() != 0) throw MakeError(env, "accept", code, slot_.guard().refusalMessage());
   if (code != 0) throw MakeError(env, "accept", code);
 

@@ -15,7 +15,8 @@ class Request : public Napi::ObjectWrap<Request> {
   explicit Request(const Napi::CallbackInfo& info);
 
  private:
-  // -> { role, requestId, keepConn, params: [name, value, name, value, ...] } (latin1 strings, lossless bytes)
+  // (idleMs?, parentPid?) -> { role, requestId, keepConn, params: [name, value, name, value, ...] } (latin1 strings,
+  // lossless bytes). Throws ETIMEDOUT (idle), ESRCH (parent gone) or ECANCELED (SIGTERM) when it stops waiting.
   Napi::Value Accept(const Napi::CallbackInfo& info);
   // (buffer, offset, length) -> bytes read; fewer than length only at the end of the stream
   Napi::Value Read(const Napi::CallbackInfo& info);

@@ -35,12 +35,19 @@ RequestSlot::~RequestSlot() {
   CloseConnection();
 }
 
-int RequestSlot::Accept(int listenFd, const AllowList& allow) {
+int RequestSlot::Accept(int listenFd, const AllowList& allow, const StopWhen& stop) {
   if (active_) Finish();
+  guard_.Begin(-1);  // forget an earlier refusal: only one met by this call is reported
   for (;;) {
     int fd = request_.ipcFd;  // the kept connection, if the last request asked to keep it
-    if (fd < 0) {
-      fd = AcceptConnection(listenFd, allow);
+    if (fd >= 0) {
+      int waited = WaitToServe(fd, stop);
+      if (waited != 0) {
+        CloseConnection();
+        return -waited;
+      }
+    } else {
+      fd = AcceptConnection(listenFd, allow, stop);
       if (fd < 0) return -fd;
     }
     // A connection that ends or breaks before a request begins is closed by libfcgi: wait for the next one.

@@ -19,7 +19,8 @@ class RequestSlot {
   // Finishes the current request if there is one, then waits for the next: on the kept connection when the web server
   // asked for FCGI_KEEP_CONN, else on a new connection from listenFd. Connections that end or break before a request
   // begins are closed and skipped, as libfcgi does.
-  int Accept(int listenFd, const AllowList& allow);
+  // It also stops waiting, returning the code of WaitToServe (accept.h), when `stop` says so.
+  int Accept(int listenFd, const AllowList& allow, const StopWhen& stop = StopWhen());
   // Begins a request on a connection accepted elsewhere (the async engine). On failure the connection is closed.
   int AcceptOn(int connectionFd);
   // After Finish: the connection, when the web server asked to keep it, handed over to the caller (else -1).
