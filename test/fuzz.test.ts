@@ -150,7 +150,7 @@ describe.each(modes)('fuzzing $mode', ({ mode, env }) => {
     const limits = { headersTimeout: 2000, requestTimeout: 4000 };
     const app = await spawnFcgiApp(fixture('report-app.js'), {
       tcp: true,
-      env: { ...env, REPORT_APP_LIMITS: JSON.stringify(limits) },
+      env: { ...env, REPORT_APP_OPTIONS: JSON.stringify(limits) },
     });
     const random = generator(seed + (mode === 'createServer' ? 0 : 1));
     const counts = new Map<string, number>();

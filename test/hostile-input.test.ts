@@ -31,7 +31,7 @@ const modes = [
 function startApp(env: Record<string, string>, limits: object = {}): Promise<RunningApp> {
   return spawnFcgiApp(fixture('report-app.js'), {
     tcp: true,
-    env: { ...env, REPORT_APP_LIMITS: JSON.stringify(limits) },
+    env: { ...env, REPORT_APP_OPTIONS: JSON.stringify(limits) },
   });
 }
 
