@@ -155,6 +155,10 @@ export function createDevServer({ site, pool, log, warn }: DevServerOptions): Se
         sendError(res, outcome, 503, `Service Unavailable: ${(error as Error).message}`);
         return;
       }
+      if (res.destroyed) {
+        lease.release(false); // the client left while the request waited for a process
+        return;
+      }
       outcome.pid = lease.pid;
       let answered = false;
       try {

@@ -90,11 +90,6 @@ export class ProcessPool {
 
   constructor(private readonly options: PoolOptions) {}
 
-  /** The pids of the processes alive now. */
-  get pids(): number[] {
-    return [...this.processes].map((app) => app.pid);
-  }
-
   /** Starts one process ahead of the first request, so that an app that cannot start says so at once. */
   start(): void {
     this.spawnProcess();
@@ -209,6 +204,7 @@ export class ProcessPool {
   }
 
   private onExit(app: AppProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (app.hasExited) return; // a program that could not start may report both 'error' and 'exit'
     app.hasExited = true;
     clearTimeout(app.idleTimer);
     this.processes.delete(app);

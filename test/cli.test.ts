@@ -164,6 +164,21 @@ describe('libfcgi serve with a broken app', () => {
     });
   });
 
+  it('answers 502 and shows the first bytes when the output has no blank line after the headers', async () => {
+    await withCli(fixture('no-headers-app.js'), [], async (cli) => {
+      expect((await httpGet(cli.port, '/')).status).toBe(502);
+      const message = 'its output ended without a blank line after the headers (22 bytes: "just text, no headers\\n")';
+      expect(await waitUntil(() => cli.output().includes(message)), cli.output()).toBe(true);
+    });
+  });
+
+  it('says so when the --wrapper cannot be started, and answers 503', async () => {
+    await withCli(fixture('params.php'), ['--wrapper', '/nonexistent/php-cgi'], async (cli) => {
+      expect((await httpGet(cli.port, '/')).status).toBe(503);
+      expect(cli.output()).toContain('cannot start /nonexistent/php-cgi: spawn /nonexistent/php-cgi ENOENT');
+    });
+  });
+
   it('refuses an app that is neither executable nor JavaScript, saying what to do', () => {
     const dir = tempDir();
     const script = join(dir, 'index.php');
