@@ -1,10 +1,12 @@
-// A FastCGI client: connects to an app over TCP or a Unix socket and runs requests on it, with keep-alive.
+// A FastCGI client: connects to an app over TCP or a Unix socket and runs requests on it, with keep-alive; and the
+// parsing of the CGI response an app writes to FCGI_STDOUT.
 import * as net from 'node:net';
 import {
   FCGI_HEADER_LEN,
   FCGI_KEEP_CONN,
   FCGI_MAX_CONTENT_LENGTH,
   FCGI_NULL_REQUEST_ID,
+  FCGI_VERSION_1,
   type FcgiRecord,
   type NameValueInput,
   RecordParser,
@@ -44,14 +46,19 @@ export interface RequestOptions {
   keepConn?: boolean;
   /** Defaults to 1. */
   requestId?: number;
-  /** The request body; null or undefined sends only the empty STDIN record. */
-  stdin?: Uint8Array | null;
+  /**
+   * The request body; null or undefined sends only the empty STDIN record. An async iterable (an
+   * http.IncomingMessage, say) is sent as it arrives, each chunk as soon as the socket takes it.
+   */
+  stdin?: Uint8Array | AsyncIterable<Uint8Array> | null;
   /** FCGI_DATA for the filter role, sent after stdin. */
   data?: Uint8Array;
   /** Largest STDIN/DATA record content; defaults to 65535. */
   chunkSize?: number;
   /** Called with each non-empty STDOUT record's content as it arrives. */
   onStdout?: (chunk: Buffer) => void;
+  /** Called with each non-empty STDERR record's content as it arrives (it is collected too). */
+  onStderr?: (chunk: Buffer) => void;
   /** Whether to collect stdout into the response; defaults to true. */
   collect?: boolean;
 }
@@ -67,6 +74,7 @@ interface PendingRequest {
   stderrBytes: number;
   collectStdout: boolean;
   onStdout: ((chunk: Buffer) => void) | undefined;
+  onStderr: ((chunk: Buffer) => void) | undefined;
   resolve: (response: FcgiResponse) => void;
   reject: (error: Error) => void;
 }
@@ -97,7 +105,8 @@ export class FcgiConnection {
   /** Resolves when the socket has closed, for whatever reason. */
   readonly closed: Promise<void>;
 
-  private readonly parser = new RecordParser();
+  // A version check catches an app that writes text instead of records on its first byte.
+  private readonly parser = new RecordParser({ version: FCGI_VERSION_1 });
   private readonly pendingRequests = new Map<number, PendingRequest>();
   private readonly pendingValues: PendingValues[] = [];
   /** The writes still under way for each request id; a request reusing an id waits for them. */
@@ -149,6 +158,7 @@ export class FcgiConnection {
         stderrBytes: 0,
         collectStdout: options.collect ?? true,
         onStdout: options.onStdout,
+        onStderr: options.onStderr,
         resolve,
         reject,
       };
@@ -174,6 +184,15 @@ export class FcgiConnection {
   /** Writes bytes as they are, for tests that send malformed records. */
   writeRaw(bytes: Uint8Array): void {
     if (!this.isClosed) this.socket.write(bytes);
+  }
+
+  /** Stops reading the app's records until resume(), so a slow reader of stdout holds the app back. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
   }
 
   close(): void {
@@ -203,7 +222,9 @@ export class FcgiConnection {
     const chunkSize = options.chunkSize ?? FCGI_MAX_CONTENT_LENGTH;
     await this.write(encodeRecord(RecordType.beginRequest, requestId, encodeBeginRequestBody(role, flags)));
     await this.writeStream(RecordType.params, requestId, encodeNameValuePairs(params), FCGI_MAX_CONTENT_LENGTH);
-    await this.writeStream(RecordType.stdin, requestId, options.stdin ?? Buffer.alloc(0), chunkSize);
+    const stdin = options.stdin ?? Buffer.alloc(0);
+    if (stdin instanceof Uint8Array) await this.writeStream(RecordType.stdin, requestId, stdin, chunkSize);
+    else await this.writeAsyncStream(RecordType.stdin, requestId, stdin, chunkSize);
     if (role === Role.filter || options.data !== undefined) {
       await this.writeStream(RecordType.data, requestId, options.data ?? Buffer.alloc(0), chunkSize);
     }
@@ -213,6 +234,22 @@ export class FcgiConnection {
     for (const record of streamRecords(type, requestId, data, chunkSize)) {
       await this.write(record);
     }
+  }
+
+  /** Sends each chunk as records as it arrives, then the empty record that ends the stream. */
+  private async writeAsyncStream(
+    type: number,
+    requestId: number,
+    chunks: AsyncIterable<Uint8Array>,
+    chunkSize: number,
+  ): Promise<void> {
+    for await (const chunk of chunks) {
+      for (const record of streamRecords(type, requestId, chunk, chunkSize)) {
+        // Each chunk's empty end record is left out: only the whole stream ends.
+        if (record.length > FCGI_HEADER_LEN) await this.write(record);
+      }
+    }
+    await this.write(encodeRecord(type, requestId));
   }
 
   /** Writes and, when the socket's buffer is full, waits for it to drain so large bodies don't pile up in memory. */
@@ -256,6 +293,7 @@ export class FcgiConnection {
       case RecordType.stderr:
         pending.stderrChunks.push(record.content);
         pending.stderrBytes += record.content.length;
+        if (record.content.length > 0) pending.onStderr?.(record.content);
         break;
       case RecordType.endRequest:
         this.onEndRequest(pending, record.content);
@@ -348,15 +386,13 @@ export interface CgiResponse {
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
 
-/** Splits the header block into lines; returns them and where the body starts, or throws if no blank line ends it. */
-function splitHeaderLines(stdout: Buffer): { lines: string[]; bodyStart: number } {
+/** Splits the header block into lines; returns them and where the body starts, or undefined if no blank line ends it yet. */
+function splitHeaderLines(stdout: Buffer): { lines: string[]; bodyStart: number } | undefined {
   const lines: string[] = [];
   let lineStart = 0;
   for (;;) {
     const newline = stdout.indexOf(NEWLINE, lineStart);
-    if (newline === -1) {
-      throw new Error(`CGI response has no blank line ending its headers (${stdout.length} bytes of stdout)`);
-    }
+    if (newline === -1) return undefined;
     const lineEnd = newline > lineStart && stdout[newline - 1] === CARRIAGE_RETURN ? newline - 1 : newline;
     if (lineEnd === lineStart) return { lines, bodyStart: newline + 1 };
     lines.push(stdout.toString('utf8', lineStart, lineEnd));
@@ -388,11 +424,33 @@ function responseStatus(headers: Array<[string, string]>): { status: number; sta
   return { status: 200, statusText: 'OK' };
 }
 
+export interface CgiHead {
+  status: number;
+  statusText: string;
+  /** Every header line in order, Status included, names as the app wrote them. */
+  headers: Array<[string, string]>;
+  /** Where the body starts in the bytes given. */
+  bodyStart: number;
+}
+
+/**
+ * Parses the header block at the start of an app's stdout, for a caller that streams the body: undefined while the
+ * blank line that ends the headers has not arrived; throws on a malformed header line.
+ */
+export function parseCgiHead(stdout: Buffer): CgiHead | undefined {
+  const split = splitHeaderLines(stdout);
+  if (!split) return undefined;
+  const headers = split.lines.map(parseHeaderLine);
+  return { ...responseStatus(headers), headers, bodyStart: split.bodyStart };
+}
+
 export function parseCgiResponse(stdout: Buffer): CgiResponse {
-  const { lines, bodyStart } = splitHeaderLines(stdout);
-  const headers = lines.map(parseHeaderLine);
+  const head = parseCgiHead(stdout);
+  if (!head) throw new Error(`CGI response has no blank line ending its headers (${stdout.length} bytes of stdout)`);
+  const { status, statusText, headers, bodyStart } = head;
   return {
-    ...responseStatus(headers),
+    status,
+    statusText,
     headers,
     header: (name) => findHeader(headers, name),
     body: stdout.subarray(bodyStart),

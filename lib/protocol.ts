@@ -327,9 +327,19 @@ function decodeHeader(header: Buffer): RecordHeader {
   };
 }
 
+export interface RecordParserOptions {
+  /**
+   * The only version byte to accept. Given it, the parser throws as soon as a record starts with another byte, even
+   * before its header is whole, so a peer writing something other than records is caught on its first byte.
+   */
+  version?: number;
+}
+
 /** Turns a byte stream, in chunks of any size, into whole records. */
 export class RecordParser {
   private readonly queue = new ByteQueue();
+
+  constructor(private readonly options: RecordParserOptions = {}) {}
 
   get pendingBytes(): number {
     return this.queue.length;
@@ -345,6 +355,11 @@ export class RecordParser {
   }
 
   private nextRecord(): FcgiRecord | undefined {
+    const { version } = this.options;
+    if (version !== undefined && this.queue.length > 0 && this.queue.peek(1)[0] !== version) {
+      const start = this.queue.peek(Math.min(this.queue.length, 32)).toString('latin1');
+      throw new Error(`not a FastCGI record: expected version ${version}, got the bytes ${JSON.stringify(start)}`);
+    }
     if (this.queue.length < FCGI_HEADER_LEN) return undefined;
     const header = decodeHeader(this.queue.peek(FCGI_HEADER_LEN));
     if (this.queue.length < FCGI_HEADER_LEN + header.contentLength + header.paddingLength) return undefined;

@@ -7,6 +7,7 @@ packages=(
   libfcgi-dev libfcgi-bin             # the library we bind, and cgi-fcgi
   spawn-fcgi                          # spawns apps with a listening socket on fd 0, as web servers do
   lighttpd curl                       # serve and fetch the demo
+  php-cgi                             # a FastCGI app that is not ours, for the dev server tests
   apache2 libapache2-mod-fcgid nginx  # the other web servers the tests run the apps under
   clang-format                        # C++ formatting check
   valgrind                            # leak checks of the native layer

@@ -1,20 +1,13 @@
 // The web-server matrix: the same checks under every server and mode our users deploy on, each server started from
 // a configuration file in test/servers/ on a high loopback port and stopped by PID.
-import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, freePort, repoRoot, spawnFcgiApp, startListeningApp, stopAll } from './helpers/apps';
-import { httpGet, startWebServer, type HttpResult, type WebServer } from './helpers/webservers';
+import { acceptanceChecks, type CheckSetup } from './helpers/checks';
+import { httpGet, startWebServer, type WebServer } from './helpers/webservers';
 
 const checkApp = fixture('check-app.js');
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
-
-function pattern(size: number): Buffer {
-  const bytes = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) bytes[i] = (i * 7 + (i >> 8)) & 0xff;
-  return bytes;
-}
 
 /** An app to run under the servers: a script of this checkout and the environment it needs. */
 interface App {
@@ -47,16 +40,8 @@ function startFcgidApache(app: App, maxRequests = 0, idleTimeout = 300): Promise
   });
 }
 
-interface Setup {
-  name: string;
-  /** The app runs as www-data, not as the root that started the server. */
-  nonRoot?: boolean;
-  /** How many app processes the server spawns and spreads requests over. */
-  processes?: number;
-  /** The path prefix under which the check app answers. */
-  base: string;
+interface Setup extends CheckSetup {
   start(app: App): Promise<WebServer>;
-  concurrent: boolean;
 }
 
 const setups: Setup[] = [
@@ -159,93 +144,7 @@ describe.each(setups)('$name', (setup) => {
     await stopAll();
   });
 
-  const url = (route: string): string => setup.base + route;
-  const check = (what: string, assertion: () => Promise<void>) => async () => {
-    try {
-      await assertion();
-    } catch (error) {
-      throw new Error(
-        `${setup.name}, ${what}: ${(error as Error).message}\n--- ${server.name} error log, last lines ---\n${server.errorLog()}`,
-      );
-    }
-  };
-  const json = (result: HttpResult) => JSON.parse(result.body.toString());
-
-  it(
-    'passes a GET with a query string, the request headers and REMOTE_ADDR',
-    check('GET', async () => {
-      const reply = json(await httpGet(server.port, url('query?a=1&b=two'), { headers: { 'X-Check': 'yes' } }));
-      expect(reply).toMatchObject({ method: 'GET', query: 'a=1&b=two', remoteAddr: '127.0.0.1' });
-      expect(reply.headers['x-check']).toBe('yes');
-      if (setup.nonRoot) expect(reply.uid).not.toBe(0);
-    }),
-  );
-
-  it.each([1, 64 * 1024, 8 * 1024 * 1024])('echoes a POST body of %i random bytes byte-exact', (size) =>
-    check(`POST ${size} B`, async () => {
-      const body = randomBytes(size);
-      const reply = await httpGet(server.port, url('echo'), { method: 'POST', body });
-      expect(reply.status).toBe(200);
-      expect(reply.body.length).toBe(size);
-      expect(sha256(reply.body)).toBe(sha256(body));
-    })(),
-  );
-
-  it(
-    'sends a 16 MiB response and a binary one with NUL bytes byte-exact',
-    check('large and binary responses', async () => {
-      const size = 16 * 1024 * 1024;
-      const big = await httpGet(server.port, url(`big?bytes=${size}`));
-      expect(big.body.length).toBe(size);
-      expect(sha256(big.body)).toBe(sha256(Buffer.concat(Array.from({ length: 256 }, () => pattern(65536)))));
-      const binary = await httpGet(server.port, url('binary'));
-      expect([...binary.body]).toEqual([0, 1, 0, 255, 0, 0, 10, 13, 0]);
-    }),
-  );
-
-  it(
-    'passes status codes and redirects',
-    check('status', async () => {
-      expect((await httpGet(server.port, url('status?code=404'))).status).toBe(404);
-      expect((await httpGet(server.port, url('status?code=201'))).status).toBe(201);
-      const redirect = await httpGet(server.port, url('redirect'));
-      expect(redirect.status).toBe(302);
-      expect(redirect.headers.location).toMatch(/\/elsewhere$/);
-    }),
-  );
-
-  it(
-    "writes a line of the app's stderr stream to the server's error log",
-    check('stderr', async () => {
-      const token = randomBytes(6).toString('hex');
-      expect((await httpGet(server.port, url(`stderr?token=${token}`))).status).toBe(200);
-      const deadline = Date.now() + 3000;
-      while (!server.errorLog().includes(token) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(server.errorLog()).toContain(`check-app stderr line ${token}`);
-    }),
-  );
-
-  it(
-    'never shows a request a header sent with the one before',
-    check('isolation', async () => {
-      const first = json(await httpGet(server.port, url('query'), { headers: { 'X-Secret': 'first only' } }));
-      expect(first.headers['x-secret']).toBe('first only');
-      const second = json(await httpGet(server.port, url('query')));
-      expect(second.headers).not.toHaveProperty('x-secret');
-    }),
-  );
-
-  it.skipIf(!setup.concurrent)(
-    'serves 16 concurrent requests concurrently',
-    check('concurrency', async () => {
-      const started = Date.now();
-      const replies = await Promise.all(Array.from({ length: 16 }, () => httpGet(server.port, url('slow?ms=300'))));
-      expect(replies.map((reply) => reply.status)).toEqual(Array(16).fill(200));
-      expect(Date.now() - started).toBeLessThan(16 * 300 * 0.5);
-      const pids = new Set(replies.map((reply) => JSON.parse(reply.body.toString()).pid));
-      expect(pids.size).toBe(setup.processes ?? 1);
-    }),
-  );
+  acceptanceChecks(setup, () => server);
 });
 
 describe.each(setups)('examples/express-app.js under $name', (setup) => {

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FcgiConnection, type FcgiAddress, fcgiRequest, parseCgiResponse } from '../lib/client';
+import { FcgiConnection, type FcgiAddress, fcgiRequest, parseCgiHead, parseCgiResponse } from '../lib/client';
 import {
   FCGI_HEADER_LEN,
   FCGI_KEEP_CONN,
@@ -255,6 +255,12 @@ describe('record parser', () => {
       paddingLength: 3,
     });
   });
+
+  it('throws on the first byte that is not the version it was told to expect, showing the bytes', () => {
+    const parser = new RecordParser({ version: 1 });
+    expect(parser.push(encodeRecord(RecordType.stdout, 1, Buffer.from('ok')))).toHaveLength(1);
+    expect(() => parser.push(bytes('hel'))).toThrow('not a FastCGI record: expected version 1, got the bytes "hel"');
+  });
 });
 
 describe('record bodies', () => {
@@ -317,6 +323,22 @@ describe('parseCgiResponse', () => {
 
   it('throws when no blank line ends the headers', () => {
     expect(() => parseCgiResponse(bytes('Content-Type: text/plain\r\nbody'))).toThrow(/blank line/);
+  });
+});
+
+describe('parseCgiHead', () => {
+  it('waits for the blank line, then gives the status, the headers and where the body starts', () => {
+    expect(parseCgiHead(bytes('Status: 201 Created\r\nX-A: 1\r\n'))).toBeUndefined();
+    const stdout = bytes('Status: 201 Created\r\nX-A: 1\r\n\r\nbody');
+    expect(parseCgiHead(stdout)).toEqual({
+      status: 201,
+      statusText: 'Created',
+      headers: [
+        ['Status', '201 Created'],
+        ['X-A', '1'],
+      ],
+      bodyStart: stdout.length - 4,
+    });
   });
 });
 
@@ -495,6 +517,22 @@ describe('FcgiConnection against an echo app', () => {
     expect(response.stdout.length).toBe(0);
     expect(chunks.length).toBeGreaterThan(1);
     expect(Buffer.concat(chunks).equals(body)).toBe(true);
+  });
+
+  it('sends a body given as an async iterable as its chunks arrive, and streams stderr to onStderr', async () => {
+    async function* chunks() {
+      for (let i = 0; i < 50; i++) yield Buffer.alloc(10_000, i);
+    }
+    const stderr: Buffer[] = [];
+    const response = await fcgiRequest(
+      address,
+      { NAME: 'value' },
+      { stdin: chunks(), onStderr: (chunk) => stderr.push(chunk) },
+    );
+    expect(response.stdout.length).toBe(500_000);
+    expect(response.stdout[499_999]).toBe(49);
+    expect(response.stderr.length).toBeGreaterThan(0);
+    expect(Buffer.concat(stderr)).toEqual(response.stderr);
   });
 
   it('asks for values with GET_VALUES and gets back the ones the app knows', async () => {

@@ -1,0 +1,197 @@
+#!/usr/bin/env node
+// The `libfcgi` command: `libfcgi serve APP [options]` reads its options, starts the process pool and the HTTP dev
+// server, and stops them on SIGINT or SIGTERM.
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createDevServer } from './dev-server';
+import type { Site } from './dev-params';
+import { ProcessPool } from './process-pool';
+
+export const usage = `Usage: libfcgi serve APP [options]
+
+Serves the FastCGI program APP on http://127.0.0.1:PORT/ the way Apache's mod_fcgid runs it on a host: each process
+gets a listening socket on fd 0, requests come one at a time with the CGI parameters Apache sends.
+
+Options:
+  --port N              the HTTP port on 127.0.0.1 (default 8080; 0 picks a free one)
+  --procs N             most app processes at once, started as requests need them (default 4)
+  --concurrency N       requests one process gets at once, each on its own connection as nginx sends them
+                        (default 1, as mod_fcgid)
+  --max-requests N      replace a process after N requests (default 0: never; FcgidMaxRequestsPerProcess)
+  --idle-timeout S      stop a process idle for S seconds (default 300; 0: never; FcgidIdleTimeout)
+  --env K=V             put K=V in the app's initial environment, which holds PATH and these only; repeatable
+                        (FcgidInitialEnv)
+  --wrapper CMD         run CMD (split at spaces) with APP as its script, SCRIPT_FILENAME (FcgidWrapper):
+                        --wrapper php-cgi for a .php script
+  --base PATH           the URL path the app is mounted at, its SCRIPT_NAME (default: the root)
+  --document-root DIR   DOCUMENT_ROOT (default: APP's directory)
+`;
+
+export interface ServeOptions {
+  app: string;
+  port: number;
+  procs: number;
+  concurrency: number;
+  maxRequests: number;
+  idleTimeout: number;
+  env: Record<string, string>;
+  wrapper: string[] | undefined;
+  base: string;
+  documentRoot: string;
+}
+
+/** A mistake in the command line: its message is printed with the usage. */
+export class UsageError extends Error {}
+
+function count(name: string, value: string | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min) {
+    throw new UsageError(`--${name} takes a whole number from ${min}, got '${value}'`);
+  }
+  return Number(value);
+}
+
+function environment(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const equals = pair.indexOf('=');
+    if (equals <= 0) throw new UsageError(`--env takes NAME=VALUE, got '${pair}'`);
+    env[pair.slice(0, equals)] = pair.slice(equals + 1);
+  }
+  return env;
+}
+
+export function parseServeArgs(argv: string[]): ServeOptions {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      port: { type: 'string' },
+      procs: { type: 'string' },
+      concurrency: { type: 'string' },
+      'max-requests': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      env: { type: 'string', multiple: true },
+      wrapper: { type: 'string' },
+      base: { type: 'string' },
+      'document-root': { type: 'string' },
+    },
+  });
+  const [command, app, ...extra] = positionals;
+  if (command !== 'serve') throw new UsageError(command ? `unknown command '${command}'` : 'no command given');
+  if (app === undefined) throw new UsageError('serve needs the app to run');
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+  const port = count('port', values.port, 8080, 0);
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const base = (values.base ?? '').replace(/\/+$/, '');
+  if (base !== '' && !base.startsWith('/')) throw new UsageError(`--base must start with /, got '${values.base}'`);
+  const appPath = resolve(app);
+  return {
+    app: appPath,
+    port,
+    procs: count('procs', values.procs, 4, 1),
+    concurrency: count('concurrency', values.concurrency, 1, 1),
+    maxRequests: count('max-requests', values['max-requests'], 0, 0),
+    idleTimeout: count('idle-timeout', values['idle-timeout'], 300, 0),
+    env: environment(values.env ?? []),
+    wrapper: values.wrapper?.split(' ').filter(Boolean),
+    base,
+    documentRoot: resolve(values['document-root'] ?? dirname(appPath)),
+  };
+}
+
+/** How to start the app: directly, as mod_fcgid does; under its wrapper; or a .js file that is not executable, under this Node. */
+export function appCommand(options: ServeOptions, warn: (message: string) => void): [string, string[]] {
+  const { app, wrapper } = options;
+  let stats;
+  try {
+    stats = statSync(app);
+  } catch {
+    throw new UsageError(`${app} does not exist`);
+  }
+  if (!stats.isFile()) throw new UsageError(`${app} is not a file`);
+  if (wrapper && wrapper.length > 0) return [wrapper[0] as string, wrapper.slice(1)];
+  try {
+    accessSync(app, constants.X_OK);
+    return [app, []];
+  } catch {
+    if (/\.[cm]?js$/.test(app)) {
+      warn(`${app} is not executable: running it with ${process.execPath}; mod_fcgid needs chmod +x and a #! line`);
+      return [process.execPath, [app]];
+    }
+    throw new UsageError(`${app} is not executable: chmod +x it, or give --wrapper (--wrapper php-cgi for PHP)`);
+  }
+}
+
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+export function serve(options: ServeOptions): void {
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const warn = (line: string) => process.stderr.write(`libfcgi: ${line}\n`);
+  const [command, args] = appCommand(options, warn);
+  const socketDir = mkdtempSync(join(tmpdir(), 'libfcgi-serve-'));
+  const pool = new ProcessPool({
+    command,
+    args,
+    cwd: dirname(options.app),
+    env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...options.env },
+    socketDir,
+    processes: options.procs,
+    concurrency: options.concurrency,
+    maxRequests: options.maxRequests,
+    idleTimeout: options.idleTimeout,
+    log: warn,
+  });
+  const site: Site = {
+    scriptFilename: options.app,
+    documentRoot: options.documentRoot,
+    scriptName: options.base,
+    software: `libfcgi/${packageVersion()} (dev server)`,
+  };
+  const server = createDevServer({ site, pool, log: say, warn });
+
+  let stopping = false;
+  const stop = async (exitCode: number) => {
+    if (stopping) process.exit(exitCode); // a second Ctrl-C does not wait
+    stopping = true;
+    server.close();
+    server.closeAllConnections();
+    await pool.close();
+    rmSync(socketDir, { recursive: true, force: true });
+    process.exit(exitCode);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+
+  server.once('error', (error) => {
+    warn(`cannot listen on 127.0.0.1:${options.port}: ${error.message}`);
+    void stop(1);
+  });
+  server.listen(options.port, '127.0.0.1', () => {
+    const { port } = server.address() as AddressInfo;
+    say(`libfcgi: serving ${options.app} on http://127.0.0.1:${port}${options.base}/ (Ctrl-C stops)`);
+    pool.start();
+  });
+}
+
+export function main(argv: string[]): void {
+  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage);
+    return;
+  }
+  try {
+    serve(parseServeArgs(argv));
+  } catch (error) {
+    if (!(error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) throw error;
+    process.stderr.write(`libfcgi: ${(error as Error).message}\n\n${usage}`);
+    process.exitCode = 2;
+  }
+}
+
+if (require.main === module) main(process.argv.slice(2));

@@ -1,0 +1,177 @@
+// The dev server's HTTP side: forwards each HTTP request to a process of the pool as a FastCGI request, streaming
+// the body both ways, turns the app's CGI response into the HTTP one, and logs a line per request.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { FcgiConnection, parseCgiHead } from './client';
+import { cgiParams, pathInfo, type Site } from './dev-params';
+import type { Lease, ProcessPool } from './process-pool';
+
+export interface DevServerOptions {
+  site: Site;
+  pool: ProcessPool;
+  /** Gets one line per request. */
+  log: (line: string) => void;
+  /** Gets what went wrong with the app. */
+  warn: (line: string) => void;
+}
+
+/** Largest header block accepted from the app before its blank line, as Apache's 8 KiB lines add up to. */
+const MAX_HEAD_BYTES = 64 * 1024;
+
+/** What one request did, for its log line. */
+interface Outcome {
+  status: number;
+  bytes: number;
+  pid: number | undefined;
+}
+
+function sendError(res: ServerResponse, outcome: Outcome, status: number, message: string): void {
+  outcome.status = status;
+  if (res.headersSent) {
+    res.destroy(); // the client sees a truncated response rather than a whole one that is wrong
+    return;
+  }
+  const body = `${status} ${message}\n`;
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+  outcome.bytes = Buffer.byteLength(body);
+}
+
+/** The request body and the CONTENT_LENGTH to declare; a chunked body is read whole first, as mod_fcgid does. */
+async function requestBody(
+  req: IncomingMessage,
+): Promise<{ stdin: IncomingMessage | Buffer | null; length: number | undefined }> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined) return { stdin: req, length: Number(declared) };
+  if (req.headers['transfer-encoding'] === undefined) return { stdin: null, length: undefined };
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks);
+  return { stdin: body, length: body.length };
+}
+
+/**
+ * Writes the app's stdout to the HTTP response: the CGI header block becomes the status line and headers (Status:
+ * sets the status; Location: alone means 302, as in Apache), and what follows is the body, streamed.
+ */
+class CgiResponseWriter {
+  private head: Buffer | undefined = Buffer.alloc(0);
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly outcome: Outcome,
+  ) {}
+
+  /** Writes a chunk; returns false when the client is not keeping up. Throws when the header block is malformed. */
+  write(chunk: Buffer): boolean {
+    if (this.head === undefined) return this.writeBody(chunk);
+    this.head = Buffer.concat([this.head, chunk]);
+    const parsed = parseCgiHead(this.head);
+    if (!parsed) {
+      if (this.head.length > MAX_HEAD_BYTES) throw new Error(`no blank line in the first ${MAX_HEAD_BYTES} bytes`);
+      return true;
+    }
+    const rest = this.head.subarray(parsed.bodyStart);
+    this.head = undefined;
+    for (const [name, value] of parsed.headers) {
+      if (name.toLowerCase() !== 'status') this.res.appendHeader(name, value);
+    }
+    this.outcome.status = parsed.status;
+    this.res.writeHead(parsed.status, parsed.statusText || undefined);
+    return rest.length === 0 || this.writeBody(rest);
+  }
+
+  /** Ends the response; throws when the app's output ended before its header block did. */
+  end(): void {
+    if (this.head !== undefined) {
+      const shown = JSON.stringify(this.head.subarray(0, 80).toString('latin1'));
+      throw new Error(`its output ended without a blank line after the headers (${this.head.length} bytes: ${shown})`);
+    }
+    this.res.end();
+  }
+
+  private writeBody(chunk: Buffer): boolean {
+    this.outcome.bytes += chunk.length;
+    return this.res.write(chunk);
+  }
+}
+
+/** Runs one request on a process: connects to its socket, sends the request and streams the response back. */
+async function forward(req: IncomingMessage, res: ServerResponse, site: Site, lease: Lease, outcome: Outcome) {
+  const { pid } = lease;
+  let connection: FcgiConnection;
+  try {
+    connection = await FcgiConnection.connect({ path: lease.socketPath });
+  } catch (error) {
+    throw Object.assign(new Error(`cannot connect to app pid ${pid}: ${(error as Error).message}`), { status: 503 });
+  }
+  // A client that goes away takes its request with it, as in a web server: the app sees FCGI_ABORT_REQUEST.
+  const onClientGone = () => {
+    if (!res.writableFinished) {
+      connection.abort();
+      connection.close();
+    }
+  };
+  res.once('close', onClientGone);
+  try {
+    const writer = new CgiResponseWriter(res, outcome);
+    const { stdin, length } = await requestBody(req);
+    await connection.request(cgiParams(req, site, length), {
+      stdin,
+      collect: false,
+      // A malformed header block throws here, which ends the connection with that error as the request's failure.
+      onStdout: (chunk) => {
+        if (!writer.write(chunk)) {
+          connection.pause();
+          res.once('drain', () => connection.resume());
+        }
+      },
+      onStderr: (chunk) => process.stderr.write(chunk),
+    });
+    writer.end();
+  } finally {
+    res.off('close', onClientGone);
+    connection.close();
+  }
+}
+
+export function createDevServer({ site, pool, log, warn }: DevServerOptions): Server {
+  return createServer((req, res) => {
+    const started = process.hrtime.bigint();
+    const outcome: Outcome = { status: 0, bytes: 0, pid: undefined };
+    res.once('close', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const status = res.writableFinished ? outcome.status : `${outcome.status || '-'} (aborted)`;
+      log(`${req.method} ${req.url} ${status} ${outcome.bytes}B ${ms.toFixed(1)}ms pid=${outcome.pid ?? '-'}`);
+    });
+    if (pathInfo(req.url ?? '/', site.scriptName) === undefined) {
+      sendError(res, outcome, 404, `Not Found: the app is mounted at ${site.scriptName}/`);
+      return;
+    }
+    void (async () => {
+      let lease: Lease;
+      try {
+        lease = await pool.acquire();
+      } catch (error) {
+        sendError(res, outcome, 503, `Service Unavailable: ${(error as Error).message}`);
+        return;
+      }
+      if (res.destroyed) {
+        lease.release(false); // the client left while the request waited for a process
+        return;
+      }
+      outcome.pid = lease.pid;
+      let answered = false;
+      try {
+        await forward(req, res, site, lease, outcome);
+        answered = true;
+      } catch (error) {
+        const status = (error as { status?: number }).status ?? 502;
+        // A client that went away is not the app's failure.
+        if (!res.destroyed) warn(`app pid ${lease.pid} failed ${req.method} ${req.url}: ${(error as Error).message}`);
+        sendError(res, outcome, status, status === 503 ? 'Service Unavailable' : 'Bad Gateway');
+      } finally {
+        lease.release(answered);
+      }
+    })();
+  });
+}
