@@ -11,7 +11,7 @@ import type { FcgiSocket } from './http-socket';
 import type { FcgiError } from './errors';
 import { type LifecycleOptions, resolveLifecycle, ServerLifecycle } from './lifecycle';
 import { type RequestLimits, reportRefusal, resolveLimits } from './limits';
-import { FCGI_LISTENSOCK_FILENO, isCGI, openSocket } from './listener';
+import { FCGI_LISTENSOCK_FILENO, isCGI, openSocket, type SocketOptions } from './listener';
 import { native } from './native';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -23,13 +23,9 @@ export interface ServerOptions extends RequestLimits, LifecycleOptions {
   webServerAddrs?: string | readonly string[];
 }
 
-export interface ListenOptions {
-  port?: number;
-  host?: string;
-  path?: string;
+export interface ListenOptions extends SocketOptions {
   /** An already listening socket; 0 is what web servers that spawn apps pass. */
   fd?: number;
-  backlog?: number;
 }
 
 type Address = { address: string; family: string; port: number } | string | null;

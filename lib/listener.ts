@@ -1,7 +1,8 @@
 // Where requests come from: fd 0 as a web server hands it over, a socket the app opens itself, or plain CGI.
 import { isIP } from 'node:net';
 import { CgiRequest } from './cgi-request';
-import { FcgiError } from './errors';
+import { chmodSync, statSync } from 'node:fs';
+import { FcgiError, fcgiErrorFromNode } from './errors';
 import { FastCgiRequest } from './fastcgi-request';
 import { type Lifecycle, type LifecycleOptions, parentToWatch, resolveLifecycle, type StopReason } from './lifecycle';
 import { type RequestLimits, reportRefusal, resolveLimits } from './limits';
@@ -11,7 +12,7 @@ import type { Request } from './request';
 /** The fd a web server passes the listening socket on (FCGI_LISTENSOCK_FILENO). */
 export const FCGI_LISTENSOCK_FILENO = 0;
 
-export interface ListenOptions extends RequestLimits, LifecycleOptions {
+export interface ListenOptions extends RequestLimits, LifecycleOptions, SocketOptions {
   /** A Unix socket path to listen on. */
   path?: string;
   /** A TCP port to listen on (0 picks a free one; see `Listener.port`). */
@@ -124,12 +125,37 @@ export interface OpenedSocket {
   path?: string;
 }
 
+/** Where to listen, as listen() and createServer().listen() take it. */
+export interface SocketOptions {
+  path?: string;
+  port?: number;
+  host?: string;
+  backlog?: number;
+  /** For a Unix socket: make it readable by all users, as node:net's option (default: as the umask allows). */
+  readableAll?: boolean;
+  /**
+   * For a Unix socket: make it writable by all users, as node:net's option, so that a web server running as another
+   * user (www-data) may connect (default: as the umask allows).
+   */
+  writableAll?: boolean;
+}
+
 /** Opens a listening socket on a Unix path or a TCP port; listen() and createServer().listen() share it. */
-export function openSocket(options: { path?: string; port?: number; host?: string; backlog?: number }): OpenedSocket {
+export function openSocket(options: SocketOptions): OpenedSocket {
   const backlog = options.backlog ?? 511;
   if (options.path !== undefined) {
     if (options.port !== undefined) throw new TypeError('listen: give either path or port, not both');
-    return { fd: native.listenUnix(options.path, backlog), path: options.path };
+    const fd = native.listenUnix(options.path, backlog);
+    const extra = (options.readableAll ? 0o444 : 0) | (options.writableAll ? 0o222 : 0);
+    if (extra !== 0) {
+      try {
+        chmodSync(options.path, statSync(options.path).mode | extra);
+      } catch (error) {
+        native.closeFd(fd);
+        throw fcgiErrorFromNode('chmod', error);
+      }
+    }
+    return { fd, path: options.path };
   }
   if (options.port === undefined || !Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
     throw new TypeError('listen: give a path, or a port from 0 to 65535');
