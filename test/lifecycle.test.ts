@@ -24,26 +24,34 @@ function startApp(env: Record<string, string>, options: object = {}): Promise<Ru
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function slowRequest(app: RunningApp, ms: number): Promise<Report> {
-  const response = await fcgiRequest(app.address, cgiParams({ QUERY_STRING: `sleep=${ms}` }));
-  return JSON.parse(parseCgiResponse(response.stdout).body.toString()) as Report;
+/** Starts a request that takes ms in the app, and resolves `started` once the app has it in hand. */
+function slowRequest(app: RunningApp, ms: number): { started: Promise<void>; answer: Promise<Report> } {
+  const answer = fcgiRequest(app.address, cgiParams({ QUERY_STRING: `sleep=${ms}` })).then(
+    (response) => JSON.parse(parseCgiResponse(response.stdout).body.toString()) as Report,
+  );
+  const started = (async () => {
+    for (let i = 0; i < 200 && !app.output().includes(`sleeping ${ms} ms`); i++) await sleep(25);
+    expect(app.output()).toContain(`sleeping ${ms} ms`);
+  })();
+  return { started, answer };
 }
 
 describe.each(modes)('$mode stopping by itself', ({ env, mode }) => {
   it('on SIGTERM finishes the request in flight, then exits 0', async () => {
     const app = await startApp(env);
     const inFlight = slowRequest(app, 800);
-    await sleep(200);
+    await inFlight.started;
     process.kill(app.pid, 'SIGTERM');
-    const report = await inFlight;
+    const report = await inFlight.answer;
     expect(report.pid).toBe(app.pid);
     expect(await app.exited).toEqual({ code: 0, signal: null });
   });
 
   it('on a second SIGTERM exits at once, without waiting for the request in flight', async () => {
     const app = await startApp(env);
-    const inFlight = slowRequest(app, 5000).catch((error: Error) => error);
-    await sleep(200);
+    const inFlight = slowRequest(app, 5000);
+    const failure = inFlight.answer.catch((error: Error) => error);
+    await inFlight.started;
     const started = Date.now();
     process.kill(app.pid, 'SIGTERM');
     await sleep(100);
@@ -51,19 +59,20 @@ describe.each(modes)('$mode stopping by itself', ({ env, mode }) => {
     const exit = await app.exited;
     expect(Date.now() - started).toBeLessThan(3000);
     expect(exit.code === 143 || exit.signal === 'SIGTERM').toBe(true);
-    expect(await inFlight).toBeInstanceOf(Error);
+    expect(await failure).toBeInstanceOf(Error);
   });
 
   it('exits when the grace period (shutdownTimeout) ends with a request still in flight', async () => {
     const app = await startApp(env, { shutdownTimeout: 300 });
-    const inFlight = slowRequest(app, 5000).catch((error: Error) => error);
-    await sleep(200);
+    const inFlight = slowRequest(app, 5000);
+    const failure = inFlight.answer.catch((error: Error) => error);
+    await inFlight.started;
     const started = Date.now();
     process.kill(app.pid, 'SIGTERM');
     const exit = await app.exited;
     expect(Date.now() - started).toBeLessThan(3000);
     expect(exit.code === 143 || exit.signal === 'SIGALRM').toBe(true);
-    expect(await inFlight).toBeInstanceOf(Error);
+    expect(await failure).toBeInstanceOf(Error);
   });
 
   it('serves PHP_FCGI_MAX_REQUESTS requests, then exits 0', async () => {
