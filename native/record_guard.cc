@@ -21,6 +21,7 @@ constexpr unsigned char kStdout = 6;
 constexpr unsigned char kEndRequest = 3;
 constexpr unsigned char kGetValues = 9;
 constexpr unsigned char kGetValuesResult = 10;
+constexpr unsigned char kUnknownType = 11;
 constexpr size_t kHeaderLength = 8;
 
 thread_local RecordGuard* tCurrent = nullptr;
@@ -206,7 +207,7 @@ ssize_t RecordGuard::Filter(int fd, const unsigned char* raw, size_t count, char
       in += take;
     }
     if (contentLeft_ == 0 && paddingLeft_ == 0) {
-      if (swallow_) AnswerGetValues(fd);
+      if (swallow_) AnswerManagementRecord(fd);
       headerBytes_ = 0;
       swallow_ = false;
     }
@@ -221,7 +222,9 @@ void RecordGuard::StartRecord() {
   paddingLeft_ = header_[6];
   if (type_ == kBeginRequest && requestId_ != 0 && beginRequestId_ == 0) beginRequestId_ = requestId_;
   if (type_ == kParams && requestId_ == beginRequestId_ && contentLeft_ == 0) paramsEnded_ = true;
-  swallow_ = type_ == kGetValues && requestId_ == 0;
+  // Management records (request id 0) are answered here: GET_VALUES because libfcgi's answer can smash its stack,
+  // the others because libfcgi leaks 48 bytes for each one it answers with UNKNOWN_TYPE.
+  swallow_ = requestId_ == 0;
   if (swallow_) getValues_.clear();
 }
 
@@ -254,8 +257,17 @@ bool RecordGuard::ScanParams(int fd, const unsigned char* bytes, size_t count) {
   return true;
 }
 
-// Answers each known name once, whatever the record repeats, and stops at the first malformed pair.
-void RecordGuard::AnswerGetValues(int fd) {
+// Answers GET_VALUES with each known name once, whatever the record repeats, stopping at the first malformed pair;
+// any other management record with UNKNOWN_TYPE, as the spec asks.
+void RecordGuard::AnswerManagementRecord(int fd) {
+  if (type_ != kGetValues) {
+    std::string body(8, '\0');
+    body[0] = static_cast<char>(type_);
+    std::string record;
+    AppendRecord(record, kUnknownType, 0, body);
+    SendAll(fd, record);
+    return;
+  }
   static const char* const kNames[] = {"FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS"};
   bool answered[3] = {false, false, false};
   std::string pairs;

@@ -2,10 +2,10 @@
 //
 // Debian's libfcgi 2.4.2 aborts the whole process on two inputs: an FCGI_GET_VALUES record naming four or more known
 // variables overflows a 64-byte stack buffer in its reply, and a PARAMS name or value length near 2^31 fails its
-// allocation assert. The guard follows the record framing of every byte libfcgi reads, answers GET_VALUES itself (and
-// removes those records from what libfcgi sees), and checks each name-value length against the parameter limit
-// before libfcgi reads it, refusing an oversized request with a 431 response of its own. It also bounds how long a
-// read may wait, so a peer that stalls mid-request cannot pin a thread forever.
+// allocation assert. The guard follows the record framing of every byte libfcgi reads, answers management records
+// (GET_VALUES and unknown types) itself and removes them from what libfcgi sees, and checks each name-value length
+// against the parameter limit before libfcgi reads it, refusing an oversized request with a 431 response of its own. It
+// also bounds how long a read may wait, so a peer that stalls mid-request cannot pin a thread forever.
 //
 // libfcgi reads through its exported OS_Read(), which the addon defines too: the addon is loaded before libfcgi in
 // the same dlopen() group, so libfcgi's calls resolve to ours. RecordGuard::Current() says which guard serves the
@@ -63,7 +63,7 @@ class RecordGuard {
   ssize_t Filter(int fd, const unsigned char* raw, size_t count, char* out);
   void StartRecord();
   bool ScanParams(int fd, const unsigned char* bytes, size_t count);
-  void AnswerGetValues(int fd);
+  void AnswerManagementRecord(int fd);
   void Refuse(int fd, int code, std::string message);
 
   GuardLimits limits_;
@@ -77,7 +77,7 @@ class RecordGuard {
   uint16_t requestId_ = 0;
   size_t contentLeft_ = 0;
   size_t paddingLeft_ = 0;
-  bool swallow_ = false;   // a GET_VALUES record: answered here, never shown to libfcgi
+  bool swallow_ = false;   // a management record: answered here, never shown to libfcgi
   std::string getValues_;  // its content so far
 
   // The request's PARAMS stream, scanned across records: the length bytes of the pair being read, then its name and
