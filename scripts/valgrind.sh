@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 logs=$(mktemp -d /tmp/libfcgi-valgrind.XXXXXX)
 trap 'rm -rf "$logs"' EXIT
 
-LIBFCGI_TEST_VALGRIND="$logs" npx vitest run test/sync-loop.test.ts test/examples.test.ts test/http-server.test.ts
+LIBFCGI_TEST_VALGRIND="$logs" FUZZ_CASES="${FUZZ_CASES:-300}" npx vitest run test/sync-loop.test.ts test/examples.test.ts \
+  test/http-server.test.ts test/hostile-input.test.ts test/fuzz.test.ts
 
 status=0
 count=0

@@ -20,6 +20,7 @@ import {
   exchange,
   expectServedCorrectly,
   params,
+  slowdown,
   stdin,
   stdoutOf,
   wholeRequest,
@@ -147,7 +148,7 @@ const modes = [
 
 describe.each(modes)('fuzzing $mode', ({ mode, env }) => {
   it(`survives ${cases} seeded conversations and answers every valid request exactly (seed ${seed})`, async () => {
-    const limits = { headersTimeout: 2000, requestTimeout: 4000 };
+    const limits = { headersTimeout: 2000 * slowdown, requestTimeout: 4000 * slowdown };
     const app = await spawnFcgiApp(fixture('report-app.js'), {
       tcp: true,
       env: { ...env, REPORT_APP_OPTIONS: JSON.stringify(limits) },

@@ -23,6 +23,8 @@ import {
 afterAll(stopAll);
 
 const MB = 1024 * 1024;
+/** Tests that bound time are left out under valgrind (scripts/valgrind.sh), which slows the app ~30 times. */
+const itFast = process.env.LIBFCGI_TEST_VALGRIND ? it.skip : it;
 const modes = [
   { mode: 'createServer', env: {}, maxConns: '32' },
   { mode: 'accept() loop', env: { REPORT_APP_MODE: 'sync' }, maxConns: '1' },
@@ -50,6 +52,7 @@ describe.each(modes)('$mode, against input that crashes libfcgi alone', ({ env, 
 
   it('starts', async () => {
     app = await startApp(env);
+    await expectServedCorrectly(app.address, app.pid); // spawn-fcgi listens before the app is up: wait for it
   });
 
   it('answers FCGI_GET_VALUES naming the known variables 30 times once per name (libfcgi alone smashes its stack)', async () => {
@@ -65,7 +68,7 @@ describe.each(modes)('$mode, against input that crashes libfcgi alone', ({ env, 
     await expectServedCorrectly(app.address, app.pid);
   });
 
-  it('answers an unpadded FCGI_GET_VALUES at once, where libfcgi waits for the next record', async () => {
+  itFast('answers an unpadded FCGI_GET_VALUES at once, where libfcgi waits for the next record', async () => {
     const query = encodeNameValuePairs([['FCGI_MPXS_CONNS', '']]); // 17 bytes: sent with no padding
     const record = encodeRecord(RecordType.getValues, 0, query, { paddingLength: 0 });
     const reply = await exchange(app.address, record, { quietMs: 2000 });
@@ -180,7 +183,7 @@ describe.each(modes)('$mode, against input that crashes libfcgi alone', ({ env, 
 });
 
 describe.each(modes)('$mode, with a peer that stalls', ({ env }) => {
-  it('answers 408 when PARAMS never end within headersTimeout, and then serves the next request', async () => {
+  itFast('answers 408 when PARAMS never end within headersTimeout, and then serves the next request', async () => {
     const app = await startApp(env, { headersTimeout: 400 });
     const started = Date.now();
     const stalled = exchange(
@@ -200,7 +203,7 @@ describe.each(modes)('$mode, with a peer that stalls', ({ env }) => {
 });
 
 describe('createServer, with a peer that stalls', () => {
-  it('serves other connections while one stalls mid-PARAMS', async () => {
+  itFast('serves other connections while one stalls mid-PARAMS', async () => {
     const app = await startApp({}, { headersTimeout: 3000 });
     const stalled = exchange(app.address, begin(), { quietMs: 5000 });
     const started = Date.now();

@@ -16,6 +16,9 @@ import {
   Role,
 } from '../../lib/protocol';
 
+/** Under valgrind (scripts/valgrind.sh) apps run ~30 times slower: waits for their answers stretch by this much. */
+export const slowdown = process.env.LIBFCGI_TEST_VALGRIND ? 20 : 1;
+
 export const begin = (requestId = 1, keepConn = false): Buffer =>
   encodeRecord(RecordType.beginRequest, requestId, encodeBeginRequestBody(Role.responder, keepConn ? 1 : 0));
 export const params = (pairs: NameValueInput, requestId = 1): Buffer =>
@@ -70,7 +73,7 @@ export function exchange(
   options: ExchangeOptions = {},
 ): Promise<Exchange> {
   const parts = Array.isArray(chunks) ? chunks : [chunks];
-  const quietMs = options.quietMs ?? 1000;
+  const quietMs = (options.quietMs ?? 1000) * slowdown;
   return new Promise((resolve) => {
     const socket = address.path
       ? createConnection(address.path)
