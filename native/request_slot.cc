@@ -187,7 +187,10 @@ int RequestSlot::Finish() {
   FCGX_Finish_r(&request_);
   active_ = false;
   int firstError = outError != 0 ? outError : (errError != 0 ? errError : inputError);
-  if (!keep || firstError != 0) {
+  // libfcgi closes the connection itself when a stream met an error (and sets ipcFd to -1): closing the saved number
+  // again could close a connection another thread has just accepted under the same number.
+  bool closedByLibfcgi = request_.ipcFd < 0;
+  if (!closedByLibfcgi && (!keep || firstError != 0)) {
     close(fd);
     request_.ipcFd = -1;
   }
