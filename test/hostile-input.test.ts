@@ -171,6 +171,30 @@ describe.each(modes)('$mode, against input that crashes libfcgi alone', ({ env, 
     await expectServedCorrectly(app.address, app.pid);
   });
 
+  itFast('answers every valid request exactly while other clients vanish mid-request and mid-response', async () => {
+    const body = Buffer.alloc(300_000, 3);
+    const until = Date.now() + 4000;
+    let vanished = 0;
+    let served = 0;
+    const vanish = async (): Promise<void> => {
+      for (let i = 0; Date.now() < until; i++) {
+        const request = wholeRequest({ QUERY_STRING: i % 2 ? 'sleep=1' : '' }, body);
+        const cut = i % 2 ? request.length : Math.floor(request.length / 3);
+        await exchange(app.address, request.subarray(0, cut), { closeAfterSend: true });
+        vanished++;
+      }
+    };
+    const serve = async (): Promise<void> => {
+      while (Date.now() < until) {
+        await expectServedCorrectly(app.address, app.pid);
+        served++;
+      }
+    };
+    await Promise.all([...Array.from({ length: 6 }, vanish), ...Array.from({ length: 6 }, serve)]);
+    expect(vanished).toBeGreaterThan(50);
+    expect(served).toBeGreaterThan(50);
+  });
+
   it('streams a body declared as 2 GB and ends the request cleanly when the peer vanishes, with memory bounded', async () => {
     const before = rssOf(app.pid);
     const head = [begin(), params(cgiParams({ REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(2 * 1024 * MB) }))];
