@@ -31,6 +31,8 @@ const minutes = Number(process.env.SOAK_MINUTES ?? 30);
 const clients = Number(process.env.SOAK_CLIENTS ?? 8);
 const crasherSeconds = Number(process.env.SOAK_CRASHER_SECONDS ?? 20);
 const includeKnownCrashers = !args.includes('--no-known-crashers') && !args.includes('--include-known-crashers=false');
+// --cases valid,truncated: only the kinds whose names start with one of these (the known crashers aside).
+const only = args.includes('--cases') ? args[args.indexOf('--cases') + 1].split(',') : null;
 const appKind = args.includes('--app') ? args[args.indexOf('--app') + 1] : 'create-server';
 if (!['create-server', 'accept'].includes(appKind)) throw new Error('--app takes create-server or accept');
 const warmupSeconds = Math.min(60, (minutes * 60) / 3);
@@ -156,7 +158,7 @@ const endOf = (requestId) => (record) => record.type === RecordType.endRequest &
 
 /** How the app answered a fault: END_REQUEST with its protocol status, a closed connection, or nothing in time. */
 function describe(result) {
-  if (typeof result === 'string') return result === 'closed' ? 'closed by app' : 'no answer in 3 s';
+  if (typeof result === 'string') return result === 'closed' ? 'closed by app' : 'no answer in time';
   if (result.type === -1) return 'answered with bytes that are not records';
   if (result.type === RecordType.endRequest)
     return `END_REQUEST status ${decodeEndRequestBody(result.content).protocolStatus}`;
@@ -397,7 +399,7 @@ const cases = {
       const values = await withTimeout(connection.getValues(names), faultWaitMs, () => connection.close());
       return `GET_VALUES_RESULT with ${values.size} values`;
     } catch {
-      return connection.isClosed ? 'closed by app' : 'no answer in 3 s';
+      return connection.isClosed ? 'closed by app' : 'no answer in time';
     } finally {
       connection.close();
     }
@@ -505,11 +507,14 @@ async function runCase(kind, run) {
   }
 }
 
+const mix = Object.entries(weights).filter(([kind]) => !only || only.some((prefix) => kind.startsWith(prefix)));
+if (mix.length === 0) throw new Error(`--cases matches none of: ${Object.keys(weights).join('; ')}`);
+
 function pickKind() {
-  const total = Object.values(weights).reduce((sum, weight) => sum + weight, 0);
+  const total = mix.reduce((sum, [, weight]) => sum + weight, 0);
   let roll = Math.random() * total;
-  for (const [kind, weight] of Object.entries(weights)) if ((roll -= weight) < 0) return kind;
-  return 'valid, new connection';
+  for (const [kind, weight] of mix) if ((roll -= weight) < 0) return kind;
+  return mix[0][0];
 }
 
 async function client(until) {
