@@ -1,4 +1,5 @@
-/* loadgen: drive a FastCGI responder directly (no web server) over N connections and print throughput and latency as one JSON line. */
+/* loadgen: drive a FastCGI responder directly (no web server) over N connections, for a time or a number of requests,
+ * check each answer, and print throughput, latency and errors as one JSON line. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netdb.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -16,7 +18,7 @@
 #include <unistd.h>
 
 enum { T_BEGIN = 1, T_END = 3, T_PARAMS = 4, T_STDIN = 5, T_STDOUT = 6, T_STDERR = 7 };
-enum { C_IDLE, C_CONNECTING, C_BUSY };   /* IDLE: no socket, (re)connect at retry_at */
+enum { C_IDLE, C_CONNECTING, C_BUSY, C_DONE }; /* IDLE: no socket, (re)connect at retry_at; DONE: --requests sent */
 #define HIST_MAX 1000000                  /* 1 us latency buckets up to 1 s; slower ones share the last */
 #define RETRY_US 10000                    /* pause after a failed connect */
 #define MAX_PARAMS 16                     /* extra --param options */
@@ -27,17 +29,19 @@ struct conn {
     size_t woff;                          /* bytes of the request written */
     unsigned char hdr[8], end[8];
     size_t hlen, clen, total, pos;        /* current record: header bytes, content, content+padding, consumed */
-    char head[256];                       /* start of stdout, to check the first header line */
+    char head[4096];                      /* start of stdout, to check the header line and --expect-body */
     size_t headlen, out_bytes, err_bytes;
 };
 
-static struct { uint64_t requests, connect_err, proto_err, early_close, out_bytes, err_bytes, max_us, messages; } st;
+static struct { uint64_t requests, connect_err, proto_err, wrong, early_close, out_bytes, err_bytes, max_us, messages; } st;
 static uint32_t hist[HIST_MAX];
 static unsigned char req[32768];
 static size_t reqlen;
 static struct sockaddr_storage addr;
 static socklen_t addrlen;
-static int keep_alive, epfd, ever_connected, idle;
+static int keep_alive, epfd, ever_connected, idle, retired;
+static uint64_t max_requests, issued;     /* --requests: how many to send in all (0: no limit), how many were sent */
+static const char *expect_body;           /* --expect-body: the exact body after the headers, with status 200 */
 static uint64_t t_measure;                /* start of the measured window (after warm-up) */
 
 static uint64_t now_us(void)
@@ -49,8 +53,9 @@ static uint64_t now_us(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: loadgen --connect HOST:PORT|unix:/path --connections N --duration SECONDS\n"
-                    "               [--keep-alive] [--warmup SECONDS] [--path /hello] [--param NAME=VALUE]...\n");
+    fprintf(stderr, "usage: loadgen --connect HOST:PORT|unix:/path --connections N (--duration SECONDS | --requests N)\n"
+                    "               [--keep-alive] [--warmup SECONDS] [--path /hello] [--param NAME=VALUE]...\n"
+                    "               [--expect-body TEXT]\n");
     exit(2);
 }
 
@@ -153,8 +158,21 @@ static void flush(struct conn *c, uint64_t now)
     want_out(c, 0);
 }
 
+/* Closes a connection for good once --requests have all been sent. */
+static void retire(struct conn *c)
+{
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    c->state = C_DONE;
+    retired++;
+}
+
+static int budget_spent(void) { return max_requests && issued >= max_requests; }
+
 static void send_request(struct conn *c, uint64_t now)
 {
+    if (budget_spent()) { retire(c); return; }
+    issued++;
     c->t_start = now;
     c->woff = c->hlen = c->headlen = c->out_bytes = c->err_bytes = 0;
     flush(c, now);
@@ -163,6 +181,7 @@ static void send_request(struct conn *c, uint64_t now)
 static void start(struct conn *c, uint64_t now)
 {
     idle--;
+    if (budget_spent()) { retire(c); return; }
     c->state = C_CONNECTING;
     c->fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) { fail(c, &st.connect_err, "socket", strerror(errno), now); return; }
@@ -223,16 +242,34 @@ static long feed(struct conn *c, const unsigned char *p, size_t n, int *done)
     return used;
 }
 
-/* The response must start with a CGI header line such as "Content-Type: text/plain". */
-static const char *check(struct conn *c)
+/* With --expect-body: status 200 (no Status header, or one that says 200) and exactly that body after the headers. */
+static const char *check_answer(struct conn *c)
 {
+    if (c->out_bytes != c->headlen) return "stdout longer than --expect-body allows";
+    char *crlf = strstr(c->head, "\r\n\r\n"), *lf = strstr(c->head, "\n\n");
+    char *body = crlf && (!lf || crlf < lf) ? crlf + 4 : lf ? lf + 2 : NULL;
+    if (!body) return "no blank line after the headers";
+    for (char *line = c->head; line < body; line = strchr(line, '\n') + 1)
+        if (!strncasecmp(line, "Status:", 7) && strtol(line + 7, NULL, 10) != 200) return "status not 200";
+    if ((size_t)(c->head + c->headlen - body) != strlen(expect_body) || memcmp(body, expect_body, strlen(expect_body)))
+        return "body differs from --expect-body";
+    return NULL;
+}
+
+/* The response must start with a CGI header line such as "Content-Type: text/plain". Sets *wrong for a well-formed
+ * response with the wrong answer. */
+static const char *check(struct conn *c, int *wrong)
+{
+    *wrong = 0;
     if (c->clen < 8) return "short END_REQUEST";
     if (c->end[4] != 0) return "protocolStatus not REQUEST_COMPLETE";
     if (c->out_bytes == 0) return "no stdout";
     c->head[c->headlen] = 0;
     size_t name = strcspn(c->head, ": \t\r\n");
     if (name == 0 || c->head[name] != ':' || !strchr(c->head, '\n')) return "stdout does not start with a header line";
-    return NULL;
+    const char *bad = expect_body ? check_answer(c) : NULL;
+    *wrong = bad != NULL;
+    return bad;
 }
 
 static void record(struct conn *c, uint64_t now)
@@ -258,9 +295,10 @@ static void on_readable(struct conn *c)
     long used = feed(c, buf, n, &done);
     if (used < 0) { fail(c, &st.proto_err, "protocol error", "unexpected record", now); return; }
     if (!done) return;
-    const char *bad = check(c);
+    int wrong;
+    const char *bad = check(c, &wrong);
     if (!bad && used < n && keep_alive) bad = "data after END_REQUEST";
-    if (bad) { fail(c, &st.proto_err, "protocol error", bad, now); return; }
+    if (bad) { fail(c, wrong ? &st.wrong : &st.proto_err, wrong ? "wrong answer" : "protocol error", bad, now); return; }
     record(c, now);
     if (keep_alive) { send_request(c, now); return; }
     drop(c, now);
@@ -270,6 +308,7 @@ static void on_readable(struct conn *c)
 static void on_event(struct conn *c, uint32_t events)
 {
     uint64_t now = now_us();
+    if (c->state == C_IDLE || c->state == C_DONE) return;      /* closed earlier in this batch of events */
     if (c->state == C_CONNECTING) {
         int err = 0;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &(socklen_t){sizeof err});
@@ -339,12 +378,15 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--connections")) nconn = number(v, 1, 100000);
         else if (!strcmp(a, "--duration")) duration = number(v, 0.001, 86400);
         else if (!strcmp(a, "--warmup")) warmup = number(v, 0, 86400);
+        else if (!strcmp(a, "--requests")) max_requests = number(v, 1, 1e12);
+        else if (!strcmp(a, "--expect-body") && strlen(v) < sizeof ((struct conn *)0)->head / 2) expect_body = v;
         else if (!strcmp(a, "--path") && v[0] == '/' && strlen(v) <= 1024) path = v;
         else if (!strcmp(a, "--param") && nextra < MAX_PARAMS && strchr(v, '=') && v[0] != '=' && strlen(v) <= 1024)
             extra[nextra++] = argv[i];
         else usage();
     }
-    if (!connect_to || !nconn || !duration) usage();
+    if (!connect_to || !nconn || (!duration && !max_requests)) usage();
+    if (!duration) duration = 86400;
     parse_address(connect_to);
     build_request(path, extra, nextra);
     signal(SIGPIPE, SIG_IGN);
@@ -359,13 +401,14 @@ int main(int argc, char **argv)
     idle = nconn;
 
     struct epoll_event evs[256];
-    while ((now = now_us()) < t_end) {
+    while ((now = now_us()) < t_end && retired < nconn) {
         uint64_t wake = t_end;
         for (int i = 0; idle && i < nconn; i++) {
             if (conns[i].state != C_IDLE) continue;
             if (conns[i].retry_at <= now) start(&conns[i], now);
             else if (conns[i].retry_at < wake) wake = conns[i].retry_at;
         }
+        if (retired == nconn) break;                                /* the last of --requests were answered */
         if (idle && wake > now + RETRY_US) wake = now + RETRY_US;   /* a start() above may have failed */
         int n = epoll_wait(epfd, evs, 256, (wake - now + 999) / 1000);
         if (n < 0 && errno != EINTR) { perror("loadgen: epoll_wait"); return 1; }
@@ -377,13 +420,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < nconn; i++) served += conns[i].served;
     printf("{\"requests\":%llu,\"seconds\":%.3f,\"rps\":%.1f,\"p50_us\":%llu,\"p99_us\":%llu,\"errors\":%llu,"
            "\"connections\":%d,\"keepAlive\":%s,\"served_connections\":%d,\"connect_errors\":%llu,"
-           "\"protocol_errors\":%llu,\"early_closes\":%llu,\"stdout_bytes\":%llu,\"stderr_bytes\":%llu}\n",
+           "\"protocol_errors\":%llu,\"wrong_answers\":%llu,\"early_closes\":%llu,\"stdout_bytes\":%llu,"
+           "\"stderr_bytes\":%llu,\"sent\":%llu}\n",
            (unsigned long long)st.requests, secs, st.requests / secs, (unsigned long long)percentile(0.50),
            (unsigned long long)percentile(0.99),
-           (unsigned long long)(st.connect_err + st.proto_err + st.early_close), nconn,
+           (unsigned long long)(st.connect_err + st.proto_err + st.wrong + st.early_close), nconn,
            keep_alive ? "true" : "false", served, (unsigned long long)st.connect_err,
-           (unsigned long long)st.proto_err, (unsigned long long)st.early_close,
-           (unsigned long long)st.out_bytes, (unsigned long long)st.err_bytes);
+           (unsigned long long)st.proto_err, (unsigned long long)st.wrong, (unsigned long long)st.early_close,
+           (unsigned long long)st.out_bytes, (unsigned long long)st.err_bytes, (unsigned long long)issued);
     if (!ever_connected) { fprintf(stderr, "loadgen: could not connect to %s\n", connect_to); return 1; }
     return 0;
 }

@@ -3,13 +3,13 @@
 // generator and with wrk through nginx, in interleaved rounds, and writes medians, ratios to the C program, latency
 // and RSS to bench/results/ and bench/README.md, with a chart.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpus, release } from 'node:os';
+import { cpus } from 'node:os';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.mjs';
+import { describeMachine, freePort, rssMb as processRssMb, sleep, spawnFcgi, waitForPort } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
@@ -19,31 +19,6 @@ const run = mkdtempSync(join(tmpdir(), 'libfcgi-bench-'));
 const node = process.execPath;
 const loadgen = join(here, 'build', 'loadgen');
 const started = [];
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port, what) {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((resolve) => {
-      const socket = new Socket();
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-      socket.connect(port, '127.0.0.1');
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error(`${what} did not listen on ${port}`);
-}
 
 function launch(command, args, options = {}) {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], ...options });
@@ -93,7 +68,8 @@ async function startApp(app) {
   } else if (app.http) {
     app.child = launch(app.command[0], app.command.slice(1), { env: { ...process.env, PORT: String(app.port) } });
   } else {
-    app.child = launch('spawn-fcgi', ['-n', '-a', '127.0.0.1', '-p', String(app.port), '--', ...app.command]);
+    app.child = spawnFcgi(app.port, app.command);
+    started.push(app.child);
   }
   await waitForPort(app.port, app.name);
 }
@@ -110,12 +86,7 @@ function pidsOf(app) {
 }
 
 function rssMb(app) {
-  let kb = 0;
-  for (const pid of pidsOf(app)) {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    kb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  }
-  return kb / 1024;
+  return pidsOf(app).reduce((sum, pid) => sum + (processRssMb(pid) ?? 0), 0);
 }
 
 function pin(app, cpuList) {
@@ -205,10 +176,7 @@ const median = (values) => {
 
 async function main() {
   const machine = {
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    kernel: release(),
-    node: process.version,
+    ...describeMachine(),
     nginx: spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', ''),
   };
   console.error(`bench: ${apps.length} FastCGI apps + node:http, ${rounds} rounds of ${seconds} s, on ${machine.cpu}`);

@@ -1,0 +1,55 @@
+// What the bench scripts share: the machine's description, a free loopback port, waiting for an app to listen on it, starting a FastCGI app on it
+// with spawn-fcgi (which execs the app, so the child's pid is the app's) and reading a process's RSS.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { createServer, Socket } from 'node:net';
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitForPort(port, what) {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((resolve) => {
+      const socket = new Socket();
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+      socket.connect(port, '127.0.0.1');
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`${what} did not listen on ${port}`);
+}
+
+/** Starts `command` as a FastCGI app listening on 127.0.0.1:port (its fd 0), as a web server's spawner would. */
+export function spawnFcgi(port, command, options = {}) {
+  return spawn('spawn-fcgi', ['-n', '-a', '127.0.0.1', '-p', String(port), '--', ...command], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    ...options,
+  });
+}
+
+/** A process's resident set size in MB (VmRSS), or null once it has gone. */
+export function rssMb(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return null;
+  }
+}
+
+export const round1 = (value) => (value === null ? null : Math.round(value * 10) / 10);
+
+export function describeMachine() {
+  return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, kernel: release(), node: process.version };
+}
