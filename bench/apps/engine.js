@@ -2,6 +2,7 @@
 // Hello world on the asynchronous engine itself, without the node:http layer: its cost alone.
 'use strict';
 const { Engine } = require('../../dist/engine.js');
+const { defaultLimits } = require('../../dist/limits.js');
 
 const hello = 'Content-Type: text/plain\r\n\r\nHello, world!\n';
 const done = () => {};
@@ -9,6 +10,8 @@ new Engine({
   fd: 0,
   webServerAddrs: '',
   concurrency: 32,
+  limits: defaultLimits,
   onRequest: (request) => request.write(hello, true, 0, done),
+  onRefused: (error) => process.stderr.write(`${error.message}\n`),
   onClose: () => {},
 }).start();
