@@ -94,9 +94,15 @@ int WaitToServe(int fd, const StopWhen& stop) {
   // Waits in slices of at most a second, so a parent's death is noticed without a signal.
   constexpr int kSliceMs = 1000;
   auto started = std::chrono::steady_clock::now();
+  // The parent is looked at when a slice ends without work, and at most once a slice otherwise: not once per request.
+  thread_local std::chrono::steady_clock::time_point parentCheckedAt;
   for (;;) {
     if (StopRequested()) return -ECANCELED;
-    if (stop.parentPid != 0 && getppid() != stop.parentPid) return -ESRCH;
+    auto now = std::chrono::steady_clock::now();
+    if (stop.parentPid != 0 && now - parentCheckedAt >= std::chrono::milliseconds(kSliceMs)) {
+      parentCheckedAt = now;
+      if (getppid() != stop.parentPid) return -ESRCH;
+    }
     int waitMs = stop.parentPid != 0 ? kSliceMs : -1;
     if (stop.idleMs > 0) {
       auto idle = std::chrono::steady_clock::now() - started;
@@ -107,6 +113,7 @@ int WaitToServe(int fd, const StopWhen& stop) {
     pollfd waiting{fd, POLLIN, 0};
     int ready = poll(&waiting, 1, waitMs);
     if (ready < 0 && errno != EINTR) return -errno;
+    if (ready == 0) parentCheckedAt = {};  // a slice without work: look at the parent now
     if (ready <= 0) continue;
     if (waiting.revents & POLLNVAL) return -EBADF;
     return 0;
