@@ -1,7 +1,7 @@
 // Seeded protocol fuzzing: thousands of conversations, valid and mutated, sent concurrently to an app spawned as web
 // servers spawn it. The app must never die, never send anything but well-formed records, and answer every request
 // that was valid (or valid once split oddly) with exactly what it sent. FUZZ_CASES sets the count per app (default
-// 1500: `npm run fuzz` runs 100,000), FUZZ_SEED the seed; a failure names the seed and the case to replay.
+// 1500; `npm run fuzz` runs 50,000 per app), FUZZ_SEED the seed; a failure names the seed and the case to replay.
 import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
