@@ -100,7 +100,7 @@ RecordGuard* RecordGuard::Current() { return tCurrent; }
 RecordGuard::Scope::Scope(RecordGuard& guard) : previous_(tCurrent) { tCurrent = &guard; }
 RecordGuard::Scope::~Scope() { tCurrent = previous_; }
 
-void RecordGuard::Begin(int) {
+void RecordGuard::Begin() {
   started_ = std::chrono::steady_clock::now();
   paramsEnded_ = false;
   headerBytes_ = 0;

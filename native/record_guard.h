@@ -34,8 +34,9 @@ class RecordGuard {
  public:
   explicit RecordGuard(const GuardLimits& limits) : limits_(limits) {}
 
-  // Starts guarding a connection at a record boundary, for the request that is about to begin on it.
-  void Begin(int fd);
+  // Starts guarding a connection at a record boundary, for the request that is about to begin on it; also forgets
+  // an earlier refusal.
+  void Begin();
   // The read libfcgi asked for: fills buffer with up to length bytes of validated records. Returns the count, 0 at
   // the end of the stream, or -1 with errno set (ETIMEDOUT, or EPROTO once the guard has refused the request).
   ssize_t Read(int fd, char* buffer, size_t length);

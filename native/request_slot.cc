@@ -54,7 +54,7 @@ RequestSlot::~RequestSlot() {
 
 int RequestSlot::Accept(int listenFd, const AllowList& allow, const StopWhen& stop) {
   if (active_) Finish();
-  guard_.Begin(-1);  // forget an earlier refusal: only one met by this call is reported
+  guard_.Begin();  // forget an earlier refusal: only one met by this call is reported
   for (;;) {
     int fd = request_.ipcFd;  // the kept connection, if the last request asked to keep it
     if (fd >= 0) {
@@ -84,7 +84,7 @@ int RequestSlot::Begin(int connectionFd) {
   // keepConnection = 1 stops FCGX_Accept_r's opening finish from closing the connection handed to it.
   request_.keepConnection = 1;
   UsePlainClose(request_);
-  guard_.Begin(connectionFd);
+  guard_.Begin();
   RecordGuard::Scope guarded(guard_);
   if (FCGX_Accept_r(&request_) != 0) {
     request_.ipcFd = -1;  // libfcgi closed it

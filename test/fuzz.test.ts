@@ -12,7 +12,7 @@ import {
   RecordType,
   Role,
 } from '../lib/protocol';
-import { fixture, spawnFcgiApp, stopAll } from './helpers/apps';
+import { stopAll } from './helpers/apps';
 import {
   abort,
   begin,
@@ -20,7 +20,9 @@ import {
   exchange,
   expectServedCorrectly,
   params,
+  reportAppModes,
   slowdown,
+  startReportApp,
   stdin,
   stdoutOf,
   wholeRequest,
@@ -141,18 +143,10 @@ function makeCase(random: () => number, index: number): Case {
   return pick(kinds)();
 }
 
-const modes = [
-  { mode: 'createServer', env: {} },
-  { mode: 'accept() loop', env: { REPORT_APP_MODE: 'sync' } },
-] as const;
-
-describe.each(modes)('fuzzing $mode', ({ mode, env }) => {
+describe.each(reportAppModes)('fuzzing $mode', ({ mode, env }) => {
   it(`survives ${cases} seeded conversations and answers every valid request exactly (seed ${seed})`, async () => {
     const limits = { headersTimeout: 2000 * slowdown, requestTimeout: 4000 * slowdown };
-    const app = await spawnFcgiApp(fixture('report-app.js'), {
-      tcp: true,
-      env: { ...env, REPORT_APP_OPTIONS: JSON.stringify(limits) },
-    });
+    const app = await startReportApp(env, limits);
     const random = generator(seed + (mode === 'createServer' ? 0 : 1));
     const counts = new Map<string, number>();
     const wrong: string[] = [];

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../lib/client';
 import { createServer } from '../lib/index';
 import { encodeNameValuePairs, encodeRecord, RecordType, decodeNameValuePairs } from '../lib/protocol';
-import { fixture, spawnFcgiApp, stopAll, type RunningApp } from './helpers/apps';
+import { stopAll, type RunningApp } from './helpers/apps';
 import {
   abort,
   begin,
@@ -18,25 +18,21 @@ import {
   stdoutOf,
   wholeRequest,
   type Report,
+  reportAppModes,
+  startReportApp,
 } from './helpers/raw-fastcgi';
 
 afterAll(stopAll);
 
+/** What each mode answers for FCGI_MAX_CONNS: createServer's default concurrency, or the loop's one connection. */
+const modesWithMaxConns = reportAppModes.map((mode) => ({
+  ...mode,
+  maxConns: mode.mode === 'createServer' ? '32' : '1',
+}));
+
 const MB = 1024 * 1024;
 /** Tests that bound time are left out under valgrind (scripts/valgrind.sh), which slows the app ~30 times. */
 const itFast = process.env.LIBFCGI_TEST_VALGRIND ? it.skip : it;
-const modes = [
-  { mode: 'createServer', env: {}, maxConns: '32' },
-  { mode: 'accept() loop', env: { REPORT_APP_MODE: 'sync' }, maxConns: '1' },
-] as const;
-
-function startApp(env: Record<string, string>, limits: object = {}): Promise<RunningApp> {
-  return spawnFcgiApp(fixture('report-app.js'), {
-    tcp: true,
-    env: { ...env, REPORT_APP_OPTIONS: JSON.stringify(limits) },
-  });
-}
-
 function rssOf(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(match?.[1] ?? 0) * 1024;
@@ -47,11 +43,11 @@ async function waitForOutput(app: RunningApp, text: string): Promise<void> {
   expect(app.output()).toContain(text);
 }
 
-describe.each(modes)('$mode, against input that crashes libfcgi alone', ({ env, maxConns }) => {
+describe.each(modesWithMaxConns)('$mode, against input that crashes libfcgi alone', ({ env, maxConns }) => {
   let app: RunningApp;
 
   it('starts', async () => {
-    app = await startApp(env);
+    app = await startReportApp(env);
     await expectServedCorrectly(app.address, app.pid); // spawn-fcgi listens before the app is up: wait for it
   });
 
@@ -206,9 +202,9 @@ describe.each(modes)('$mode, against input that crashes libfcgi alone', ({ env, 
   });
 });
 
-describe.each(modes)('$mode, with a peer that stalls', ({ env }) => {
+describe.each(reportAppModes)('$mode, with a peer that stalls', ({ env }) => {
   itFast('answers 408 when PARAMS never end within headersTimeout, and then serves the next request', async () => {
-    const app = await startApp(env, { headersTimeout: 400 });
+    const app = await startReportApp(env, { headersTimeout: 400 });
     const started = Date.now();
     const stalled = exchange(
       app.address,
@@ -228,7 +224,7 @@ describe.each(modes)('$mode, with a peer that stalls', ({ env }) => {
 
 describe('createServer, with a peer that stalls', () => {
   itFast('serves other connections while one stalls mid-PARAMS', async () => {
-    const app = await startApp({}, { headersTimeout: 3000 });
+    const app = await startReportApp({}, { headersTimeout: 3000 });
     const stalled = exchange(app.address, begin(), { quietMs: 5000 });
     const started = Date.now();
     await expectServedCorrectly(app.address, app.pid);

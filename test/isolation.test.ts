@@ -7,15 +7,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../lib/client';
 import { createServer, listen } from '../lib/index';
-import { fixture, freePort, spawnFcgiApp, stopAll, tempDir } from './helpers/apps';
-import { cgiParams, type Report } from './helpers/raw-fastcgi';
+import { freePort, stopAll, tempDir } from './helpers/apps';
+import { cgiParams, type Report, reportAppModes, startReportApp } from './helpers/raw-fastcgi';
 
 afterAll(stopAll);
-
-const modes = [
-  { mode: 'createServer', env: {} },
-  { mode: 'accept() loop', env: { REPORT_APP_MODE: 'sync' } },
-] as const;
 
 /** A request with headers of its own: a marker, a header only it sends, and a body. */
 function distinctRequest(index: number): { params: Record<string, string>; body: Buffer } {
@@ -41,9 +36,9 @@ function expectOnlyItsOwn(report: Report, index: number, body: Buffer): void {
   expect(report.leakedToEnv).toEqual([]);
 }
 
-describe.each(modes)('$mode keeps requests apart', ({ env }) => {
+describe.each(reportAppModes)('$mode keeps requests apart', ({ env }) => {
   it('gives 32 concurrent requests only their own parameters, headers and body, and leaves the environment alone', async () => {
-    const app = await spawnFcgiApp(fixture('report-app.js'), { tcp: true, env });
+    const app = await startReportApp(env);
     const reports = await Promise.all(
       Array.from({ length: 32 }, async (_, index) => {
         const { params, body } = distinctRequest(index);
@@ -60,7 +55,7 @@ describe.each(modes)('$mode keeps requests apart', ({ env }) => {
   });
 
   it('gives each request on one kept connection only its own parameters', async () => {
-    const app = await spawnFcgiApp(fixture('report-app.js'), { tcp: true, env });
+    const app = await startReportApp(env);
     const connection = await FcgiConnection.connect(app.address);
     try {
       for (let index = 0; index < 6; index++) {
@@ -125,10 +120,7 @@ describe('sockets an app opens itself', () => {
   });
 
   it('refuses a web server whose address FCGI_WEB_SERVER_ADDRS does not list, with createServer too', async () => {
-    const app = await spawnFcgiApp(fixture('report-app.js'), {
-      tcp: true,
-      env: { FCGI_WEB_SERVER_ADDRS: '127.0.0.1' },
-    });
+    const app = await startReportApp({ FCGI_WEB_SERVER_ADDRS: '127.0.0.1' });
     await expect(fcgiRequest({ ...app.address, localAddress: '127.0.0.2' }, cgiParams())).rejects.toThrow();
     const response = await fcgiRequest(app.address, cgiParams());
     expect(parseCgiResponse(response.stdout).status).toBe(200);

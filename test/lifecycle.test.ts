@@ -5,22 +5,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../lib/client';
-import { fixture, freePort, spawnFcgiApp, stopAll, stopWithAll, type RunningApp } from './helpers/apps';
-import { cgiParams, expectServedCorrectly, type Report } from './helpers/raw-fastcgi';
+import { fixture, freePort, stopAll, stopWithAll, type RunningApp } from './helpers/apps';
+import { cgiParams, expectServedCorrectly, type Report, reportAppModes, startReportApp } from './helpers/raw-fastcgi';
 
 afterAll(stopAll);
-
-const modes = [
-  { mode: 'createServer', env: {} as Record<string, string> },
-  { mode: 'accept() loop', env: { REPORT_APP_MODE: 'sync' } as Record<string, string> },
-] as const;
-
-function startApp(env: Record<string, string>, options: object = {}): Promise<RunningApp> {
-  return spawnFcgiApp(fixture('report-app.js'), {
-    tcp: true,
-    env: { ...env, REPORT_APP_OPTIONS: JSON.stringify(options) },
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -36,9 +24,9 @@ function slowRequest(app: RunningApp, ms: number): { started: Promise<void>; ans
   return { started, answer };
 }
 
-describe.each(modes)('$mode stopping by itself', ({ env, mode }) => {
+describe.each(reportAppModes)('$mode stopping by itself', ({ env, mode }) => {
   it('on SIGTERM finishes the request in flight, then exits 0', async () => {
-    const app = await startApp(env);
+    const app = await startReportApp(env);
     const inFlight = slowRequest(app, 800);
     await inFlight.started;
     process.kill(app.pid, 'SIGTERM');
@@ -48,7 +36,7 @@ describe.each(modes)('$mode stopping by itself', ({ env, mode }) => {
   });
 
   it('on a second SIGTERM exits at once, without waiting for the request in flight', async () => {
-    const app = await startApp(env);
+    const app = await startReportApp(env);
     const inFlight = slowRequest(app, 5000);
     const failure = inFlight.answer.catch((error: Error) => error);
     await inFlight.started;
@@ -63,7 +51,7 @@ describe.each(modes)('$mode stopping by itself', ({ env, mode }) => {
   });
 
   it('exits when the grace period (shutdownTimeout) ends with a request still in flight', async () => {
-    const app = await startApp(env, { shutdownTimeout: 300 });
+    const app = await startReportApp(env, { shutdownTimeout: 300 });
     const inFlight = slowRequest(app, 5000);
     const failure = inFlight.answer.catch((error: Error) => error);
     await inFlight.started;
@@ -76,13 +64,13 @@ describe.each(modes)('$mode stopping by itself', ({ env, mode }) => {
   });
 
   it('serves PHP_FCGI_MAX_REQUESTS requests, then exits 0', async () => {
-    const app = await startApp({ ...env, PHP_FCGI_MAX_REQUESTS: '3' });
+    const app = await startReportApp({ ...env, PHP_FCGI_MAX_REQUESTS: '3' });
     for (let i = 0; i < 3; i++) await expectServedCorrectly(app.address, app.pid);
     expect(await app.exited).toEqual({ code: 0, signal: null });
   });
 
   it('exits 0 after idleTimeout without a request, and not before', async () => {
-    const app = await startApp(env, { idleTimeout: 600 });
+    const app = await startReportApp(env, { idleTimeout: 600 });
     for (let i = 0; i < 4; i++) {
       await sleep(300); // each request restarts the idle time
       await expectServedCorrectly(app.address, app.pid);

@@ -1,6 +1,6 @@
 // Raw FastCGI conversations for the hostile-input tests: build records byte by byte (malformed ones too), send them on
 // a fresh connection, and read back whatever the app answers before it closes or goes quiet.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { expect } from 'vitest';
 import { type FcgiAddress, fcgiRequest, parseCgiResponse } from '../../lib/client';
@@ -15,6 +15,7 @@ import {
   RecordType,
   Role,
 } from '../../lib/protocol';
+import { fixture, spawnFcgiApp, type RunningApp } from './apps';
 
 /** Under valgrind (scripts/valgrind.sh) apps run ~30 times slower: waits for their answers stretch by this much. */
 export const slowdown = process.env.LIBFCGI_TEST_VALGRIND ? 20 : 1;
@@ -144,8 +145,21 @@ export async function expectServedCorrectly(address: FcgiAddress, pid?: number):
   const report = JSON.parse(parseCgiResponse(response.stdout).body.toString()) as Report;
   expect(report.params.HTTP_X_MARKER).toBe(marker);
   expect(report.bodyLength).toBe(body.length);
-  const { createHash } = await import('node:crypto');
   expect(report.bodySha).toBe(createHash('sha256').update(body).digest('hex'));
   if (pid !== undefined) expect(report.pid).toBe(pid);
   return report;
+}
+
+/** The two ways test/fixtures/report-app.js serves: createServer(), and the synchronous accept() loop. */
+export const reportAppModes = [
+  { mode: 'createServer', env: {} as Record<string, string> },
+  { mode: 'accept() loop', env: { REPORT_APP_MODE: 'sync' } as Record<string, string> },
+] as const;
+
+/** Spawns test/fixtures/report-app.js on TCP as web servers spawn apps, with the given options (limits, lifecycle). */
+export function startReportApp(env: Record<string, string>, options: object = {}): Promise<RunningApp> {
+  return spawnFcgiApp(fixture('report-app.js'), {
+    tcp: true,
+    env: { ...env, REPORT_APP_OPTIONS: JSON.stringify(options) },
+  });
 }
