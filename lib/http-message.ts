@@ -29,24 +29,22 @@ declare module 'node:http' {
 
 const readSize = 64 * 1024;
 
-/** "USER_AGENT" → ["User-Agent", "user-agent"], as a browser would have spelled it and as node:http keys it. */
-const headerNames = new Map<string, [string, string]>();
-function headerName(cgiName: string): [string, string] {
-  let names = headerNames.get(cgiName);
-  if (names === undefined) {
-    const raw = cgiName
+/** "USER_AGENT" → "User-Agent", as a browser would have spelled it. */
+const headerNames = new Map<string, string>();
+function headerName(cgiName: string): string {
+  let name = headerNames.get(cgiName);
+  if (name === undefined) {
+    name = cgiName
       .toLowerCase()
       .split('_')
       .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
       .join('-');
-    names = [raw, raw.toLowerCase()];
     // Header names come from a small set; a hostile stream of distinct ones must not grow the cache without bound.
-    if (headerNames.size < 1000) headerNames.set(cgiName, names);
+    if (headerNames.size < 1000) headerNames.set(cgiName, name);
   }
-  return names;
+  return name;
 }
 
-/** The request headers, as node:http gives them: rawHeaders in pairs, and headers keyed by lower-case name. */
 /** The CGI parameters the HTTP layer itself needs. */
 const cgiFacts = [
   'REQUEST_METHOD',
@@ -65,26 +63,56 @@ const cgiFacts = [
 type CgiFacts = Partial<Record<(typeof cgiFacts)[number], string>>;
 const isCgiFact = new Set<string>(cgiFacts);
 
+const isContentLength = (value: string | undefined): value is string => value !== undefined && /^\d+$/.test(value);
+
 /**
- * One pass over the parameters as they came (no params object built per request): the headers, as node:http gives
- * them (rawHeaders in pairs, headers keyed by lower-case name), and the CGI facts above.
+ * One pass over the parameters as they came (no params object built per request): the header lines as node:http's
+ * rawHeaders gives them, every repeated line kept, and the CGI facts above.
+ *
+ * The body headers describe the body the app will read, which the web server has already unframed: with a valid
+ * CONTENT_LENGTH it is that many bytes, and a Transfer-Encoding the client sent is dropped (node:http never shows both);
+ * with none, or one that is not a length (Caddy sends -1 for a chunked upload), the body runs to the end of FCGI_STDIN,
+ * which is what `transfer-encoding: chunked` without a content-length tells node:http's users.
  */
-function readPairs(pairs: readonly string[]): { raw: string[]; headers: Record<string, string>; cgi: CgiFacts } {
+function readPairs(pairs: readonly string[]): { raw: string[]; cgi: CgiFacts } {
   const raw: string[] = [];
-  const headers: Record<string, string> = {};
   const cgi: CgiFacts = {};
+  let transferEncodingAt = -1;
   for (let i = 0; i + 1 < pairs.length; i += 2) {
     const name = pairs[i] as string;
     const value = pairs[i + 1] as string;
-    if (isCgiFact.has(name)) cgi[name as keyof CgiFacts] = value;
-    let header: [string, string];
-    if (name.startsWith('HTTP_')) header = headerName(name.slice(5));
-    else if ((name === 'CONTENT_TYPE' || name === 'CONTENT_LENGTH') && value !== '') header = headerName(name);
-    else continue;
-    raw.push(header[0], value);
-    headers[header[1]] = value;
+    // The first of a repeated parameter, as libfcgi's FCGX_GetParam() and so the addon take it.
+    if (isCgiFact.has(name)) cgi[name as keyof CgiFacts] ??= value;
+    // CONTENT_LENGTH and CONTENT_TYPE are the body's headers; an HTTP_ copy of them (no server should send one) is not.
+    if (name.startsWith('HTTP_') && name !== 'HTTP_CONTENT_LENGTH' && name !== 'HTTP_CONTENT_TYPE') {
+      if (name === 'HTTP_TRANSFER_ENCODING') {
+        if (transferEncodingAt >= 0) continue;
+        transferEncodingAt = raw.length;
+      }
+      raw.push(headerName(name.slice(5)), value);
+    } else if (name === 'CONTENT_TYPE' && value !== '') {
+      raw.push('Content-Type', value);
+    }
   }
-  return { raw, headers, cgi };
+  const length = cgi.CONTENT_LENGTH;
+  if (isContentLength(length)) {
+    if (transferEncodingAt >= 0) raw.splice(transferEncodingAt, 2);
+    raw.push('Content-Length', length);
+  } else if (transferEncodingAt < 0 && length !== undefined && length !== '') {
+    raw.push('Transfer-Encoding', 'chunked');
+  }
+  return { raw, cgi };
+}
+
+/** req.headers from rawHeaders, merged by node:http's own rules (cookie with '; ', set-cookie as an array…). */
+function mergeHeaders(req: IncomingMessage, raw: readonly string[]): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  const addHeaderLine = (req as unknown as HeaderLineAdder)._addHeaderLine;
+  for (let i = 0; i + 1 < raw.length; i += 2) addHeaderLine.call(req, raw[i] as string, raw[i + 1] as string, headers);
+  return headers;
+}
+interface HeaderLineAdder {
+  _addHeaderLine(name: string, value: string, headers: Record<string, string | string[]>): void;
 }
 
 function numberOrUndefined(value: string | undefined): number | undefined {
@@ -110,7 +138,7 @@ function hasNoBody(params: CgiFacts, method: string): boolean {
 }
 
 /** A readable stream over one of the request's input streams, pulled from the worker as the consumer asks. */
-function pullFrom(stream: Readable, io: RequestIO, onEnd: () => void): void {
+function pullFrom(stream: Readable, io: RequestIO, socket: FcgiSocket, onEnd: () => void): void {
   stream._read = () => {
     // IncomingMessage starts with readingMore set, which stops Readable from asking for more after an async push;
     // node:http clears it on the first read, and so must this.
@@ -125,6 +153,7 @@ function pullFrom(stream: Readable, io: RequestIO, onEnd: () => void): void {
         stream.push(null);
         return;
       }
+      socket.touch();
       stream.push(chunk);
     });
   };
@@ -132,7 +161,7 @@ function pullFrom(stream: Readable, io: RequestIO, onEnd: () => void): void {
 
 /** The request and the socket its response will write to. */
 export function createRequest(io: RequestIO): { req: IncomingMessage; socket: FcgiSocket } {
-  const { raw, headers, cgi: params } = readPairs(io.pairs);
+  const { raw, cgi: params } = readPairs(io.pairs);
   const socket = socketFor(io, params);
   const req = new IncomingMessage(socket as never);
   const method = params.REQUEST_METHOD ?? 'GET';
@@ -145,15 +174,15 @@ export function createRequest(io: RequestIO): { req: IncomingMessage; socket: Fc
   req.httpVersionMinor = version ? Number(version[2]) : 1;
   req.httpVersion = `${req.httpVersionMajor}.${req.httpVersionMinor}`;
   req.rawHeaders = raw;
-  req.headers = headers;
+  req.headers = mergeHeaders(req, raw);
 
   if (hasNoBody(params, method)) {
-    req._read = () => {
-      req.complete = true;
-      req.push(null);
-    };
+    // As node:http's parser does when the message has no body: complete from the start, the stream already ended.
+    req.complete = true;
+    req.push(null);
+    req._read = () => undefined;
   } else {
-    pullFrom(req, io, () => (req.complete = true));
+    pullFrom(req, io, socket, () => (req.complete = true));
   }
 
   let data: Readable | null = null;
@@ -161,7 +190,7 @@ export function createRequest(io: RequestIO): { req: IncomingMessage; socket: Fc
     data = new Readable();
     const dataStream = data;
     let started = false;
-    pullFrom(dataStream, io, () => undefined);
+    pullFrom(dataStream, io, socket, () => undefined);
     const pull = dataStream._read.bind(dataStream);
     dataStream._read = (size: number) => {
       if (started) return pull(size);
@@ -185,10 +214,31 @@ export function createRequest(io: RequestIO): { req: IncomingMessage; socket: Fc
 
 export function createResponse(req: IncomingMessage, socket: FcgiSocket): ServerResponse {
   const res = new ServerResponse(req);
-  // The web server owns the HTTP connection: it adds Date, decides keep-alive and frames the body.
+  // The web server owns the HTTP connection: it adds Date and decides keep-alive.
   res.sendDate = false;
   res.shouldKeepAlive = false;
-  res.useChunkedEncodingByDefault = false;
+  // Let node:http choose its framing as for an HTTP/1.1 client, so that end(body) announces a Content-Length (which
+  // lets the web server keep its client's connection without chunking), then unframe the body below.
+  res.useChunkedEncodingByDefault = true;
+  sendBodiesUnframed(res);
   res.assignSocket(socket as never);
   return res;
+}
+
+interface HeadStore {
+  _storeHeader(firstLine: string, headers: unknown): void;
+}
+
+/**
+ * FastCGI carries the body in records, so there is no chunked framing to add: node:http chooses chunked encoding when
+ * the length is unknown, or the app sets `Transfer-Encoding: chunked`, and then frames each write; turning it off once
+ * the head is built sends the bytes clean (the header itself is dropped with the other connection headers), and
+ * drops trailers. An own property, so it survives frameworks that swap the response's prototype (Express).
+ */
+function sendBodiesUnframed(res: ServerResponse): void {
+  const storeHeader = (res as unknown as HeadStore)._storeHeader;
+  (res as unknown as HeadStore)._storeHeader = function (this: ServerResponse, firstLine, headers) {
+    storeHeader.call(this, firstLine, headers);
+    this.chunkedEncoding = false;
+  };
 }

@@ -7,8 +7,13 @@ import type { FcgiError } from './errors';
 
 /** Bytes queued for the worker above which write() asks the writer to wait for 'drain'. */
 const highWaterMark = 64 * 1024;
-/** Headers that belong to the HTTP connection, which the web server owns. */
-const connectionHeaders = /^(connection|transfer-encoding|keep-alive):/i;
+/**
+ * Headers that belong to the HTTP connection, which the web server owns; and Trailer, since a CGI response has no
+ * trailers to announce (addTrailers() is dropped).
+ */
+const connectionHeaders = /^(connection|transfer-encoding|keep-alive|trailer):/i;
+/** An interim (1xx) head from writeContinue(), writeProcessing() or writeEarlyHints(). */
+const interimHead = /^HTTP\/1\.[01] 1\d\d /;
 
 type Chunk = string | Buffer;
 type WriteCallback = ((error?: Error | null) => void) | undefined;
@@ -23,6 +28,15 @@ export function toCgiHead(httpHead: string): string {
     if (line !== '' && !connectionHeaders.test(line)) head += line + '\r\n';
   }
   return head + '\r\n';
+}
+
+function isInterimHead(chunk: Chunk): boolean {
+  return interimHead.test(typeof chunk === 'string' ? chunk.slice(0, 16) : chunk.toString('latin1', 0, 16));
+}
+
+function familyOf(address: string | undefined): string | undefined {
+  if (address === undefined || address === '') return undefined;
+  return address.includes(':') ? 'IPv6' : 'IPv4';
 }
 
 function toBuffer(chunk: Chunk): Buffer {
@@ -42,7 +56,8 @@ export class FcgiSocket extends EventEmitter {
   readonly remotePort: number | undefined;
   readonly localAddress: string | undefined;
   readonly localPort: number | undefined;
-  readonly encrypted: boolean;
+  /** True when the web server says the client used HTTPS; absent otherwise, as on a plain net.Socket. */
+  declare readonly encrypted?: true;
   readonly readableHighWaterMark = 64 * 1024;
   /** OutgoingMessage.end() resets the cork count through this (net.Socket's Writable state). */
   readonly _writableState = { corked: 0 };
@@ -67,6 +82,7 @@ export class FcgiSocket extends EventEmitter {
   #endSent = false;
   #needDrain = false;
   #firstError: FcgiError | null = null;
+  #timer: NodeJS.Timeout | null = null;
 
   constructor(io: RequestIO, facts: SocketFacts) {
     super();
@@ -75,7 +91,11 @@ export class FcgiSocket extends EventEmitter {
     this.remotePort = facts.remotePort;
     this.localAddress = facts.localAddress;
     this.localPort = facts.localPort;
-    this.encrypted = facts.encrypted;
+    if (facts.encrypted) this.encrypted = true;
+  }
+
+  get remoteFamily(): string | undefined {
+    return familyOf(this.remoteAddress);
   }
 
   write(data: Chunk | Uint8Array, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
@@ -91,7 +111,15 @@ export class FcgiSocket extends EventEmitter {
         : Buffer.isBuffer(data)
           ? data
           : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (!this.#headTranslated) chunk = this.#translateHead(chunk);
+    if (!this.#headTranslated) {
+      // A CGI response has one head, the final one: interim responses cannot be carried, so they are dropped.
+      if (isInterimHead(chunk)) {
+        if (callback) process.nextTick(callback);
+        return true;
+      }
+      chunk = this.#translateHead(chunk);
+    }
+    this.#refreshTimeout();
     if (this.#endSent || this.destroyed) {
       if (callback) process.nextTick(callback);
       return false;
@@ -138,18 +166,29 @@ export class FcgiSocket extends EventEmitter {
     this.endRequest();
   }
 
+  /**
+   * As net.Socket's: 'timeout' after ms without activity (the response writing, the body being read); 0 turns it off.
+   * The server decides what a timeout does (see Server), as node:http's does.
+   */
   setTimeout(ms: number, callback?: () => void): this {
     this.timeout = ms;
-    if (callback) this.once('timeout', callback);
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (callback) {
+      if (ms === 0) this.off('timeout', callback);
+      else this.once('timeout', callback);
+    }
+    this.#refreshTimeout();
     return this;
   }
 
+  /** Something was read or written: the idle timeout starts again. */
+  touch(): void {
+    this.#refreshTimeout();
+  }
+
   address(): { address: string | undefined; port: number | undefined; family: string } {
-    return {
-      address: this.localAddress,
-      port: this.localPort,
-      family: this.localAddress?.includes(':') ? 'IPv6' : 'IPv4',
-    };
+    return { address: this.localAddress, port: this.localPort, family: familyOf(this.localAddress) ?? 'IPv4' };
   }
 
   // net.Socket methods that have no meaning here: the web server owns the HTTP connection.
@@ -223,7 +262,25 @@ export class FcgiSocket extends EventEmitter {
     });
   }
 
+  #refreshTimeout(): void {
+    if (this.#timer) {
+      if (this.timeout > 0 && !this.destroyed) this.#timer.refresh();
+      else {
+        clearTimeout(this.#timer);
+        this.#timer = null;
+      }
+    } else if (this.timeout > 0 && !this.destroyed) {
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        if (!this.destroyed) this.emit('timeout');
+      }, this.timeout);
+      this.#timer.unref(); // as net.Socket's: a timeout never keeps the process alive
+    }
+  }
+
   #ended(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
     this.destroyed = true;
     this.writable = false;
     this.readable = false;

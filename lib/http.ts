@@ -2,7 +2,7 @@
 // addon's worker threads; handlers get node:http's own IncomingMessage and ServerResponse.
 import { EventEmitter } from 'node:events';
 import { unlinkSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { CgiIO } from './cgi-io';
 import { Engine, type RequestIO } from './engine';
@@ -53,6 +53,11 @@ function parseListenArguments(args: unknown[]): { options: ListenOptions; callba
  */
 export class Server extends EventEmitter {
   listening = false;
+  /**
+   * As node:http's server.timeout: milliseconds a request may go without activity (the response writing, the body
+   * being read) before 'timeout'; 0, the default, never. See setTimeout().
+   */
+  timeout = 0;
   readonly #concurrency: number;
   readonly #webServerAddrs: string;
   readonly #limits: Required<RequestLimits>;
@@ -115,6 +120,16 @@ export class Server extends EventEmitter {
     if (callback) this.once('close', callback);
     this.#closing = true;
     this.#engine?.close();
+    return this;
+  }
+
+  /**
+   * As node:http's: sets `timeout`, and listens for 'timeout' (socket), emitted when a request has been idle that
+   * long. A timeout that nothing listens for (on the server, the request or the response) ends the request.
+   */
+  setTimeout(ms = 0, callback?: (socket: FcgiSocket) => void): this {
+    this.timeout = ms;
+    if (callback) this.on('timeout', callback);
     return this;
   }
 
@@ -256,7 +271,19 @@ export class Server extends EventEmitter {
       req.emit('close');
     };
 
-    for (const listener of this.listeners('request')) {
+    // node:http's timeout dispatch: the request while its body is still coming, the response, the server; unheard,
+    // the request ends.
+    socket.on('timeout', () => {
+      const reqTimeout = !req.complete && req.emit('timeout', socket);
+      const resTimeout = res.emit('timeout', socket);
+      const serverTimeout = this.emit('timeout', socket);
+      if (!reqTimeout && !resTimeout && !serverTimeout) socket.destroy();
+    });
+    if (this.timeout > 0) socket.setTimeout(this.timeout);
+
+    const event = this.#eventFor(req, res);
+    if (event === null) return;
+    for (const listener of this.listeners(event)) {
       try {
         const result = (listener as RequestListener).call(this, req, res);
         if (result instanceof Promise) result.catch((error: unknown) => this.#handlerFailed(error, req, res, socket));
@@ -264,6 +291,23 @@ export class Server extends EventEmitter {
         this.#handlerFailed(error, req, res, socket);
       }
     }
+  }
+
+  /**
+   * node:http's rules for Expect: 'checkContinue' for 100-continue when someone listens (writeContinue() is then
+   * dropped: a CGI response has no interim heads, and the web server has already asked the client for the body),
+   * 'checkExpectation' for other expectations, which without a listener get node:http's 417.
+   */
+  #eventFor(req: IncomingMessage, res: ServerResponse): 'request' | 'checkContinue' | 'checkExpectation' | null {
+    const expect = req.headers.expect;
+    if (expect === undefined || req.httpVersion !== '1.1') return 'request';
+    if (/(?:^|\W)100-continue(?:$|\W)/i.test(expect)) {
+      return this.listenerCount('checkContinue') > 0 ? 'checkContinue' : 'request';
+    }
+    if (this.listenerCount('checkExpectation') > 0) return 'checkExpectation';
+    res.writeHead(417);
+    res.end();
+    return null;
   }
 
   /** A handler threw or rejected, or misused the response: log it where the web server logs, and end with a 500. */
@@ -275,6 +319,7 @@ export class Server extends EventEmitter {
     if (!res.headersSent) {
       for (const name of res.getHeaderNames()) res.removeHeader(name);
       res.statusCode = 500;
+      res.statusMessage = STATUS_CODES[500] as string; // not the reason of a writeHead() that failed
       res.setHeader('Content-Type', 'text/plain; charset=utf-8');
       res.end('Internal Server Error\n');
     } else {
