@@ -9,6 +9,7 @@ packages=(
   lighttpd curl                       # serve and fetch the demo
   php-cgi                             # a FastCGI app that is not ours, for the dev server tests
   apache2 libapache2-mod-fcgid nginx  # the other web servers the tests run the apps under
+  caddy                               # and Caddy, whose fastcgi transport sends CONTENT_LENGTH=-1 for chunked uploads
   clang-format                        # C++ formatting check
   valgrind                            # leak checks of the native layer
 )
@@ -32,6 +33,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packages start system instances on port 80; the demo and the tests run their own on high ports.
-for service in lighttpd apache2 nginx; do
+for service in lighttpd apache2 nginx caddy; do
   service "$service" stop >/dev/null 2>&1 || true
 done

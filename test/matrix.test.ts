@@ -1,5 +1,6 @@
 // The web-server matrix: the same checks under every server and mode our users deploy on, each server started from
 // a configuration file in test/servers/ on a high loopback port and stopped by PID.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +40,23 @@ function startFcgidApache(app: App, maxRequests = 0, idleTimeout = 300): Promise
     launcher(join(run, 'htdocs', 'check', 'app.fcgi'), app);
   });
 }
+
+/**
+ * Whether the installed Caddy logs the app's stderr records: `capture_stderr` is parsed but never reaches the fastcgi
+ * client before 2.7 (caddyserver/caddy#5515), so Debian 12's 2.6.2 drops them.
+ */
+function caddyLogsStderr(): boolean {
+  try {
+    const [major = 0, minor = 0] = execFileSync('caddy', ['version'], { encoding: 'utf8' })
+      .replace(/^v/, '')
+      .split('.')
+      .map(Number);
+    return major > 2 || (major === 2 && minor >= 7);
+  } catch {
+    return false; // not installed: the setups fail to start and say so
+  }
+}
+const caddyStderr = caddyLogsStderr();
 
 interface Setup extends CheckSetup {
   start(app: App): Promise<WebServer>;
@@ -98,6 +116,23 @@ const setups: Setup[] = [
       const address = `127.0.0.1:${running.address.port}`;
       return startWebServer('nginx', 'nginx.conf', { PASS: 'app_keepalive', APP_ADDRESS: address, KEEP_CONN: 'on' });
     },
+  },
+  {
+    name: 'Caddy to a Unix socket (the app started by spawn-fcgi)',
+    base: '/check/',
+    concurrent: true,
+    logsStderr: caddyStderr,
+    start: async (app) => {
+      const running = await spawnFcgiApp(app.script, { env: app.env });
+      return startWebServer('caddy', 'caddy.conf', { UPSTREAM: `unix/${running.address.path}` });
+    },
+  },
+  {
+    name: 'Caddy to TCP (the app listens itself)',
+    base: '/check/',
+    concurrent: true,
+    logsStderr: caddyStderr,
+    start: async (app) => startWebServer('caddy', 'caddy.conf', { UPSTREAM: `127.0.0.1:${await tcpApp(app)}` }),
   },
   {
     name: 'Apache mod_proxy_fcgi to TCP',

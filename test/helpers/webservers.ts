@@ -57,12 +57,13 @@ async function waitForHttp(server: WebServer, timeoutMs = 15_000): Promise<void>
   }
 }
 
-export type ServerKind = 'lighttpd' | 'nginx' | 'apache';
+export type ServerKind = 'lighttpd' | 'nginx' | 'apache' | 'caddy';
 
 const commands: Record<ServerKind, (config: string, run: string) => string[]> = {
   lighttpd: (config) => ['lighttpd', '-D', '-f', config],
   nginx: (config, run) => ['nginx', '-p', run, '-c', config],
   apache: (config) => ['apache2', '-f', config, '-DFOREGROUND'],
+  caddy: (config) => ['caddy', 'run', '--config', config, '--adapter', 'caddyfile'],
 };
 
 /**
@@ -94,7 +95,9 @@ export async function startWebServer(
   prepare?.(run);
   let output = '';
   const [command, ...args] = commands[kind](configPath, run);
-  const child = spawn(command as string, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Caddy autosaves its config and keeps its storage under the XDG dirs ($HOME by default): keep them in the run dir.
+  const env = kind === 'caddy' ? { ...process.env, XDG_CONFIG_HOME: run, XDG_DATA_HOME: run } : process.env;
+  const child = spawn(command as string, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
