@@ -137,12 +137,19 @@ function hasNoBody(params: CgiFacts, method: string): boolean {
   return (length === undefined || length === '') && (method === 'GET' || method === 'HEAD');
 }
 
+/** IncomingMessage's own state that node:http's server reads, and so does this adapter. */
+interface RequestState {
+  _consuming: boolean;
+  _readableState: { readingMore: boolean; resumeScheduled: boolean };
+}
+
 /** A readable stream over one of the request's input streams, pulled from the worker as the consumer asks. */
 function pullFrom(stream: Readable, io: RequestIO, socket: FcgiSocket, onEnd: () => void): void {
   stream._read = () => {
+    (stream as unknown as RequestState)._consuming = true;
     // IncomingMessage starts with readingMore set, which stops Readable from asking for more after an async push;
     // node:http clears it on the first read, and so must this.
-    (stream as unknown as { _readableState: { readingMore: boolean } })._readableState.readingMore = false;
+    (stream as unknown as RequestState)._readableState.readingMore = false;
     io.read(readSize, (error, chunk) => {
       if (error) {
         io.onAbort?.();
@@ -157,6 +164,38 @@ function pullFrom(stream: Readable, io: RequestIO, socket: FcgiSocket, onEnd: ()
       stream.push(chunk);
     });
   };
+}
+
+/**
+ * When the response has finished, as node:http does: a body nobody started reading is dumped, so that req still
+ * ends ('end', then 'close'). Here the worker drains those bytes itself, so the stream ends without reading them.
+ */
+export function dumpRequest(req: IncomingMessage): void {
+  const state = req as unknown as RequestState;
+  if (state._consuming || state._readableState.resumeScheduled) return;
+  req.complete = true;
+  req.removeAllListeners('data');
+  req.push(null); // no read is in flight: nothing has called _read
+  req.resume();
+}
+
+/**
+ * The FastCGI request is over (the socket's 'close'). Before the response finished, the connection was lost (the web
+ * server gave up, or a timeout or the app destroyed the socket): req is destroyed as node:http destroys it, 'aborted'
+ * now if its body was not read to the end, an 'error' only for those listening, 'close' a tick later.
+ */
+export function closeRequest(req: IncomingMessage, responseFinished: boolean): void {
+  if (req.destroyed) return; // read to the end: closed already
+  if (!responseFinished) {
+    req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    return;
+  }
+  if (req.readableEnded || !(req as unknown as RequestState)._consuming) return; // dumped: ends by itself
+  // Read in part and left: the worker drained the rest, so the body is complete, and a read still in flight
+  // must not find the stream ended under it.
+  req.complete = true;
+  req.destroyed = true;
+  req.emit('close');
 }
 
 /** The request and the socket its response will write to. */
@@ -180,7 +219,7 @@ export function createRequest(io: RequestIO): { req: IncomingMessage; socket: Fc
     // As node:http's parser does when the message has no body: complete from the start, the stream already ended.
     req.complete = true;
     req.push(null);
-    req._read = () => undefined;
+    req._read = () => ((req as unknown as RequestState)._consuming = true);
   } else {
     pullFrom(req, io, socket, () => (req.complete = true));
   }

@@ -59,17 +59,14 @@ export class FcgiSocket extends EventEmitter {
   /** True when the web server says the client used HTTPS; absent otherwise, as on a plain net.Socket. */
   declare readonly encrypted?: true;
   readonly readableHighWaterMark = 64 * 1024;
-  /** OutgoingMessage.end() resets the cork count through this (net.Socket's Writable state). */
+  /** The cork count, where OutgoingMessage.end() resets it (net.Socket's Writable state). */
   readonly _writableState = { corked: 0 };
-  readonly writableCorked = 0;
   readable = true;
   writable = true;
   destroyed = false;
   timeout = 0;
   /** The response using this socket (ServerResponse.assignSocket sets it). */
   _httpMessage: ServerResponse | null = null;
-  /** Called once when the FastCGI request has ended (or failed); error is the first write error, if any. */
-  onEnd: ((error: FcgiError | null) => void) | null = null;
 
   readonly #io: RequestIO;
   #headTranslated = false;
@@ -82,6 +79,7 @@ export class FcgiSocket extends EventEmitter {
   #endSent = false;
   #needDrain = false;
   #firstError: FcgiError | null = null;
+  #closed = false;
   #timer: NodeJS.Timeout | null = null;
 
   constructor(io: RequestIO, facts: SocketFacts) {
@@ -147,13 +145,23 @@ export class FcgiSocket extends EventEmitter {
     return true;
   }
 
-  /** The web server gave up, or the response was destroyed: end the request now and report 'close'. */
+  /** Bytes written and not yet sent (OutgoingMessage.writableLength and writableFinished read it). */
+  get writableLength(): number {
+    return this.#pendingBytes + this.#inFlightBytes;
+  }
+
+  get writableCorked(): number {
+    return this._writableState.corked;
+  }
+
+  /** The web server gave up, or the response was destroyed: end the request now, and 'close' on the next tick. */
   destroy(): this {
     if (this.destroyed) return this;
     this.destroyed = true;
     this.writable = false;
     this.readable = false;
     this.endRequest();
+    process.nextTick(() => this.#close());
     return this;
   }
 
@@ -191,9 +199,17 @@ export class FcgiSocket extends EventEmitter {
     return { address: this.localAddress, port: this.localPort, family: familyOf(this.localAddress) ?? 'IPv4' };
   }
 
+  /** As net.Socket's: writes are held until as many uncork() calls, then sent as one. */
+  cork(): void {
+    this._writableState.corked++;
+  }
+
+  uncork(): void {
+    if (this._writableState.corked > 0) this._writableState.corked--;
+    if (this._writableState.corked === 0 && this.#pending.length > 0) this.#scheduleFlush();
+  }
+
   // net.Socket methods that have no meaning here: the web server owns the HTTP connection.
-  cork(): void {}
-  uncork(): void {}
   setNoDelay(): this {
     return this;
   }
@@ -239,7 +255,7 @@ export class FcgiSocket extends EventEmitter {
     // res.end(body) writes the body, then an empty chunk whose callback emits 'finish', and marks the response
     // ended, all in one tick: seeing that here sends the body and the end of the request as one order (one hop).
     const end = this.#endRequested || this._httpMessage?.writableEnded === true;
-    if (chunks.length === 0 && !end) return;
+    if ((chunks.length === 0 || this._writableState.corked > 0) && !end) return;
     this.#pending = [];
     this.#pendingCallbacks = [];
     this.#pendingBytes = 0;
@@ -284,7 +300,12 @@ export class FcgiSocket extends EventEmitter {
     this.destroyed = true;
     this.writable = false;
     this.readable = false;
-    this.onEnd?.(this.#firstError);
+    this.#close();
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.emit('close', this.#firstError !== null);
   }
 }

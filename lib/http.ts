@@ -6,7 +6,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { isIP } from 'node:net';
 import { CgiIO } from './cgi-io';
 import { Engine, type RequestIO } from './engine';
-import { createRequest, createResponse } from './http-message';
+import { closeRequest, createRequest, createResponse, dumpRequest } from './http-message';
 import type { FcgiSocket } from './http-socket';
 import type { FcgiError } from './errors';
 import { type LifecycleOptions, resolveLifecycle, ServerLifecycle } from './lifecycle';
@@ -251,25 +251,18 @@ export class Server extends EventEmitter {
   #serve(io: RequestIO): void {
     this.#lifecycle?.requestArrived();
     const { req, socket } = createRequest(io);
+    // Before the response's own 'close' listener, so that req hears of a lost connection first, as on node:http.
+    let finished = false;
+    socket.once('close', () => closeRequest(req, finished));
     const res = createResponse(req, socket);
-    res.on('finish', () => socket.endRequest());
+    res.on('finish', () => {
+      finished = true;
+      dumpRequest(req);
+      socket.endRequest();
+    });
     res.on('error', (error: Error) => this.#handlerFailed(error, req, res, socket));
     reportWritesAfterEnd(res);
-    io.onAbort = () => {
-      socket.destroy(); // ends the FastCGI request; 'close' on res
-      if (req.destroyed) return;
-      // IncomingMessage emits 'aborted' itself only while its body has not been read to the end; the web server gave
-      // up on the request either way, so say so either way.
-      if (req.readableEnded && req.complete) req.emit('aborted');
-      req.destroy(); // 'close'
-    };
-    socket.onEnd = () => {
-      if (req.destroyed) return;
-      // Finished normally: the body, read or not, is done with (the worker drained it).
-      req.complete = true;
-      req.destroyed = true;
-      req.emit('close');
-    };
+    io.onAbort = () => socket.destroy(); // the web server gave up: end the FastCGI request, then 'close'
 
     // node:http's timeout dispatch: the request while its body is still coming, the response, the server; unheard,
     // the request ends.
