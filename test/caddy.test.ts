@@ -1,31 +1,9 @@
 // An Express app on createServer() behind Caddy, as users deploy it: JSON POSTs parsed by express.json(), sent with a
 // Content-Length and chunked (for which Caddy sends CONTENT_LENGTH=-1).
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, startListeningApp, stopAll, tempDir } from './helpers/apps';
-import { httpGet, startWebServer, type HttpResult, type WebServer } from './helpers/webservers';
-
-/** POSTs JSON with no Content-Length, written in two chunks, so that node:http sends it chunked. */
-function postChunked(port: number, path: string, first: string, second: string): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, path, method: 'POST', headers: { 'Content-Type': 'application/json' }, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.write(first);
-    // The second chunk later, so that Caddy has already started passing the body on.
-    setTimeout(() => req.end(second), 50);
-  });
-}
+import { httpGet, startWebServer, type WebServer } from './helpers/webservers';
 
 describe('an Express app on createServer() behind Caddy', () => {
   let server: WebServer;
@@ -51,7 +29,11 @@ describe('an Express app on createServer() behind Caddy', () => {
   });
 
   it('parses a chunked JSON POST, seen by the app as chunked with no Content-Length as node:http shows it', async () => {
-    const reply = await postChunked(server.port, '/json', '{"n": 2, "text": ', '"in two chunks"}');
+    const reply = await httpGet(server.port, '/json', {
+      method: 'POST',
+      chunks: ['{"n": 2, "text": ', '"in two chunks"}'],
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(reply.status, reply.body.toString()).toBe(200);
     expect(JSON.parse(reply.body.toString())).toMatchObject({
       received: { n: 2, text: 'in two chunks' },

@@ -20,11 +20,15 @@ export interface HttpResult {
   body: Buffer;
 }
 
-export function httpGet(
-  port: number,
-  path: string,
-  options: { method?: string; body?: Buffer | string; headers?: Record<string, string> } = {},
-): Promise<HttpResult> {
+export interface HttpRequestOptions {
+  method?: string;
+  body?: Buffer | string;
+  /** A body sent chunked (no Content-Length), these pieces 50 ms apart, so the server passes the first on alone. */
+  chunks?: Array<Buffer | string>;
+  headers?: Record<string, string>;
+}
+
+export function httpGet(port: number, path: string, options: HttpRequestOptions = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers, agent: false },
@@ -38,7 +42,14 @@ export function httpGet(
       },
     );
     req.on('error', reject);
-    req.end(options.body);
+    if (!options.chunks) return req.end(options.body);
+    const chunks = [...options.chunks];
+    const writeNext = (): void => {
+      req.write(chunks.shift() ?? '');
+      if (chunks.length > 0) setTimeout(writeNext, 50);
+      else req.end();
+    };
+    writeNext();
   });
 }
 
