@@ -51,10 +51,12 @@ export const normalisations = {
   trailerHeader:
     'nginx drops the trailers of both backends but passes on the Trailer header that announces them; a CGI response ' +
     'has no trailers, so libfcgi does not announce any: the Trailer line is dropped from the node:http response.',
-  requestCloseTiming:
-    "where req's 'close' falls among the response's events is tick ordering, not behaviour: after a finished " +
-    "response Node 20 emits it after res 'close', Node 26 before, and a FastCGI response finishes a round trip to the " +
-    "addon later. In every log, req 'close' is moved to the end; that it came after req's other events is still checked.",
+  requestEventTiming:
+    "how req's last events interleave with the response's is tick ordering, not behaviour, and differs between Node " +
+    "lines (after a finished response, Node 20 emits res 'close' before req 'end' and 'close', Node 26 after), while " +
+    "a FastCGI response finishes a round trip to the addon later. In every log, req's events after 'res finish' " +
+    "are moved after the response's, and req 'close' to the very end; that it came after req's other events is " +
+    'still checked.',
   retriedOnKeptConnection:
     'when node:http closes a kept-alive upstream connection without answering, nginx retries the request once on a ' +
     'new connection (proxy_next_upstream error), so the handler may run twice; a FastCGI end of request is an ' +
@@ -302,13 +304,23 @@ interface Outcome {
   httpVersion: unknown;
 }
 
-/** requestCloseTiming: req 'close' to the end of the log, marked if another req event came after it. */
-function moveRequestClose(events: unknown[]): unknown[] {
+/** requestEventTiming: req's events after 'res finish' behind the response's, req 'close' last (marked if early). */
+function orderRequestEvents(events: unknown[]): unknown[] {
+  const isRequestEvent = (event: unknown): boolean => typeof event === 'string' && event.startsWith('req ');
   const isClose = (event: unknown): boolean => typeof event === 'string' && event.startsWith('req close');
+  const finish = events.findIndex((event) => typeof event === 'string' && event.startsWith('res finish'));
+  if (finish >= 0) {
+    const after = events.slice(finish + 1);
+    events = [
+      ...events.slice(0, finish + 1),
+      ...after.filter((event) => !isRequestEvent(event)),
+      ...after.filter(isRequestEvent),
+    ];
+  }
   const at = events.findIndex(isClose);
   if (at < 0) return events;
-  const later = events.slice(at + 1).some((event) => typeof event === 'string' && event.startsWith('req '));
-  const closes = events.filter(isClose).map((event) => (later ? `${String(event)} (before other req events)` : event));
+  const early = events.slice(at + 1).some(isRequestEvent);
+  const closes = events.filter(isClose).map((event) => (early ? `${String(event)} (before other req events)` : event));
   return [...events.filter((event) => !isClose(event)), ...closes];
 }
 
@@ -324,7 +336,7 @@ function normaliseLog(log: unknown, side: Side, testCase: Case): unknown {
   if (wanted('expectContinue') && side === 'fastcgi') {
     events = events[0] === 'checkContinue' ? events.slice(1) : ['(no checkContinue before the request)', ...events];
   }
-  return moveRequestClose(events);
+  return orderRequestEvents(events);
 }
 
 /** DIFFERENTIAL_DUMP=DIR writes each side's raw response (.raw) and normalised text (.txt) there, named after the case. */
