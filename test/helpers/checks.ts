@@ -118,7 +118,9 @@ export function acceptanceChecks(setup: CheckSetup, current: () => CheckedServer
       const started = Date.now();
       const replies = await Promise.all(Array.from({ length: 16 }, () => httpGet(server.port, url('slow?ms=300'))));
       expect(replies.map((reply) => reply.status)).toEqual(Array(16).fill(200));
-      expect(Date.now() - started).toBeLessThan(16 * 300 * 0.5);
+      // One after another they take at least 4.8 s; plain CGI also starts a node process per request, which on two
+      // loaded cores costs seconds of its own, so the bound proves overlap without timing the machine.
+      expect(Date.now() - started).toBeLessThan(16 * 300 * 0.75);
       const pids = new Set(replies.map((reply) => JSON.parse(reply.body.toString()).pid));
       expect(pids.size).toBe(setup.processes ?? 1);
     }),
