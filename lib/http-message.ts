@@ -207,7 +207,8 @@ export function createRequest(io: RequestIO): { req: IncomingMessage; socket: Fc
   req.method = method;
   req.url =
     params.REQUEST_URI ??
-    (params.SCRIPT_NAME ?? '') + (params.PATH_INFO ?? '') + (params.QUERY_STRING ? `?${params.QUERY_STRING}` : '');
+    ((params.SCRIPT_NAME ?? '') + (params.PATH_INFO ?? '') || '/') +
+      (params.QUERY_STRING ? `?${params.QUERY_STRING}` : '');
   const version = /^HTTP\/(\d+)\.(\d+)$/.exec(params.SERVER_PROTOCOL ?? '');
   req.httpVersionMajor = version ? Number(version[1]) : 1;
   req.httpVersionMinor = version ? Number(version[2]) : 1;

@@ -1,9 +1,13 @@
 // The CGI fallback: started without a FastCGI socket on fd 0, the same loop serves one request on stdin/stdout.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseCgiResponse } from '../lib/client';
-import { example, fixture } from './helpers/apps';
+import { example, fixture, repoRoot, stopAll, tempDir } from './helpers/apps';
+
+afterAll(stopAll);
 
 interface Run {
   stdout: Buffer;
@@ -86,5 +90,26 @@ describe('the CGI fallback', () => {
     expect(run.code).toBe(0);
     expect(run.stdinError).toBeUndefined();
     expect(parseCgiResponse(run.stdout).body.toString()).toBe('body left unread');
+  });
+});
+
+describe("createServer()'s req.url without REQUEST_URI", () => {
+  const urlApp = (): string => {
+    const script = join(tempDir(), 'url-app.js');
+    const code = `require(${JSON.stringify(repoRoot)}).createServer((req, res) => res.end(req.url)).listen();\n`;
+    writeFileSync(script, code);
+    return script;
+  };
+
+  it.each([
+    [{}, '/'],
+    [{ QUERY_STRING: 'a=1' }, '/?a=1'],
+    [{ SCRIPT_NAME: '/app.fcgi', PATH_INFO: '/x', QUERY_STRING: 'a=1' }, '/app.fcgi/x?a=1'],
+    [{ SCRIPT_NAME: '', PATH_INFO: '/only/path' }, '/only/path'],
+    [{ REQUEST_URI: '/clean?a=1', SCRIPT_NAME: '/app.fcgi' }, '/clean?a=1'],
+  ])('with %j is %s', async (params, url) => {
+    const run = await runCgi(urlApp(), { REQUEST_METHOD: 'GET', ...params });
+    expect(run.code, run.stderr).toBe(0);
+    expect(parseCgiResponse(run.stdout).body.toString()).toBe(url);
   });
 });
