@@ -1,7 +1,9 @@
 // When an app stops serving on its own: on SIGTERM (how mod_fcgid and lighttpd stop apps) after the requests in
-// flight finish, after maxRequests (PHP_FCGI_MAX_REQUESTS), after idleTimeout, or when the web server that spawned it
-// has died. Each ends the process with exit code 0; a second SIGTERM or the end of the grace period ends it at once.
-import { readFileSync } from 'node:fs';
+// flight finish, after maxRequests (PHP_FCGI_MAX_REQUESTS), after idleTimeout, when the web server that spawned it
+// has died, or when its script was touched (a redeploy). Each ends the process with exit code 0; a second SIGTERM or
+// the end of the grace period ends it at once.
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export interface LifecycleOptions {
   /**
@@ -21,12 +23,18 @@ export interface LifecycleOptions {
    * when serving the listening socket a web server passed on fd 0.
    */
   exitWithParent?: boolean;
+  /**
+   * Stop and exit 0 once the script the web server runs (process.argv[1], e.g. app.fcgi) or a restart.txt beside it is
+   * touched, created or replaced, so that the next request starts the new code: a redeploy without root. Looked at
+   * once a second at most. Default: true when serving the listening socket a web server passed on fd 0.
+   */
+  watchScript?: boolean;
 }
 
 export type Lifecycle = Required<LifecycleOptions>;
 
 /** Why an app stopped serving by itself. */
-export type StopReason = 'SIGTERM' | 'maxRequests' | 'idleTimeout' | 'parentExited';
+export type StopReason = 'SIGTERM' | 'maxRequests' | 'idleTimeout' | 'parentExited' | 'scriptChanged';
 
 /** Exit status when the grace period ends with requests still in flight, as if SIGTERM had not been handled. */
 export const forcedExitCode = 143;
@@ -52,7 +60,47 @@ export function resolveLifecycle(options: LifecycleOptions, servingWebServerSock
     handleSignals: options.handleSignals ?? true,
     shutdownTimeout: nonNegativeInteger('shutdownTimeout', options.shutdownTimeout, 10_000),
     exitWithParent: options.exitWithParent ?? servingWebServerSocket,
+    watchScript: options.watchScript ?? servingWebServerSocket,
   };
+}
+
+/** How often the parent and the script are looked at, in milliseconds. */
+export const watchInterval = 1000;
+
+/** What a file looks like now: inode, modification and change times ('' when it is missing). */
+function fileStamp(path: string): string {
+  try {
+    const stats = statSync(path);
+    return `${stats.ino}:${stats.mtimeMs}:${stats.ctimeMs}`;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The files whose change means a redeploy: the script the process runs (process.argv[1]) and restart.txt beside it
+ * (the Passenger convention). Compared with what they were when the watch began, not with the clock, so that a file
+ * server's clock cannot make it fire.
+ */
+export class ScriptWatch {
+  readonly #paths: string[];
+  readonly #stamps: string[];
+
+  private constructor(script: string) {
+    this.#paths = [script, join(dirname(script), 'restart.txt')];
+    this.#stamps = this.#paths.map(fileStamp);
+  }
+
+  /** Null when there is nothing to watch: watchScript is off, or the process runs no script (node -e). */
+  static start(lifecycle: Lifecycle): ScriptWatch | null {
+    const script = process.argv[1];
+    return lifecycle.watchScript && script ? new ScriptWatch(script) : null;
+  }
+
+  /** Two stat() calls: call it at most once per watchInterval. */
+  changed(): boolean {
+    return this.#paths.some((path, index) => fileStamp(path) !== this.#stamps[index]);
+  }
 }
 
 /**
@@ -76,7 +124,7 @@ export class ServerLifecycle {
   #served = 0;
   #stopping = false;
   #idleTimer: NodeJS.Timeout | undefined;
-  #parentTimer: NodeJS.Timeout | undefined;
+  #watchTimer: NodeJS.Timeout | undefined;
   readonly #onSigterm = (): void => {
     if (this.#stopping) process.exit(forcedExitCode);
     this.stopWith('SIGTERM');
@@ -91,9 +139,13 @@ export class ServerLifecycle {
     if (this.#lifecycle.handleSignals) process.on('SIGTERM', this.#onSigterm);
     this.#armIdleTimer();
     const parent = parentToWatch(this.#lifecycle);
-    if (parent !== 0) {
-      this.#parentTimer = setInterval(() => process.ppid !== parent && this.stopWith('parentExited'), 1000);
-      this.#parentTimer.unref();
+    const script = ScriptWatch.start(this.#lifecycle);
+    if (parent !== 0 || script !== null) {
+      this.#watchTimer = setInterval(() => {
+        if (parent !== 0 && process.ppid !== parent) this.stopWith('parentExited');
+        else if (script?.changed()) this.stopWith('scriptChanged');
+      }, watchInterval);
+      this.#watchTimer.unref();
     }
   }
 
@@ -108,7 +160,7 @@ export class ServerLifecycle {
     if (this.#stopping) return;
     this.#stopping = true;
     clearTimeout(this.#idleTimer);
-    clearInterval(this.#parentTimer);
+    clearInterval(this.#watchTimer);
     if (this.#lifecycle.shutdownTimeout > 0) {
       setTimeout(() => process.exit(forcedExitCode), this.#lifecycle.shutdownTimeout).unref();
     }
@@ -118,7 +170,7 @@ export class ServerLifecycle {
   /** The server closed: stop watching. */
   dispose(): void {
     clearTimeout(this.#idleTimer);
-    clearInterval(this.#parentTimer);
+    clearInterval(this.#watchTimer);
     process.removeListener('SIGTERM', this.#onSigterm);
   }
 

@@ -4,7 +4,15 @@ import { CgiRequest } from './cgi-request';
 import { chmodSync, statSync } from 'node:fs';
 import { FcgiError, fcgiErrorFromNode } from './errors';
 import { FastCgiRequest } from './fastcgi-request';
-import { type Lifecycle, type LifecycleOptions, parentToWatch, resolveLifecycle, type StopReason } from './lifecycle';
+import {
+  type Lifecycle,
+  type LifecycleOptions,
+  parentToWatch,
+  resolveLifecycle,
+  ScriptWatch,
+  type StopReason,
+  watchInterval,
+} from './lifecycle';
 import { type RequestLimits, reportRefusal, resolveLimits } from './limits';
 import { native, type NativeRequest } from './native';
 import type { Request } from './request';
@@ -52,6 +60,10 @@ export class Listener {
   #closed = false;
 
   readonly #lifecycle: Lifecycle;
+  readonly #script: ScriptWatch | null;
+  #scriptCheckedAt = performance.now();
+  /** Whether the last request asked to keep its connection, which the native wait would close if it ended early. */
+  #keptConnection = false;
   #parent = -1;
   #served = 0;
   /** Why accept() returned null, when the listener stopped by itself (see LifecycleOptions); null otherwise. */
@@ -66,6 +78,7 @@ export class Listener {
     this.port = options.port;
     this.path = options.path;
     this.#lifecycle = resolveLifecycle(options, fd === FCGI_LISTENSOCK_FILENO);
+    this.#script = ScriptWatch.start(this.#lifecycle);
     this.#native = new native.Request(fd, addressList(options.webServerAddrs), resolveLimits(options));
   }
 
@@ -79,25 +92,54 @@ export class Listener {
     if (this.#closed) return null;
     const { maxRequests, idleTimeout, handleSignals, shutdownTimeout } = this.#lifecycle;
     if (maxRequests > 0 && this.#served >= maxRequests) return this.#stop('maxRequests');
+    if (this.#scriptChanged(false)) return this.#stop('scriptChanged');
     if (this.#parent === -1) {
       // The first accept: from here the loop owns the process, and SIGTERM becomes a request to stop after this one.
       this.#parent = parentToWatch(this.#lifecycle);
       // The loop never returns to the event loop, so a JS listener would never run; one the app added wins anyway.
       if (handleSignals && process.listenerCount('SIGTERM') === 0) native.watchStopSignal(shutdownTimeout);
     }
+    let idleSince = performance.now();
     for (;;) {
+      let waitMs = idleTimeout;
+      if (idleTimeout > 0) {
+        waitMs = Math.ceil(idleTimeout - (performance.now() - idleSince));
+        if (waitMs <= 0) return this.#stop('idleTimeout');
+      }
+      // The wait is cut into ticks of a second to look at the script (as the native wait looks at the parent), but
+      // not while a kept connection is waited on, which a wait that ends early closes: the script is then looked at
+      // when the next request is done.
+      const tick = this.#script !== null && !this.#keptConnection;
+      if (tick) waitMs = waitMs === 0 ? watchInterval : Math.min(waitMs, watchInterval);
       try {
-        const accepted = this.#native.accept(idleTimeout, this.#parent);
+        const accepted = this.#native.accept(waitMs, this.#parent);
+        if (typeof accepted === 'number') this.#keptConnection = false;
+        if (accepted === 1 && tick) {
+          if (this.#scriptChanged(true)) return this.#stop('scriptChanged');
+          continue; // the idle time, if any, is counted above
+        }
         if (typeof accepted === 'number') return this.#stop(stopReasons[accepted] ?? 'SIGTERM');
         this.#served++;
+        this.#keptConnection = accepted.keepConn;
         this.#current = new FastCgiRequest(this.#native, accepted);
         return this.#current;
       } catch (error) {
+        this.#keptConnection = false;
         // A request the record guard refused has had its answer; the loop goes on to the next one.
         if (!(error instanceof FcgiError && error.syscall === 'accept' && refusedCodes.has(error.code))) throw error;
         reportRefusal(error);
+        idleSince = performance.now();
       }
     }
+  }
+
+  /** Whether the script was touched (see LifecycleOptions.watchScript); unless `now`, looked at once a second. */
+  #scriptChanged(now: boolean): boolean {
+    if (this.#script === null) return false;
+    const at = performance.now();
+    if (!now && at - this.#scriptCheckedAt < watchInterval) return false;
+    this.#scriptCheckedAt = at;
+    return this.#script.changed();
   }
 
   #stop(reason: StopReason): null {

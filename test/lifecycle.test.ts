@@ -1,11 +1,13 @@
 // How an app stops: SIGTERM with a grace period (how mod_fcgid and lighttpd stop apps), maxRequests and
-// PHP_FCGI_MAX_REQUESTS, idleTimeout, and the death of the web server that spawned it. Each app is spawned with its
-// listening socket on fd 0, as web servers do, and watched from outside.
+// PHP_FCGI_MAX_REQUESTS, idleTimeout, the death of the web server that spawned it, and a redeploy (its script or
+// restart.txt touched). Each app is spawned with its listening socket on fd 0, as web servers do, and watched from
+// outside.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../lib/client';
-import { fixture, freePort, stopAll, stopWithAll, type RunningApp } from './helpers/apps';
+import { fixture, freePort, spawnFcgiApp, stopAll, stopWithAll, tempDir, type RunningApp } from './helpers/apps';
 import { cgiParams, expectServedCorrectly, type Report, reportAppModes, startReportApp } from './helpers/raw-fastcgi';
 
 afterAll(stopAll);
@@ -108,5 +110,77 @@ describe.each(reportAppModes)('$mode stopping by itself', ({ env, mode }) => {
     const lingering = existsSync(`/proc/${appPid}`);
     if (lingering) process.kill(appPid, 'SIGKILL');
     expect(lingering, `${mode} app still running 5 s after its parent died`).toBe(false);
+  });
+});
+
+/** The report app behind a script of its own in a fresh directory, as app.fcgi is: the script a redeploy touches. */
+async function startDeployedApp(env: Record<string, string>, options: object = {}) {
+  const dir = tempDir();
+  const script = join(dir, 'app.fcgi');
+  writeFileSync(script, `require(${JSON.stringify(fixture('report-app.js'))});\n`);
+  const app = await spawnFcgiApp(script, { tcp: true, env: { ...env, REPORT_APP_OPTIONS: JSON.stringify(options) } });
+  return { app, script, restartTxt: join(dir, 'restart.txt') };
+}
+
+const touch = (path: string): void => {
+  const now = Date.now() / 1000;
+  try {
+    utimesSync(path, now, now);
+  } catch {
+    writeFileSync(path, '');
+  }
+};
+
+describe.each(reportAppModes)('$mode redeployed by touching its script', ({ env, mode }) => {
+  it('finishes the request in flight when its script is touched, then exits 0', async () => {
+    const { app, script } = await startDeployedApp(env);
+    await expectServedCorrectly(app.address, app.pid);
+    const inFlight = slowRequest(app, 1500);
+    await inFlight.started;
+    touch(script);
+    expect((await inFlight.answer).pid).toBe(app.pid);
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('exits 0 within about a second of restart.txt appearing beside its script, while idle', async () => {
+    const { app, restartTxt } = await startDeployedApp(env);
+    await expectServedCorrectly(app.address, app.pid);
+    touch(restartTxt);
+    const started = Date.now();
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started, `${mode} took too long to notice`).toBeLessThan(2500);
+  });
+
+  it('notices a touch while requests keep coming, at most a second late', async () => {
+    const { app, script } = await startDeployedApp(env);
+    await expectServedCorrectly(app.address, app.pid);
+    touch(script);
+    const started = Date.now();
+    let exited = false;
+    void app.exited.then(() => (exited = true));
+    while (!exited && Date.now() - started < 5000) {
+      await expectServedCorrectly(app.address, app.pid).catch(() => undefined); // the last one may meet a closed socket
+      await sleep(20);
+    }
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(2500);
+  });
+
+  it('exits after idleTimeout still when it watches its script', async () => {
+    const { app } = await startDeployedApp(env, { idleTimeout: 1500 });
+    await expectServedCorrectly(app.address, app.pid);
+    const started = Date.now();
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1300);
+  });
+
+  it('keeps serving after a touch with watchScript: false', async () => {
+    const { app, script, restartTxt } = await startDeployedApp(env, { watchScript: false });
+    await expectServedCorrectly(app.address, app.pid);
+    touch(script);
+    touch(restartTxt);
+    await sleep(1500);
+    await expectServedCorrectly(app.address, app.pid);
+    expect(app.child.exitCode).toBeNull();
   });
 });
