@@ -1,33 +1,51 @@
 #!/usr/bin/env node
-// The `libfcgi` command: `libfcgi serve APP [options]` reads its options, starts the process pool and the HTTP dev
-// server, and stops them on SIGINT or SIGTERM.
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+// The `libfcgi` command: `libfcgi serve [APP] [options]` reads its options, starts the process pool and the HTTP dev
+// server, and stops them on SIGINT or SIGTERM; `libfcgi init [DIR]` lays out a new app (init.ts).
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createDevServer } from './dev-server';
 import type { Site } from './dev-params';
+import { type DocumentRoot, htaccessWarning } from './dev-site';
+import { InitError, runInit } from './init';
 import { ProcessPool } from './process-pool';
 
-export const usage = `Usage: libfcgi serve APP [options]
+export const usage = `Usage: libfcgi serve [APP] [options]
+       libfcgi init [DIR] [options]
 
-Serves the FastCGI program APP on http://127.0.0.1:PORT/ the way Apache's mod_fcgid runs it on a host: each process
-gets a listening socket on fd 0, requests come one at a time with the CGI parameters Apache sends.
+serve: serves the FastCGI program APP on http://127.0.0.1:PORT/ the way Apache's mod_fcgid runs it on a host: each
+process gets a listening socket on fd 0 and suexec's environment, requests come one at a time with the CGI
+parameters Apache sends. Without APP, in a directory made by \`libfcgi init\`, it serves public_html as Apache does
+with its .htaccess: files as files, node_modules, package files and dotfiles refused, other URLs to app.fcgi.
 
-Options:
+init: lays out an app for a shared host in DIR (default .): public_html/ holding .htaccess and the launcher app.fcgi
+(#! this node), and app.js and package.json outside it. Prints what to do next.
+
+Options of serve:
   --port N              the HTTP port on 127.0.0.1 (default 8080; 0 picks a free one)
   --procs N             most app processes at once, started as requests need them (default 4)
   --concurrency N       requests one process gets at once, each on its own connection as nginx sends them
                         (default 1, as mod_fcgid)
   --max-requests N      replace a process after N requests (default 0: never; FcgidMaxRequestsPerProcess)
   --idle-timeout S      stop a process idle for S seconds (default 300; 0: never; FcgidIdleTimeout)
-  --env K=V             put K=V in the app's initial environment, which holds PATH and these only; repeatable
-                        (FcgidInitialEnv)
+  --env K=V             put K=V in the app's initial environment, which holds only these and suexec's
+                        PATH=/usr/local/bin:/usr/bin:/bin; repeatable (FcgidInitialEnv)
+  --max-request-len N   answer 500 to a request body over N bytes (default 131072, mod_fcgid's; 0: no limit;
+                        FcgidMaxRequestLen)
   --wrapper CMD         run CMD (split at spaces) with APP as its script, SCRIPT_FILENAME (FcgidWrapper):
                         --wrapper php-cgi for a .php script
   --base PATH           the URL path the app is mounted at, its SCRIPT_NAME (default: the root)
   --document-root DIR   DOCUMENT_ROOT (default: APP's directory)
+  --docroot DIR         serve DIR as Apache serves it with init's .htaccess, APP being the .fcgi script in it
+                        (default without APP: public_html, when it holds app.fcgi)
+
+Options of init:
+  --docroot NAME        the document root folder in DIR (default public_html)
+  --script NAME         the launcher in it, ending in .fcgi (default app.fcgi)
+  --app FILE            the app's code in DIR, outside the document root (default app.js; .mjs for an ES module)
+  --force               overwrite files that exist (init refuses otherwise)
 `;
 
 export interface ServeOptions {
@@ -41,7 +59,16 @@ export interface ServeOptions {
   wrapper: string[] | undefined;
   base: string;
   documentRoot: string;
+  /** Served as Apache serves it with init's .htaccess (--docroot, or public_html found). */
+  root: DocumentRoot | undefined;
+  maxRequestLen: number;
 }
+
+/** suexec's safe PATH, which apps on a host get whatever the user's shell has. */
+export const hostPath = '/usr/local/bin:/usr/bin:/bin';
+
+/** mod_fcgid's default FcgidMaxRequestLen. */
+export const defaultMaxRequestLen = 131072;
 
 /** A mistake in the command line: its message is printed with the usage. */
 export class UsageError extends Error {}
@@ -78,17 +105,27 @@ export function parseServeArgs(argv: string[]): ServeOptions {
       wrapper: { type: 'string' },
       base: { type: 'string' },
       'document-root': { type: 'string' },
+      docroot: { type: 'string' },
+      'max-request-len': { type: 'string' },
     },
   });
   const [command, app, ...extra] = positionals;
   if (command !== 'serve') throw new UsageError(command ? `unknown command '${command}'` : 'no command given');
-  if (app === undefined) throw new UsageError('serve needs the app to run');
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   const port = count('port', values.port, 8080, 0);
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
   const base = (values.base ?? '').replace(/\/+$/, '');
   if (base !== '' && !base.startsWith('/')) throw new UsageError(`--base must start with /, got '${values.base}'`);
-  const appPath = resolve(app);
+  const root = app === undefined || values.docroot !== undefined ? documentRoot(app, values.docroot) : undefined;
+  if (root !== undefined && values.base !== undefined) {
+    throw new UsageError('--base does not go with a document root: SCRIPT_NAME is where the script is in it');
+  }
+  if (root !== undefined && values['document-root'] !== undefined) {
+    throw new UsageError(
+      'give --docroot (served as Apache serves it) or --document-root (DOCUMENT_ROOT only), not both',
+    );
+  }
+  const appPath = root === undefined ? resolve(app as string) : join(root.dir, root.script);
   return {
     app: appPath,
     port,
@@ -98,9 +135,38 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     idleTimeout: count('idle-timeout', values['idle-timeout'], 300, 0),
     env: environment(values.env ?? []),
     wrapper: values.wrapper?.split(' ').filter(Boolean),
-    base,
-    documentRoot: resolve(values['document-root'] ?? dirname(appPath)),
+    base: root === undefined ? base : `/${root.script}`,
+    documentRoot: root?.dir ?? resolve(values['document-root'] ?? dirname(appPath)),
+    root,
+    maxRequestLen: count('max-request-len', values['max-request-len'], defaultMaxRequestLen, 0),
   };
+}
+
+/**
+ * The document root to serve and its script: --docroot DIR, or public_html when it holds app.fcgi (init's layout);
+ * the script is APP, else DIR's app.fcgi, else the one .fcgi file in DIR.
+ */
+function documentRoot(app: string | undefined, docroot: string | undefined): DocumentRoot {
+  const dir = resolve(docroot ?? 'public_html');
+  if (docroot === undefined && !existsSync(join(dir, 'app.fcgi'))) {
+    throw new UsageError('serve needs the app to run, or a public_html/app.fcgi here, as `libfcgi init` makes');
+  }
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--docroot ${docroot}: not a directory`);
+  if (app !== undefined) {
+    const script = relative(dir, resolve(app));
+    if (script.startsWith('..') || resolve(app) === dir) {
+      throw new UsageError(`${app} is not in the document root ${dir}: Apache runs only what is in it`);
+    }
+    return { dir, script: script.split(sep).join('/') };
+  }
+  if (existsSync(join(dir, 'app.fcgi'))) return { dir, script: 'app.fcgi' };
+  const scripts = readdirSync(dir).filter((name) => name.endsWith('.fcgi'));
+  if (scripts.length !== 1) {
+    throw new UsageError(
+      `${dir} holds ${scripts.length === 0 ? 'no .fcgi script' : 'several .fcgi scripts'}: name one`,
+    );
+  }
+  return { dir, script: scripts[0] as string };
 }
 
 /** How to start the app: directly, as mod_fcgid does; under its wrapper; or a .js file that is not executable, under this Node. */
@@ -140,7 +206,7 @@ export function serve(options: ServeOptions): void {
     command,
     args,
     cwd: dirname(options.app),
-    env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...options.env },
+    env: { PATH: hostPath, ...options.env },
     socketDir,
     processes: options.procs,
     concurrency: options.concurrency,
@@ -154,7 +220,12 @@ export function serve(options: ServeOptions): void {
     scriptName: options.base,
     software: `libfcgi/${packageVersion()} (dev server)`,
   };
-  const server = createDevServer({ site, pool, log: say, warn });
+  const { root, maxRequestLen } = options;
+  if (root !== undefined) {
+    const warning = htaccessWarning(root);
+    if (warning !== undefined) warn(warning);
+  }
+  const server = createDevServer({ site, pool, root, maxRequestLen, log: say, warn });
 
   let stopping = false;
   const stop = async (exitCode: number) => {
@@ -175,7 +246,10 @@ export function serve(options: ServeOptions): void {
   });
   server.listen(options.port, '127.0.0.1', () => {
     const { port } = server.address() as AddressInfo;
-    say(`libfcgi: serving ${options.app} on http://127.0.0.1:${port}${options.base}/ (Ctrl-C stops)`);
+    const what = root === undefined ? options.app : `${root.dir} (the other URLs to ${root.script})`;
+    say(
+      `libfcgi: serving ${what} on http://127.0.0.1:${port}${root === undefined ? options.base : ''}/ (Ctrl-C stops)`,
+    );
     pool.start();
   });
 }
@@ -186,9 +260,16 @@ export function main(argv: string[]): void {
     return;
   }
   try {
-    serve(parseServeArgs(argv));
+    if (argv[0] === 'init') runInit(argv);
+    else serve(parseServeArgs(argv));
   } catch (error) {
-    if (!(error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) throw error;
+    if (error instanceof InitError && error.exitCode !== 2) {
+      process.stderr.write(`libfcgi init: ${error.message}\n`);
+      process.exitCode = error.exitCode;
+      return;
+    }
+    const usageError = error instanceof UsageError || error instanceof InitError;
+    if (!(usageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) throw error;
     process.stderr.write(`libfcgi: ${(error as Error).message}\n\n${usage}`);
     process.exitCode = 2;
   }

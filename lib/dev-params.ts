@@ -56,14 +56,26 @@ function headerParams(req: IncomingMessage): ParamList {
   return params;
 }
 
+/** Where a request reached the script, when a rewrite decided it (see dev-site.ts) rather than the mount path. */
+export interface ScriptTarget {
+  pathInfo: Buffer;
+  /** The decoded path of a URL rewritten to the script: Apache then adds REDIRECT_URL and REDIRECT_STATUS. */
+  redirectUrl: Buffer | undefined;
+}
+
 /**
  * Every parameter for one request. `bodyLength` is the CONTENT_LENGTH to declare, undefined for a request without a
  * body.
  */
-export function cgiParams(req: IncomingMessage, site: Site, bodyLength: number | undefined): ParamList {
+export function cgiParams(
+  req: IncomingMessage,
+  site: Site,
+  bodyLength: number | undefined,
+  target?: ScriptTarget,
+): ParamList {
   const url = req.url ?? '/';
   const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
-  const info = decodePath(pathInfo(url, site.scriptName) ?? '');
+  const info = target?.pathInfo ?? decodePath(pathInfo(url, site.scriptName) ?? '');
   const socket = req.socket;
   const host = (req.headers.host ?? '').replace(/:\d+$/, '') || (socket.localAddress ?? '127.0.0.1');
   const text: Array<[string, string]> = [
@@ -93,5 +105,9 @@ export function cgiParams(req: IncomingMessage, site: Site, bodyLength: number |
     ['SCRIPT_NAME', Buffer.from(site.scriptName)],
   );
   if (info.length > 0) params.push(['PATH_INFO', info], ['PATH_TRANSLATED', Buffer.concat([documentRoot, info])]);
+  if (target?.redirectUrl !== undefined) {
+    params.push(['REDIRECT_STATUS', Buffer.from('200')], ['REDIRECT_URL', target.redirectUrl]);
+    if (query !== '') params.push(['REDIRECT_QUERY_STRING', Buffer.from(query, 'latin1')]);
+  }
   return [...params, ...headerParams(req)];
 }

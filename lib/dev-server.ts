@@ -1,13 +1,19 @@
 // The dev server's HTTP side: forwards each HTTP request to a process of the pool as a FastCGI request, streaming
-// the body both ways, turns the app's CGI response into the HTTP one, and logs a line per request.
+// the body both ways, turns the app's CGI response into the HTTP one, and logs a line per request. Given a document
+// root, it serves it as Apache does under init's .htaccess (dev-site.ts); it refuses bodies over mod_fcgid's limit.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { FcgiConnection, parseCgiHead } from './client';
-import { cgiParams, pathInfo, type Site } from './dev-params';
+import { cgiParams, pathInfo, type ScriptTarget, type Site } from './dev-params';
+import { type DocumentRoot, route, sendFile } from './dev-site';
 import type { Lease, ProcessPool } from './process-pool';
 
 export interface DevServerOptions {
   site: Site;
   pool: ProcessPool;
+  /** Serve this document root: its files, and the other URLs rewritten to its script. Otherwise every URL is the app's. */
+  root?: DocumentRoot;
+  /** The longest request body passed on, as FcgidMaxRequestLen (longer ones get 500); 0 for no limit. */
+  maxRequestLen: number;
   /** Gets one line per request. */
   log: (line: string) => void;
   /** Gets what went wrong with the app. */
@@ -36,17 +42,47 @@ function sendError(res: ServerResponse, outcome: Outcome, status: number, messag
   outcome.bytes = Buffer.byteLength(body);
 }
 
-/** The request body and the CONTENT_LENGTH to declare; a chunked body is read whole first, as mod_fcgid does. */
-async function requestBody(
-  req: IncomingMessage,
-): Promise<{ stdin: IncomingMessage | Buffer | null; length: number | undefined }> {
+/** The request body to send and the CONTENT_LENGTH to declare. */
+interface Body {
+  stdin: IncomingMessage | Buffer | null;
+  length: number | undefined;
+}
+
+/** A body over the limit: its declared length, or what had come when it went over. */
+interface TooLong {
+  tooLong: number;
+  soFar: boolean;
+}
+
+/**
+ * The request body; a chunked one is read whole first, as mod_fcgid does. Over maxLength (when not 0), what is left of
+ * it is drained unread, so that the 500 can still be sent.
+ */
+function requestBody(req: IncomingMessage, maxLength: number): Promise<Body | TooLong> {
   const declared = req.headers['content-length'];
-  if (declared !== undefined) return { stdin: req, length: Number(declared) };
-  if (req.headers['transfer-encoding'] === undefined) return { stdin: null, length: undefined };
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = Buffer.concat(chunks);
-  return { stdin: body, length: body.length };
+  if (declared !== undefined) {
+    const length = Number(declared);
+    if (maxLength > 0 && length > maxLength) return Promise.resolve({ tooLong: length, soFar: false });
+    return Promise.resolve({ stdin: req, length });
+  }
+  if (req.headers['transfer-encoding'] === undefined) return Promise.resolve({ stdin: null, length: undefined });
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      length += chunk.length;
+      if (maxLength > 0 && length > maxLength) {
+        over = true;
+        resolve({ tooLong: length, soFar: true });
+      } else {
+        chunks.push(chunk);
+      }
+    });
+    req.once('end', () => over || resolve({ stdin: Buffer.concat(chunks), length }));
+    req.once('error', reject);
+  });
 }
 
 /**
@@ -96,7 +132,15 @@ class CgiResponseWriter {
 }
 
 /** Runs one request on a process: connects to its socket, sends the request and streams the response back. */
-async function forward(req: IncomingMessage, res: ServerResponse, site: Site, lease: Lease, outcome: Outcome) {
+async function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  site: Site,
+  target: ScriptTarget | undefined,
+  { stdin, length }: Body,
+  lease: Lease,
+  outcome: Outcome,
+) {
   const { pid } = lease;
   let connection: FcgiConnection;
   try {
@@ -114,8 +158,7 @@ async function forward(req: IncomingMessage, res: ServerResponse, site: Site, le
   res.once('close', onClientGone);
   try {
     const writer = new CgiResponseWriter(res, outcome);
-    const { stdin, length } = await requestBody(req);
-    await connection.request(cgiParams(req, site, length), {
+    await connection.request(cgiParams(req, site, length, target), {
       stdin,
       collect: false,
       // A malformed header block throws here, which ends the connection with that error as the request's failure.
@@ -134,7 +177,7 @@ async function forward(req: IncomingMessage, res: ServerResponse, site: Site, le
   }
 }
 
-export function createDevServer({ site, pool, log, warn }: DevServerOptions): Server {
+export function createDevServer({ site, pool, root, maxRequestLen, log, warn }: DevServerOptions): Server {
   return createServer((req, res) => {
     const started = process.hrtime.bigint();
     const outcome: Outcome = { status: 0, bytes: 0, pid: undefined };
@@ -143,11 +186,32 @@ export function createDevServer({ site, pool, log, warn }: DevServerOptions): Se
       const status = res.writableFinished ? outcome.status : `${outcome.status || '-'} (aborted)`;
       log(`${req.method} ${req.url} ${status} ${outcome.bytes}B ${ms.toFixed(1)}ms pid=${outcome.pid ?? '-'}`);
     });
-    if (pathInfo(req.url ?? '/', site.scriptName) === undefined) {
+    let target: ScriptTarget | undefined;
+    if (root !== undefined) {
+      const routed = route(req.url ?? '/', root);
+      if (routed.kind === 'error') return sendError(res, outcome, routed.status, routed.reason);
+      if (routed.kind === 'file') {
+        outcome.bytes = sendFile(req, res, routed.path, routed.stats);
+        outcome.status = res.statusCode;
+        return;
+      }
+      target = routed;
+    } else if (pathInfo(req.url ?? '/', site.scriptName) === undefined) {
       sendError(res, outcome, 404, `Not Found: the app is mounted at ${site.scriptName}/`);
       return;
     }
     void (async () => {
+      const body = await requestBody(req, maxRequestLen).catch(() => null);
+      if (body === null) return; // the client went away while sending it
+      if ('tooLong' in body) {
+        const length = `${body.tooLong}${body.soFar ? ' (so far)' : ''}`;
+        warn(
+          `${req.method} ${req.url}: HTTP request length ${length} exceeds FcgidMaxRequestLen (${maxRequestLen}): ` +
+            'answered 500 as mod_fcgid does; --max-request-len raises the limit',
+        );
+        sendError(res, outcome, 500, 'Internal Server Error');
+        return;
+      }
       let lease: Lease;
       try {
         lease = await pool.acquire();
@@ -162,7 +226,7 @@ export function createDevServer({ site, pool, log, warn }: DevServerOptions): Se
       outcome.pid = lease.pid;
       let answered = false;
       try {
-        await forward(req, res, site, lease, outcome);
+        await forward(req, res, site, target, body, lease, outcome);
         answered = true;
       } catch (error) {
         const status = (error as { status?: number }).status ?? 502;

@@ -214,7 +214,13 @@ export class ProcessPool {
         app.served === 0
           ? 'before answering any request: check that it starts on its own and serves FastCGI on fd 0'
           : `after ${app.served} requests; the next request starts another`;
-      this.options.log(`app pid ${app.pid} ${describeExit(code, signal)} ${when}`);
+      // 127 is what /usr/bin/env answers for a program not on PATH: `#!/usr/bin/env node` on a host.
+      const hint =
+        code === 127
+          ? ` (exit code 127: a program not found; with PATH=${this.options.env.PATH ?? ''}, as on a host, a #! line ` +
+            'needs the full path of node, as libfcgi init writes it)'
+          : '';
+      this.options.log(`app pid ${app.pid} ${describeExit(code, signal)} ${when}${hint}`);
     }
     // A process that died after serving is replaced at once; one that died at start only on demand, so a broken app
     // is not spawned over and over.

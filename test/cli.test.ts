@@ -3,12 +3,13 @@
 // about broken apps, and apps that are not ours: a C libfcgi program and Debian's php-cgi.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { example, fixture, stopAll, tempDir } from './helpers/apps';
 import { acceptanceChecks } from './helpers/checks';
 import { alive, cliPath, startCli, waitUntil, withCli, type RunningCli } from './helpers/cli';
+import { makeSite } from './helpers/site';
 import { httpGet } from './helpers/webservers';
 
 const checkApp = fixture('check-app.js');
@@ -24,7 +25,17 @@ afterAll(stopAll);
 describe('the acceptance checks through libfcgi serve (2 processes, 8 requests each at once)', () => {
   let cli: RunningCli;
   beforeAll(async () => {
-    cli = await startCli(checkApp, ['--procs', '2', '--concurrency', '8', '--base', '/check']);
+    // The checks post 8 MiB: over mod_fcgid's default FcgidMaxRequestLen, as in test/servers/apache-fcgid.conf.
+    cli = await startCli(checkApp, [
+      '--procs',
+      '2',
+      '--concurrency',
+      '8',
+      '--base',
+      '/check',
+      '--max-request-len',
+      '20000000',
+    ]);
   });
   afterAll(() => cli?.stop());
 
@@ -121,7 +132,7 @@ describe("libfcgi serve's process pool", () => {
     expect(pids.filter(alive)).toEqual([]);
   });
 
-  it('hands the app its --env variables and PATH as its whole initial environment', async () => {
+  it("hands the app its --env variables and suexec's PATH as its whole initial environment", async () => {
     const dir = tempDir();
     const app = join(dir, 'env-app.js');
     writeFileSync(
@@ -134,7 +145,124 @@ describe("libfcgi serve's process pool", () => {
       const env = JSON.parse((await httpGet(cli.port, '/')).body.toString());
       expect(Object.keys(env).sort()).toEqual(['EMPTY', 'GREETING', 'PATH']);
       expect(env.GREETING).toBe('hi there');
+      expect(env.PATH).toBe('/usr/local/bin:/usr/bin:/bin');
     });
+  });
+});
+
+describe("libfcgi serve on libfcgi init's layout, as Apache serves it with the .htaccess", () => {
+  let site: string;
+  let docroot: string;
+  let cli: RunningCli;
+  const get = async (path: string, options: Parameters<typeof httpGet>[2] = {}) => {
+    const reply = await httpGet(cli.port, path, options);
+    expect(reply.status, reply.body.toString()).toBe(200);
+    return JSON.parse(reply.body.toString());
+  };
+  beforeAll(async () => {
+    site = tempDir();
+    docroot = makeSite(site);
+    copyFileSync(fixture('site-app.js'), join(site, 'app.js'));
+    writeFileSync(join(docroot, 'style.css'), 'body { color: teal }\n');
+    cli = await startCli('', [], site); // run in the app's directory without APP, as its next steps say
+  });
+  afterAll(() => cli?.stop());
+
+  it('finds public_html/app.fcgi by itself and serves public_html', () => {
+    expect(cli.output()).toContain(`serving ${docroot} (the other URLs to app.fcgi)`);
+    expect(cli.output()).not.toContain('.htaccess'); // init's .htaccess raises no warning
+  });
+
+  it('rewrites a URL that is not a file to app.fcgi with the parameters Apache sends after the rewrite', async () => {
+    const reply = await get('/users/42?tab=a%20b');
+    expect(reply.url).toBe('/users/42?tab=a%20b');
+    expect(reply.params).toMatchObject({
+      SCRIPT_NAME: '/app.fcgi',
+      REQUEST_URI: '/users/42?tab=a%20b',
+      QUERY_STRING: 'tab=a%20b',
+      SCRIPT_FILENAME: join(docroot, 'app.fcgi'),
+      DOCUMENT_ROOT: docroot,
+      REDIRECT_STATUS: '200',
+      REDIRECT_URL: '/users/42',
+      REDIRECT_QUERY_STRING: 'tab=a%20b',
+    });
+    expect(reply.params.PATH_INFO).toBeUndefined();
+  });
+
+  it('runs the launcher as on the host: NODE_ENV=production, in the app directory', async () => {
+    const reply = await get('/');
+    expect(reply.url).toBe('/');
+    expect(reply.env.NODE_ENV).toBe('production');
+    expect(reply.cwd).toBe(site);
+  });
+
+  it('keeps %23, %25 and %3F in the path the app sees', async () => {
+    expect((await get('/a%23b%25c%3Fd')).url).toBe('/a%23b%25c%3Fd');
+  });
+
+  it('passes /app.fcgi/x straight to the script, with PATH_INFO and without REDIRECT_URL', async () => {
+    const reply = await get('/app.fcgi/x?y=1');
+    expect(reply.params).toMatchObject({ SCRIPT_NAME: '/app.fcgi', PATH_INFO: '/x', REQUEST_URI: '/app.fcgi/x?y=1' });
+    expect(reply.params.REDIRECT_URL).toBeUndefined();
+  });
+
+  it('serves an existing file as a file, without the app', async () => {
+    const reply = await httpGet(cli.port, '/style.css');
+    expect(reply.status).toBe(200);
+    expect(reply.headers['content-type']).toBe('text/css');
+    expect(reply.body.toString()).toBe('body { color: teal }\n');
+    expect(await waitUntil(() => /^GET \/style\.css 200 21B \S+ pid=-$/m.test(cli.output())), cli.output()).toBe(true);
+  });
+
+  it.each(['/package.json', '/node_modules/libfcgi/package.json', '/.env', '/.htaccess', '/restart.txt', '/a/.git/x'])(
+    'refuses %s with 403, as the .htaccess does',
+    async (path) => {
+      expect((await httpGet(cli.port, path)).status).toBe(403);
+    },
+  );
+
+  it('answers 404 below a file and 400 above the document root, as Apache does', async () => {
+    expect((await httpGet(cli.port, '/style.css/more')).status).toBe(404);
+    expect((await httpGet(cli.port, '/../app.js')).status).toBe(400);
+  });
+
+  it("answers 500 to a body over mod_fcgid's 131072 bytes, and says it is FcgidMaxRequestLen", async () => {
+    expect((await get('/upload', { method: 'POST', body: Buffer.alloc(131072) })).bodyLength).toBe(131072);
+    expect((await httpGet(cli.port, '/upload', { method: 'POST', body: Buffer.alloc(131073) })).status).toBe(500);
+    const chunks = [Buffer.alloc(100_000), Buffer.alloc(100_000)];
+    expect((await httpGet(cli.port, '/chunked', { method: 'POST', chunks })).status).toBe(500);
+    const message = 'HTTP request length 131073 exceeds FcgidMaxRequestLen (131072)';
+    expect(await waitUntil(() => cli.output().includes(message)), cli.output()).toBe(true);
+    expect(cli.output()).toMatch(/POST \/chunked: HTTP request length \d+ \(so far\) exceeds FcgidMaxRequestLen/);
+  });
+
+  it('passes a longer body with --max-request-len', async () => {
+    await withCli(
+      '',
+      ['--max-request-len', '200000'],
+      async (raised) => {
+        const reply = await httpGet(raised.port, '/upload', { method: 'POST', body: Buffer.alloc(131073) });
+        expect(JSON.parse(reply.body.toString()).bodyLength).toBe(131073);
+      },
+      site,
+    );
+  });
+
+  it('starts the new code after app.fcgi is touched: the next request gets a new process', async () => {
+    const before = (await get('/')).pid;
+    const now = Date.now() / 1000;
+    utimesSync(join(docroot, 'app.fcgi'), now, now);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await get('/')).pid).not.toBe(before);
+    expect(alive(before)).toBe(false);
+  });
+
+  it('says what is missing when run without APP outside an app directory', () => {
+    const empty = tempDir();
+    mkdirSync(join(empty, 'public_html'));
+    const result = spawnSync(process.execPath, [cliPath, 'serve'], { cwd: empty, encoding: 'utf8', timeout: 10_000 });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('serve needs the app to run, or a public_html/app.fcgi here');
   });
 });
 
@@ -195,7 +323,7 @@ describe('libfcgi serve with a broken app', () => {
     });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain("--procs takes a whole number from 1, got 'many'");
-    expect(result.stderr).toContain('Usage: libfcgi serve APP [options]');
+    expect(result.stderr).toContain('Usage: libfcgi serve [APP] [options]');
   });
 });
 
@@ -207,7 +335,7 @@ describe('libfcgi serve with a C libfcgi program', () => {
   });
 
   it('serves it, echoes an 8 MiB body byte-exact, and starts it again after it is killed', async () => {
-    await withCli(app, ['--procs', '1'], async (cli) => {
+    await withCli(app, ['--procs', '1', '--max-request-len', '0'], async (cli) => {
       const body = randomBytes(8 * 1024 * 1024);
       const reply = await httpGet(cli.port, '/echo', { method: 'POST', body });
       expect(reply.status).toBe(200);

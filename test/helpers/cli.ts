@@ -31,12 +31,14 @@ export async function waitUntil(condition: () => boolean, timeoutMs = 10_000): P
   return true;
 }
 
-/** Starts `node dist/cli.js serve APP --port P ARGS…` and waits for the line that says it is serving. */
-export async function startCli(app: string, args: string[] = []): Promise<RunningCli> {
+/**
+ * Starts `node dist/cli.js serve APP --port P ARGS…` (without APP when it is '', in cwd) and waits for the line that
+ * says it is serving.
+ */
+export async function startCli(app: string, args: string[] = [], cwd?: string): Promise<RunningCli> {
   const port = await freePort();
-  const child = spawn(process.execPath, [cliPath, 'serve', app, '--port', String(port), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const command = [cliPath, 'serve', ...(app === '' ? [] : [app]), '--port', String(port), ...args];
+  const child = spawn(process.execPath, command, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -45,7 +47,7 @@ export async function startCli(app: string, args: string[] = []): Promise<Runnin
   );
   const running = () => child.exitCode === null && child.signalCode === null;
   const cli: RunningCli = {
-    name: `libfcgi serve ${app}`,
+    name: `libfcgi serve ${app || `in ${cwd}`}`,
     port,
     pid: child.pid ?? -1,
     child,
@@ -70,8 +72,13 @@ export async function startCli(app: string, args: string[] = []): Promise<Runnin
 }
 
 /** Runs a test against `libfcgi serve APP ARGS…` and stops it afterwards, whatever the test did. */
-export async function withCli(app: string, args: string[], test: (cli: RunningCli) => Promise<void>): Promise<void> {
-  const cli = await startCli(app, args);
+export async function withCli(
+  app: string,
+  args: string[],
+  test: (cli: RunningCli) => Promise<void>,
+  cwd?: string,
+): Promise<void> {
+  const cli = await startCli(app, args, cwd);
   try {
     await test(cli);
   } finally {

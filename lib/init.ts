@@ -1,0 +1,326 @@
+// `libfcgi init [DIR]`: lays out an app the way a shared host runs it under Apache's mod_fcgid: a document root that
+// holds only an .htaccess and the launcher app.fcgi, and the app's own code (package.json, app.js) beside it, where
+// the web server does not serve it.
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export interface InitOptions {
+  /** The app's directory (made when missing). */
+  dir: string;
+  /** The document root, relative to dir. */
+  docroot: string;
+  /** The launcher's file name in the document root; ends in .fcgi, which the .htaccess maps to mod_fcgid. */
+  script: string;
+  /** The app's main file, relative to dir, outside the document root. */
+  app: string;
+  /** Overwrite files that exist. */
+  force: boolean;
+  /** The node that the launcher's #! line names: the one running init. */
+  node: string;
+}
+
+/** A file init writes: where, what, and the mode suexec accepts (not writable by group or others). */
+export interface ScaffoldFile {
+  path: string;
+  text: string;
+  mode: number;
+  /** What it is, for the list init prints. */
+  about: string;
+}
+
+/** A mistake in the command line, or files that are in the way: the message says which. */
+export class InitError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+export function parseInitArgs(argv: string[]): InitOptions {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      docroot: { type: 'string' },
+      script: { type: 'string' },
+      app: { type: 'string' },
+      force: { type: 'boolean' },
+    },
+  });
+  const [command, dir = '.', ...extra] = positionals;
+  if (command !== 'init') throw new InitError(`unknown command '${command}'`, 2);
+  if (extra.length > 0) throw new InitError(`unexpected arguments: ${extra.join(' ')}`, 2);
+  const options: InitOptions = {
+    dir: resolve(dir),
+    docroot: values.docroot ?? 'public_html',
+    script: values.script ?? 'app.fcgi',
+    app: values.app ?? 'app.js',
+    force: values.force ?? false,
+    node: process.execPath,
+  };
+  if (!/^[^/\s]+\.fcgi$/.test(options.script)) {
+    throw new InitError(
+      `--script takes a file name ending in .fcgi (what the .htaccess maps to mod_fcgid), got '${options.script}'`,
+      2,
+    );
+  }
+  const docroot = resolve(options.dir, options.docroot);
+  const app = resolve(options.dir, options.app);
+  if (docroot === options.dir || !isInside(options.dir, docroot)) {
+    throw new InitError(`--docroot must be a folder inside ${options.dir}, got '${options.docroot}'`, 2);
+  }
+  if (app === docroot || isInside(docroot, app)) {
+    throw new InitError(
+      `--app must be outside the document root, which the web server serves to anyone: got '${options.app}'`,
+      2,
+    );
+  }
+  if (/\s/.test(options.node)) {
+    throw new InitError(
+      `node is at '${options.node}': a #! line cannot name a path with spaces; install node elsewhere`,
+      1,
+    );
+  }
+  return options;
+}
+
+function isInside(parent: string, child: string): boolean {
+  const path = relative(parent, child);
+  return path !== '' && !path.startsWith('..') && !isAbsolute(path);
+}
+
+/** The npm package name for a directory name: lower case, URL-safe, not starting with a dot or an underscore. */
+function packageName(dir: string): string {
+  const name = basename(dir)
+    .toLowerCase()
+    .replace(/[^a-z0-9._~-]+/g, '-')
+    .replace(/^[._-]+|-+$/g, '');
+  return name || 'app';
+}
+
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+/** A relative path for code, with forward slashes. */
+const posix = (path: string): string => path.split(sep).join('/');
+
+/** A JavaScript string literal in single quotes. */
+const quote = (text: string): string => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+export function htaccess(script: string): string {
+  return `# Written by \`libfcgi init\`: Apache runs ${script} with mod_fcgid and sends it every URL that is not a file here.
+# It needs \`AllowOverride FileInfo Options\`, which shared hosts give. A site under a sub-path (an Alias, ~user/)
+# may need \`RewriteBase /that/path/\` after RewriteEngine.
+
+# ${script} is a FastCGI program: mod_fcgid starts it and keeps it running between requests.
+AddHandler fcgid-script .fcgi
+Options +ExecCGI
+
+RewriteEngine On
+# Never serve the app's own files, should they land here: node_modules, package files, restart.txt, and dotfiles
+# (.env, .git, this file) but .well-known, which certificate checks use. [F] answers 403.
+RewriteRule (^|/)node_modules(/|$) - [F]
+RewriteRule (^|/)(package(-lock)?\\.json|npm-shrinkwrap\\.json|restart\\.txt)$ - [F]
+RewriteRule (^|/)\\.(?!well-known(/|$)) - [F]
+# Clean URLs: what is not a file here goes to the app, which gets the URL as the visitor typed it in REQUEST_URI
+# (req.url), with SCRIPT_NAME=/${script}. Rewriting to "${script}" rather than "${script}/$1" keeps URLs with %23, %25
+# or %3F working.
+RewriteCond %{REQUEST_FILENAME} !-f
+RewriteRule ^ ${script} [L]
+`;
+}
+
+export function launcher(options: InitOptions): string {
+  const docroot = resolve(options.dir, options.docroot);
+  const appDir = posix(relative(docroot, options.dir));
+  const appFile = posix(relative(docroot, resolve(options.dir, options.app)));
+  const load = options.app.endsWith('.mjs')
+    ? `// An ES module, loaded with import(): this file itself must stay CommonJS.
+import(require('node:url').pathToFileURL(path.join(__dirname, ${quote(appFile)})).href).catch((error) => {
+  console.error(error);
+  process.exit(1);
+});`
+    : `require(path.join(__dirname, ${quote(appFile)}));`;
+  return `#!${options.node}
+// Written by \`libfcgi init\`. Apache's mod_fcgid runs this file (so the line above names node by its full path: node
+// is not on the web server's PATH); it prepares the process and loads the app from outside the document root.
+// After a deploy, touch this file or restart.txt beside it: each process finishes its request and exits, and the next
+// request starts the new code.
+'use strict';
+const path = require('node:path');
+const appDir = path.join(__dirname, ${quote(appDir)});
+
+// Express and others hide stack traces from visitors only in production.
+if (!process.env.NODE_ENV) process.env.NODE_ENV = 'production';
+
+// Node.js 22.1 and later can keep compiled code between processes, so that each starts faster.
+const { enableCompileCache } = require('node:module');
+if (typeof enableCompileCache === 'function') {
+  try {
+    enableCompileCache(path.join(appDir, '.cache', 'node-compile'));
+  } catch {
+    // no cache: slower starts, nothing else
+  }
+}
+
+// Relative paths in the app mean its own folder, as with \`node ${basename(options.app)}\`, not the document root.
+process.chdir(appDir);
+${load}
+`;
+}
+
+export function exampleApp(esm: boolean): string {
+  const imports = esm
+    ? `import { createServer } from 'libfcgi';`
+    : `'use strict';\nconst { createServer } = require('libfcgi');`;
+  const express = esm ? `//   import express from 'express';` : `//   const express = require('express');`;
+  return `// The app: a request handler (req, res) as node:http has them, served by libfcgi's createServer() in each process
+// that Apache's mod_fcgid starts. It answers every path with a page that shows the path, the process and when it
+// started: a clean URL should reach it, and after a redeploy the process id changes.
+${imports}
+
+const startedAt = new Date();
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (char) => \`&#\${char.charCodeAt(0)};\`);
+
+function handler(req, res) {
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  res.end(\`<!doctype html>
+<html><head><meta charset="utf-8"><title>It works</title></head>
+<body>
+<h1>It works</h1>
+<p>Path: <code>\${escapeHtml(req.url)}</code></p>
+<p>Process \${process.pid}, started \${startedAt.toISOString()}, Node.js \${process.version}, NODE_ENV=\${escapeHtml(process.env.NODE_ENV)}</p>
+</body></html>
+\`);
+}
+
+// With Express instead (npm install express):
+${express}
+//   const app = express();
+//   app.get('/', (req, res) => res.send('Hello from Express'));
+//   createServer(app).listen();
+createServer(handler).listen();
+`;
+}
+
+export function packageJson(options: InitOptions): string {
+  const manifest = {
+    name: packageName(options.dir),
+    version: '1.0.0',
+    private: true,
+    description: `Run by Apache mod_fcgid through ${posix(join(options.docroot, options.script))}`,
+    main: posix(options.app),
+    scripts: {
+      start: options.docroot === 'public_html' ? 'libfcgi serve' : `libfcgi serve --docroot ${posix(options.docroot)}`,
+    },
+    dependencies: { libfcgi: `^${packageVersion()}` },
+  };
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+/**
+ * The document root's own package.json: Node reads a file with an unknown extension (.fcgi) as CommonJS only, and
+ * fails with ERR_UNKNOWN_FILE_EXTENSION when the nearest package.json says "type": "module", as the app's may.
+ */
+export function launcherPackageJson(script: string): string {
+  return `${JSON.stringify({ description: `${script} is CommonJS (written by libfcgi init)`, type: 'commonjs' }, null, 2)}\n`;
+}
+
+/** The files of the layout, in the order they are written. */
+export function scaffold(options: InitOptions): ScaffoldFile[] {
+  const docroot = join(options.dir, options.docroot);
+  return [
+    {
+      path: join(docroot, '.htaccess'),
+      text: htaccess(options.script),
+      mode: 0o644,
+      about: `runs ${options.script} with mod_fcgid, sends it the URLs that are not files, refuses the app's files`,
+    },
+    {
+      path: join(docroot, options.script),
+      text: launcher(options),
+      mode: 0o755,
+      about: `what Apache runs: #!${options.node}, NODE_ENV=production, loads ${posix(options.app)}`,
+    },
+    {
+      path: resolve(options.dir, options.app),
+      text: exampleApp(options.app.endsWith('.mjs')),
+      mode: 0o644,
+      about: 'your app (outside the document root)',
+    },
+    {
+      path: join(docroot, 'package.json'),
+      text: launcherPackageJson(options.script),
+      mode: 0o644,
+      about: `keeps ${options.script} CommonJS even if package.json says "type": "module"`,
+    },
+    {
+      path: join(options.dir, 'package.json'),
+      text: packageJson(options),
+      mode: 0o644,
+      about: 'its dependencies: libfcgi',
+    },
+  ];
+}
+
+/** Makes dir and its missing parents with mode 755 (whatever the umask), leaving existing ones as they are. */
+function makeDirectory(dir: string): void {
+  if (existsSync(dir)) return;
+  makeDirectory(dirname(dir));
+  mkdirSync(dir);
+  chmodSync(dir, 0o755);
+}
+
+/** Writes the layout; refuses, naming them, when files are in the way and force is not set. */
+export function init(options: InitOptions): ScaffoldFile[] {
+  const files = scaffold(options);
+  const existing = files.filter((file) => existsSync(file.path));
+  if (existing.length > 0 && !options.force) {
+    const names = existing.map((file) => `  ${relative(process.cwd(), file.path) || file.path}`).join('\n');
+    throw new InitError(`these files exist already (--force overwrites them):\n${names}`, 1);
+  }
+  for (const file of files) {
+    makeDirectory(dirname(file.path));
+    writeFileSync(file.path, file.text);
+    chmodSync(file.path, file.mode); // exactly: a umask of 077 would hide .htaccess from an Apache without suexec
+  }
+  return files;
+}
+
+/** What to do next, as init prints it. */
+export function nextSteps(options: InitOptions, files: ScaffoldFile[]): string {
+  const shown = (path: string): string => relative(options.dir, path);
+  const width = Math.max(...files.map((file) => shown(file.path).length));
+  const list = files.map((file) => `  ${shown(file.path).padEnd(width)}  ${file.about}`).join('\n');
+  const where = relative(process.cwd(), options.dir);
+  const cd = where === '' ? '' : `cd ${where.includes(' ') ? JSON.stringify(where) : where} && `;
+  const docroot = posix(options.docroot);
+  const script = posix(join(options.docroot, options.script));
+  const serve = docroot === 'public_html' ? 'npx libfcgi serve' : `npx libfcgi serve --docroot ${docroot}`;
+  return `Created in ${options.dir}:
+${list}
+
+Next:
+  1. ${cd}npm install
+  2. Try it here, run the way Apache runs it: ${serve}   (then open http://127.0.0.1:8080/anything)
+  3. On the host, ${docroot} must be the site's document root (on cPanel, ~/public_html is the main domain's).
+     suexec runs only files that are yours and not writable by others:
+       chmod 755 . ${docroot} ${script} && chmod 644 ${docroot}/.htaccess package.json ${posix(options.app)}
+     ${script} starts ${options.node}: made on another machine, run init again on the host, or edit its first line.
+  4. Visit your site at / and at any other path: the page shows the path, the process id and when it started.
+  5. To redeploy: upload the new code (npm install if dependencies changed), then
+       touch ${script}   (or ${docroot}/restart.txt)
+     Each process finishes its request and exits; the next request starts the new code (a new process id).
+`;
+}
+
+export function runInit(argv: string[]): void {
+  const options = parseInitArgs(argv);
+  const files = init(options);
+  process.stdout.write(nextSteps(options, files));
+}
