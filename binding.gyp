@@ -1,4 +1,9 @@
 {
+  "variables": {
+    # Empty: link the libfcgi that scripts/find-libfcgi.js finds (system, LIBFCGI_PREFIX or pkg-config), shared.
+    # A directory with include/ and lib/libfcgi.a (PIC): link that statically, as scripts/build-prebuilt.sh does.
+    "libfcgi_static%": ""
+  },
   "targets": [
     {
       "target_name": "fcgi",
@@ -19,12 +24,33 @@
         "native/stop_signal.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "cflags": ["<!@(node scripts/find-libfcgi.js cflags)"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
-      "libraries": ["<!@(node scripts/find-libfcgi.js libs)"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
-      "cflags_cc!": ["-fno-exceptions"]
+      "cflags_cc!": ["-fno-exceptions"],
+      "conditions": [
+        ["libfcgi_static==''", {
+          "cflags": ["<!@(node scripts/find-libfcgi.js cflags)"],
+          "libraries": ["<!@(node scripts/find-libfcgi.js libs)"]
+        }, {
+          # native/os_read.cc says why the record guard is wired in with --wrap here, native/glibc_compat.cc what
+          # the other wraps are for (loading on glibc 2.28).
+          "sources": ["native/glibc_compat.cc"],
+          "defines": ["LIBFCGI_WRAP_OS_READ"],
+          "cflags": ["-fvisibility=hidden"],
+          "include_dirs": ["<(libfcgi_static)/include"],
+          "libraries": ["<(libfcgi_static)/lib/libfcgi.a"],
+          "ldflags": [
+            "-static-libstdc++",
+            "-static-libgcc",
+            "-Wl,--version-script=<(module_root_dir)/native/prebuilt.map",
+            "-Wl,--wrap=OS_Read",
+            "-Wl,--wrap=pthread_create,--wrap=pthread_join,--wrap=pthread_detach,--wrap=pthread_once",
+            "-Wl,--wrap=__pthread_key_create,--wrap=__libc_single_threaded,--wrap=arc4random",
+            "-Wl,--wrap=strerrorname_np,--wrap=_dl_find_object"
+          ]
+        }]
+      ]
     }
   ]
 }

@@ -7,8 +7,8 @@
 // against the parameter limit before libfcgi reads it, refusing an oversized request with a 431 response of its own. It
 // also bounds how long a read may wait, so a peer that stalls mid-request cannot pin a thread forever.
 //
-// libfcgi reads through its exported OS_Read(), which the addon defines too: the addon is loaded before libfcgi in
-// the same dlopen() group, so libfcgi's calls resolve to ours. RecordGuard::Current() says which guard serves the
+// libfcgi reads through its OS_Read(), which native/os_read.cc routes here: interposed on a shared libfcgi, and with
+// the linker's --wrap on the static one of the prebuilt binary. RecordGuard::Current() says which guard serves the
 // calling thread; without one, reads pass straight through.
 #pragma once
 #include <sys/types.h>

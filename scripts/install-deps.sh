@@ -12,6 +12,7 @@ packages=(
   caddy                               # and Caddy, whose fastcgi transport sends CONTENT_LENGTH=-1 for chunked uploads
   clang-format                        # C++ formatting check
   valgrind                            # leak checks of the native layer
+  dpkg-dev                            # apt-get source libfcgi, for the prebuilt binary (scripts/build-prebuilt.sh)
 )
 
 missing=()
@@ -19,19 +20,47 @@ for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
+# scripts/build-prebuilt.sh fetches libfcgi's source with apt-get source, which needs a deb-src entry: on Debian, a
+# sources file of its own for this release.
+deb_src=/etc/apt/sources.list.d/libfcgi-deb-src.sources
+need_deb_src=false
+if [ -r /etc/os-release ] && [ "$(. /etc/os-release && echo "$ID")" = debian ] &&
+  [ -z "$(apt-cache showsrc libfcgi 2>/dev/null | head -n 1)" ] && [ ! -e "$deb_src" ]; then
+  need_deb_src=true
+fi
+
+if [ ${#missing[@]} -eq 0 ] && [ "$need_deb_src" = false ]; then
   echo "install-deps: all Debian packages present"
   exit 0
 fi
 
-echo "install-deps: installing ${missing[*]}"
+adding="${missing[*]:-}"
+[ "$need_deb_src" = false ] || adding="${adding:+$adding and }$deb_src"
+echo "install-deps: adding $adding"
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: run as root, or install them yourself: apt-get install ${missing[*]}" >&2
+  echo "install-deps: run as root, or install them yourself: apt-get install ${missing[*]:-}" >&2
   exit 1
+fi
+if [ "$need_deb_src" = true ]; then
+  codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+  cat >"$deb_src" <<EOF
+# Written by libfcgi's scripts/install-deps.sh, for apt-get source libfcgi (scripts/build-prebuilt.sh).
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: $codename $codename-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: $codename-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ ${#missing[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packages start system instances on port 80; the demo and the tests run their own on high ports.
 for service in lighttpd apache2 nginx caddy; do
   service "$service" stop >/dev/null 2>&1 || true
