@@ -1,90 +1,36 @@
 // Installing the packed package as a shared-hosting user would: unprivileged, with the system libfcgi hidden, with and
 // without a compiler, against a libfcgi of their own in ~/.local; and the error when the addon cannot load.
-//
-// Hiding is per command: `unshare -m`, then an overlay on each directory holding a file of libfcgi-dev or libfcgi0ldbl
-// (as `dpkg -L` lists them) whose top layer has a whiteout for it, so that the file is not there at all.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../lib/client';
 import { repoRoot, stopAll, tempDir } from './helpers/apps';
+import {
+  canPlayUser,
+  hidingScript,
+  libfcgiFiles,
+  nodeHeadersDir,
+  packageFiles,
+  packPackage,
+  pathWithoutCompiler,
+  UnprivilegedUser,
+} from './helpers/unprivileged';
 
-const canRun = process.platform === 'linux' && process.arch === 'x64' && process.getuid?.() === 0;
-const user = `libfcgi-t${process.pid}`;
 const prebuilt = join(repoRoot, 'prebuilds', 'linux-x64', 'fcgi.node');
 
 let base = '';
 let tarball = '';
-let uid = 0;
-let gid = 0;
+let user: UnprivilegedUser;
 let nodedir = '';
 /** The files to hide: libfcgi-dev's (headers, .pc, .so, .a), and libfcgi0ldbl's (libfcgi.so.0). */
 let devFiles: string[] = [];
 let runtimeFiles: string[] = [];
 const children = new Set<ChildProcess>();
-let layerCount = 0;
-
-function packageFiles(pkg: string): string[] {
-  const result = spawnSync('dpkg', ['-L', pkg], { encoding: 'utf8' });
-  if (result.status !== 0) return [];
-  return result.stdout
-    .split('\n')
-    .filter((file) => /^\/usr\/(include|lib)\//.test(file))
-    .filter((file) => existsSync(file) && !statSync(file).isDirectory());
-}
-
-/** A shell script that hides files in a new mount namespace, then runs "$@". */
-function hidingScript(files: string[]): string {
-  const layers = new Map<string, string[]>();
-  for (const file of files) layers.set(dirname(file), [...(layers.get(dirname(file)) ?? []), basename(file)]);
-  const lines = ['set -e'];
-  [...layers.keys()]
-    .sort((a, b) => a.length - b.length)
-    .forEach((dir) => {
-      const layer = join(base, 'whiteouts', String(layerCount++));
-      mkdirSync(layer, { recursive: true });
-      for (const name of layers.get(dir) ?? []) {
-        if (!existsSync(join(layer, name))) execFileSync('mknod', [join(layer, name), 'c', '0', '0']);
-      }
-      lines.push(`mount -t overlay overlay -o lowerdir=${layer}:${dir} ${dir}`);
-    });
-  lines.push('exec "$@"');
-  return lines.join('\n');
-}
 
 /** The argv that runs command with files hidden, as the test user with only env as its environment. */
-function hiddenAsUser(files: string[], env: Record<string, string>, command: string[]): string[] {
-  const proxies = Object.entries(process.env).filter(([name]) => /^(https?|no)_proxy$/i.test(name));
-  const environment = [...proxies, ...Object.entries(env)].map(([name, value]) => `${name}=${value}`);
-  return [
-    'unshare',
-    '-m',
-    'sh',
-    '-c',
-    hidingScript(files),
-    'sh',
-    ...[
-      '/usr/bin/setpriv',
-      `--reuid=${uid}`,
-      `--regid=${gid}`,
-      '--clear-groups',
-      '/usr/bin/env',
-      '-i',
-      ...environment,
-      ...command,
-    ],
-  ];
-}
+const hiddenAsUser = (files: string[], env: Record<string, string>, command: string[]): string[] =>
+  user.argv(files, env, command);
 
 interface Install {
   status: number | null;
@@ -105,7 +51,7 @@ function npmInstall(name: string, files: string[], env: Record<string, string>):
       "  request.write('Content-Type: text/plain\\r\\n\\r\\nhello from ' + request.params.REQUEST_URI);\n" +
       '}\n',
   );
-  execFileSync('chown', ['-R', `${uid}:${gid}`, project]);
+  user.own(project);
   const npm = ['npm', 'install', '--foreground-scripts', '--no-audit', '--no-fund', tarball];
   // Each install starts with an empty npm cache, as a new account's would.
   const npmEnv = { HOME: join(base, 'home'), npm_config_nodedir: nodedir, npm_config_cache: join(project, '.npm') };
@@ -164,53 +110,23 @@ function libfcgiSource(): string | undefined {
 const installedAddon = (install: Install): string =>
   join(install.project, 'node_modules', 'libfcgi', 'build', 'Release', 'fcgi.node');
 
-/** A PATH of symlinks to node, npm and everyday tools, but no compiler and no make. */
-function pathWithoutCompiler(): string {
-  const bin = join(base, 'bin-no-cc');
-  if (existsSync(bin)) return bin;
-  mkdirSync(bin);
-  const tools = ['sh', 'bash', 'env', 'cat', 'ls', 'cp', 'mv', 'rm', 'mkdir', 'chmod', 'uname', 'grep', 'sed'];
-  for (const tool of ['node', 'npm', 'npx', 'python3', 'pkg-config', ...tools]) {
-    const found = spawnSync('sh', ['-c', `PATH=/usr/local/bin:/usr/bin:/bin command -v ${tool}`], { encoding: 'utf8' });
-    if (found.status === 0) symlinkSync(found.stdout.trim(), join(bin, tool));
-  }
-  return bin;
-}
-
-describe.skipIf(!canRun)('installing the packed package as an unprivileged user without libfcgi-dev', () => {
+describe.skipIf(!canPlayUser)('installing the packed package as an unprivileged user without libfcgi-dev', () => {
   beforeAll(() => {
     base = tempDir();
     chmodSync(base, 0o755);
-    mkdirSync(join(base, 'home'));
-    // npm pack's prepack step, run here so that the pack can skip prepare, whose tsc would rewrite dist/ under the
-    // feet of the tests running beside this one (npm test has just built it). The ~/.local test builds libfcgi from
-    // the source and fcgi_config.h that scripts/build-prebuilt.sh leaves in build/prebuilt, so that must be there.
+    // The ~/.local test builds libfcgi from the source and fcgi_config.h that scripts/build-prebuilt.sh leaves in
+    // build/prebuilt, so that must be there.
     const fresh = !existsSync(join(work, 'libfcgi', 'include', 'fcgi_config.h')) || libfcgiSource() === undefined;
-    const build = join(repoRoot, 'scripts', 'build-prebuilt.sh');
-    execFileSync('bash', fresh ? [build] : [build, '--if-stale'], { stdio: 'pipe' });
-    const pack = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', base], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    tarball = join(base, pack.trim().split('\n').pop() ?? '');
-    execFileSync('useradd', ['--no-create-home', '--home-dir', join(base, 'home'), '--user-group', user]);
-    uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }));
-    gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }));
-    execFileSync('chown', ['-R', `${uid}:${gid}`, join(base, 'home'), tarball]);
-    // npm finds Node's headers through its nodedir setting (here /usr/etc/npmrc: nodedir=/usr); without one, node-gyp
-    // downloads them. The user gets the same, explicitly, so that a build needs no network for them.
-    const configured = execFileSync('npm', ['config', 'get', 'nodedir'], { encoding: 'utf8' }).trim();
-    nodedir = [configured, dirname(dirname(process.execPath))].find((dir) =>
-      existsSync(join(dir, 'include', 'node', 'node_api.h')),
-    ) as string;
-    devFiles = packageFiles('libfcgi-dev');
-    runtimeFiles = packageFiles('libfcgi0ldbl');
+    tarball = packPackage(base, fresh ? [] : ['--if-stale']);
+    user = UnprivilegedUser.create(`libfcgi-t${process.pid}`, join(base, 'home'), base);
+    user.own(tarball);
+    nodedir = nodeHeadersDir();
+    ({ dev: devFiles, runtime: runtimeFiles } = libfcgiFiles());
   }, 180_000);
 
   afterAll(async () => {
     for (const child of children) child.kill('SIGKILL');
-    spawnSync('userdel', [user]);
+    user.remove();
     await stopAll();
   });
 
@@ -237,7 +153,7 @@ describe.skipIf(!canRun)('installing the packed package as an unprivileged user 
   });
 
   it('installs the prebuilt binary with no compiler and no system libfcgi at all, and it serves a request', async () => {
-    const bin = pathWithoutCompiler();
+    const bin = pathWithoutCompiler(join(base, 'bin-no-cc'));
     for (const tool of ['cc', 'gcc', 'c++', 'g++', 'make']) {
       expect(spawnSync('sh', ['-c', `command -v ${tool}`], { env: { PATH: bin } }).status).not.toBe(0);
     }
@@ -251,7 +167,7 @@ describe.skipIf(!canRun)('installing the packed package as an unprivileged user 
   });
 
   it('falls back to the prebuilt binary when libfcgi-dev is there but nothing can compile', async () => {
-    const install = npmInstall('dev-no-cc', [], { PATH: pathWithoutCompiler() });
+    const install = npmInstall('dev-no-cc', [], { PATH: pathWithoutCompiler(join(base, 'bin-no-cc')) });
     expect(install.status, install.output).toBe(0);
     expect(install.output).toContain('libfcgi: building the addon against libfcgi from pkg-config');
     expect(install.output).toContain(
@@ -268,7 +184,7 @@ describe.skipIf(!canRun)('installing the packed package as an unprivileged user 
     const source = join(base, 'home', 'libfcgi-src');
     execFileSync('cp', ['-r', libfcgiSource() as string, source]);
     execFileSync('cp', [join(work, 'libfcgi', 'include', 'fcgi_config.h'), join(source, 'include')]);
-    execFileSync('chown', ['-R', `${uid}:${gid}`, source]);
+    user.own(source);
     const build = [
       `mkdir -p ${local}/include ${local}/lib`,
       `cp ${source}/include/fastcgi.h ${source}/include/fcgiapp.h ${source}/include/fcgimisc.h ${source}/include/fcgios.h ${local}/include/`,
@@ -293,7 +209,7 @@ describe.skipIf(!canRun)('installing the packed package as an unprivileged user 
   });
 });
 
-describe.skipIf(!canRun)('loading an addon built against a shared libfcgi that is not there', () => {
+describe.skipIf(!canPlayUser)('loading an addon built against a shared libfcgi that is not there', () => {
   const addon = join(repoRoot, 'build', 'Release', 'fcgi.node');
   const linkedShared =
     existsSync(addon) && /libfcgi\.so\.0/.test(spawnSync('ldd', [addon], { encoding: 'utf8' }).stdout);
@@ -316,7 +232,7 @@ describe.skipIf(!canRun)('loading an addon built against a shared libfcgi that i
   it.skipIf(!linkedShared || real === undefined)(
     'throws an Error that says libfcgi.so.0 is missing and how to fix it',
     () => {
-      const stderr = load(hidingScript(runtime));
+      const stderr = load(hidingScript(runtime, base));
       expect(stderr).toContain('libfcgi: the native addon (fcgi.node) does not load');
       expect(stderr).toContain('built against a shared libfcgi (libfcgi.so.0) that is missing or broken');
       expect(stderr).toContain('libfcgi.so.0: cannot open shared object file');
