@@ -9,6 +9,7 @@ packages=(
   lighttpd curl                       # serve and fetch the demo
   php-cgi                             # a FastCGI app that is not ours, for the dev server tests
   apache2 libapache2-mod-fcgid nginx  # the other web servers the tests run the apps under
+  apache2-suexec-pristine             # Apache running apps as their owner, as shared hosts do
   caddy                               # and Caddy, whose fastcgi transport sends CONTENT_LENGTH=-1 for chunked uploads
   clang-format                        # C++ formatting check
   valgrind                            # leak checks of the native layer

@@ -104,10 +104,15 @@ export class UnprivilegedUser {
     execFileSync('chown', ['-R', `${this.uid}:${this.gid}`, ...paths]);
   }
 
-  /** The argv that runs command with files hidden, as this user with only env as its environment. */
+  /**
+   * The argv that runs command with files hidden, as this user with only env as its environment, plus how this
+   * machine reaches the npm registry (its proxy and certificate authorities, which a node installed elsewhere than
+   * /usr would not find in /usr/etc/npmrc).
+   */
   argv(files: string[], env: Record<string, string>, command: string[]): string[] {
-    const proxies = Object.entries(process.env).filter(([name]) => /^(https?|no)_proxy$/i.test(name));
-    const environment = [...proxies, ...Object.entries(env)].map(([name, value]) => `${name}=${value}`);
+    const environment = [...Object.entries(registryAccess()), ...Object.entries(env)].map(
+      ([name, value]) => `${name}=${value}`,
+    );
     return [
       'unshare',
       '-m',
@@ -127,6 +132,20 @@ export class UnprivilegedUser {
       ],
     ];
   }
+}
+
+let registry: Record<string, string> | undefined;
+function registryAccess(): Record<string, string> {
+  if (registry) return registry;
+  registry = Object.fromEntries(
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] =>
+        entry[1] !== undefined && /^((https?|no)_proxy|NODE_EXTRA_CA_CERTS)$/i.test(entry[0]),
+    ),
+  );
+  const cafile = execFileSync('npm', ['config', 'get', 'cafile'], { encoding: 'utf8' }).trim();
+  if (cafile !== '' && cafile !== 'null' && cafile !== 'undefined') registry.npm_config_cafile = cafile;
+  return registry;
 }
 
 /** A PATH of symlinks to node, npm and everyday tools, but no compiler and no make; node may be another binary. */

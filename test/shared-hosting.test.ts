@@ -1,0 +1,193 @@
+// The shared-hosting user, end to end, following docs/shared-hosting.md: an unprivileged account whose node is in its
+// home (on no PATH Apache has), with no libfcgi and no compiler, installs the packed package, runs `libfcgi init`,
+// writes an Express app, and is served by Apache with mod_fcgid through suexec (Debian's apache2-suexec-pristine) with
+// the overrides and the defaults of a shared host: clean URLs, static files, what must not be served, uploads, errors
+// and a redeploy.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stopAll, tempDir } from './helpers/apps';
+import {
+  canPlayUser,
+  libfcgiFiles,
+  nodeHeadersDir,
+  packPackage,
+  pathWithoutCompiler,
+  UnprivilegedUser,
+} from './helpers/unprivileged';
+import { httpGet, startWebServer, type HttpResult, type WebServer } from './helpers/webservers';
+
+/** suexec runs only scripts under the document root it was built with. */
+const suexecRoot = '/var/www';
+const hasSuexec = existsSync('/usr/lib/apache2/suexec') && existsSync('/usr/lib/apache2/modules/mod_suexec.so');
+
+/** The user's Express app, as they would write it in app.js; VERSION tells a redeploy. */
+function expressApp(version: string): string {
+  return `'use strict';
+const { createHash } = require('node:crypto');
+const express = require('express');
+const { createServer } = require('libfcgi');
+
+const app = express();
+app.get('/hello/:name', (req, res) =>
+  res.json({
+    version: ${JSON.stringify(version)},
+    name: req.params.name,
+    url: req.url,
+    pid: process.pid,
+    uid: process.getuid(),
+    execPath: process.execPath,
+    nodeEnv: process.env.NODE_ENV,
+    path: process.env.PATH,
+  }),
+);
+app.post('/upload', express.raw({ type: () => true, limit: '10mb' }), (req, res) =>
+  res.json({ bytes: req.body.length, sha256: createHash('sha256').update(req.body).digest('hex') }),
+);
+app.get('/boom', () => {
+  throw new Error('boom in ' + __dirname);
+});
+createServer(app).listen();
+`;
+}
+
+const json = (reply: HttpResult): Record<string, unknown> =>
+  JSON.parse(reply.body.toString()) as Record<string, unknown>;
+
+describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm install to a live Express app', () => {
+  let user: UnprivilegedUser;
+  let home = '';
+  let site = '';
+  let node = '';
+  let server: WebServer;
+  let installOutput = '';
+
+  beforeAll(async () => {
+    const scratch = tempDir();
+    chmodSync(scratch, 0o755);
+    const tarball = packPackage(scratch);
+    home = join(suexecRoot, `libfcgi-user-${process.pid}`);
+    rmSync(home, { recursive: true, force: true });
+    user = UnprivilegedUser.create(`libfcgi-u${process.pid}`, home, scratch);
+    // Node where such users have it: in their home, on no PATH Apache or suexec has.
+    node = join(home, '.local', 'bin', 'node');
+    mkdirSync(join(home, '.local', 'bin'), { recursive: true });
+    copyFileSync(process.execPath, node);
+    chmodSync(node, 0o755);
+    mkdirSync(join(home, 'tools'));
+    copyFileSync(tarball, join(home, 'libfcgi.tgz'));
+    user.own(home);
+    chmodSync(home, 0o755);
+
+    // Their shell: their node first, no compiler; and no libfcgi anywhere on the system.
+    const { dev, runtime } = libfcgiFiles();
+    const hidden = [...dev, ...runtime];
+    const path = pathWithoutCompiler(join(scratch, 'bin'), node);
+    const shell = (cwd: string, command: string): string => {
+      const env = {
+        HOME: home,
+        PATH: path,
+        npm_config_nodedir: nodeHeadersDir(),
+        npm_config_cache: join(home, '.npm'),
+      };
+      const argv = user.argv(hidden, env, ['sh', '-c', `cd ${cwd} && ${command}`]);
+      const result = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', timeout: 240_000 });
+      const output = `${result.stdout}${result.stderr}`;
+      if (result.status !== 0) throw new Error(`'${command}' failed (${result.status}):\n${output}`);
+      return output;
+    };
+    const npmInstall = 'npm install --foreground-scripts --no-audit --no-fund';
+    // docs/shared-hosting.md: `npx libfcgi init ~/myapp`, then `npm install` in it. npx would fetch the package from
+    // the registry; here it comes from the tarball, installed once into a folder of tools.
+    installOutput = shell(join(home, 'tools'), `${npmInstall} ../libfcgi.tgz`);
+    shell(home, `./tools/node_modules/.bin/libfcgi init ${join(home, 'myapp')}`);
+    site = join(home, 'myapp');
+    installOutput += shell(site, `${npmInstall} ../libfcgi.tgz express`);
+    writeFileSync(join(site, 'app.js'), expressApp('v1'));
+    writeFileSync(join(site, 'public_html', 'robots.txt'), 'User-agent: *\n');
+    user.own(site);
+    shell(site, 'chmod 644 app.js public_html/robots.txt');
+
+    server = await startWebServer('apache', 'apache-suexec.conf', { SITE: site, USER: user.name }, (run) => {
+      mkdirSync(join(run, 'fcgid'));
+      chmodSync(join(run, 'fcgid'), 0o777); // mod_fcgid binds the apps' sockets there as www-data
+    });
+  }, 400_000);
+
+  afterAll(async () => {
+    await stopAll();
+    user?.remove();
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  it('installs without root, a compiler or libfcgi, from the prebuilt binary', () => {
+    expect(installOutput).toContain('libfcgi: using the prebuilt binary for linux-x64');
+  });
+
+  it('serves a clean URL to the Express app, run as the user by their own node with NODE_ENV=production', async () => {
+    const reply = await httpGet(server.port, '/hello/world?x=1');
+    expect(reply.status, reply.body.toString()).toBe(200);
+    expect(json(reply)).toMatchObject({
+      name: 'world',
+      url: '/hello/world?x=1',
+      uid: user.uid,
+      execPath: node,
+      nodeEnv: 'production',
+      path: '/usr/local/bin:/usr/bin:/bin', // suexec's: the user's node is on no PATH here
+    });
+  });
+
+  it('serves a real file in the document root as a file', async () => {
+    const reply = await httpGet(server.port, '/robots.txt');
+    expect(reply.status).toBe(200);
+    expect(reply.body.toString()).toBe('User-agent: *\n');
+  });
+
+  it.each(['/package.json', '/node_modules/express/package.json', '/.htaccess', '/restart.txt'])(
+    'does not serve %s',
+    async (path) => {
+      const reply = await httpGet(server.port, path);
+      expect(reply.status).toBe(403);
+      expect(reply.body.toString()).not.toMatch(/"dependencies"|"type"|RewriteRule/);
+    },
+  );
+
+  it("takes an upload within mod_fcgid's default 128 KiB whole, and Apache refuses a larger one", async () => {
+    const body = randomBytes(100 * 1024);
+    const reply = await httpGet(server.port, '/upload', { method: 'POST', body });
+    expect(reply.status, reply.body.toString()).toBe(200);
+    expect(json(reply)).toEqual({ bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+    const tooLarge = await httpGet(server.port, '/upload', { method: 'POST', body: randomBytes(200 * 1024) });
+    expect(tooLarge.status).toBe(500);
+    expect(server.errorLog()).toContain('exceeds MaxRequestLen');
+  });
+
+  it('answers a throwing route with a 500 that shows visitors no stack trace and no path', async () => {
+    const reply = await httpGet(server.port, '/boom');
+    expect(reply.status).toBe(500);
+    expect(reply.body.toString()).not.toContain('boom');
+    expect(reply.body.toString()).not.toContain(home);
+    expect((await httpGet(server.port, '/hello/again')).status).toBe(200);
+  });
+
+  it('runs the new code after an upload and a touch of app.fcgi, without root', async () => {
+    const before = json(await httpGet(server.port, '/hello/deploy'));
+    expect(before.version).toBe('v1');
+    writeFileSync(join(site, 'app.js'), expressApp('v2'));
+    const now = new Date();
+    utimesSync(join(site, 'public_html', 'app.fcgi'), now, now); // touch public_html/app.fcgi
+    let after = before;
+    const deadline = Date.now() + 15_000;
+    while (after.version !== 'v2' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      after = json(await httpGet(server.port, '/hello/deploy'));
+    }
+    expect(after.version).toBe('v2');
+    expect(after.pid).not.toBe(before.pid);
+    expect(execFileSync('tail', ['-n', '50', '/var/log/apache2/suexec.log'], { encoding: 'utf8' })).toContain(
+      `uid: (${user.uid}/${user.name})`,
+    );
+  });
+});
