@@ -199,7 +199,10 @@ export function closeRequest(req: IncomingMessage, responseFinished: boolean): v
 }
 
 /** The request and the socket its response will write to. */
-export function createRequest(io: RequestIO): { req: IncomingMessage; socket: FcgiSocket } {
+export function createRequest(
+  io: RequestIO,
+  joinDuplicateHeaders = false,
+): { req: IncomingMessage; socket: FcgiSocket } {
   const { raw, cgi: params } = readPairs(io.pairs);
   const socket = socketFor(io, params);
   const req = new IncomingMessage(socket as never);
@@ -214,6 +217,7 @@ export function createRequest(io: RequestIO): { req: IncomingMessage; socket: Fc
   req.httpVersionMinor = version ? Number(version[2]) : 1;
   req.httpVersion = `${req.httpVersionMajor}.${req.httpVersionMinor}`;
   req.rawHeaders = raw;
+  (req as unknown as { joinDuplicateHeaders: boolean }).joinDuplicateHeaders = joinDuplicateHeaders;
   req.headers = mergeHeaders(req, raw);
 
   if (hasNoBody(params, method)) {

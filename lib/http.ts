@@ -19,6 +19,8 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unk
 export interface ServerOptions extends RequestLimits, LifecycleOptions {
   /** How many requests may be in flight at once (one worker thread each). Default 32. */
   concurrency?: number;
+  /** As node:http's: join every repeated request header with ', ' instead of keeping the first of some. Default false. */
+  joinDuplicateHeaders?: boolean;
   /** Web server addresses allowed to connect over TCP. Default: FCGI_WEB_SERVER_ADDRS, or anyone. */
   webServerAddrs?: string | readonly string[];
 }
@@ -59,6 +61,7 @@ export class Server extends EventEmitter {
    */
   timeout = 0;
   readonly #concurrency: number;
+  readonly #joinDuplicateHeaders: boolean;
   readonly #webServerAddrs: string;
   readonly #limits: Required<RequestLimits>;
   readonly #lifecycleOptions: LifecycleOptions;
@@ -76,6 +79,7 @@ export class Server extends EventEmitter {
     if (!Number.isInteger(concurrency) || concurrency < 1)
       throw new TypeError('concurrency must be a positive integer');
     this.#concurrency = concurrency;
+    this.#joinDuplicateHeaders = options.joinDuplicateHeaders === true;
     this.#limits = resolveLimits(options);
     resolveLifecycle(options, false); // validated now; applied at listen(), which knows whether fd 0 is served
     this.#lifecycleOptions = options;
@@ -250,7 +254,7 @@ export class Server extends EventEmitter {
 
   #serve(io: RequestIO): void {
     this.#lifecycle?.requestArrived();
-    const { req, socket } = createRequest(io);
+    const { req, socket } = createRequest(io, this.#joinDuplicateHeaders);
     // Before the response's own 'close' listener, so that req hears of a lost connection first, as on node:http.
     let finished = false;
     socket.once('close', () => closeRequest(req, finished));

@@ -108,6 +108,17 @@ describe('request headers', () => {
     ]);
   });
 
+  it('joins every repeated header with ", " under the joinDuplicateHeaders option, as node:http does', async () => {
+    const joining = await spawnFcgiApp(parityApp, { env: { JOIN_DUPLICATE_HEADERS: '1' } });
+    const seen = await json(joining.address, '/headers', [
+      ['HTTP_AUTHORIZATION', 'Basic Zmlyc3Q6MQ=='],
+      ['HTTP_AUTHORIZATION', 'Bearer second'],
+      ['HTTP_COOKIE', 'a=1'],
+      ['HTTP_COOKIE', 'b=2'],
+    ]);
+    expect(seen.headers).toEqual({ authorization: 'Basic Zmlyc3Q6MQ==, Bearer second', cookie: 'a=1; b=2' });
+  });
+
   it('gives req.socket.remoteFamily, and encrypted only when the web server says HTTPS', async () => {
     const plain = await json(app.address, '/headers');
     expect(plain).toMatchObject({ remoteFamily: 'IPv4', hasEncrypted: false, encrypted: null });
