@@ -45,7 +45,7 @@
             "-static-libgcc",
             "-Wl,--version-script=<(module_root_dir)/native/prebuilt.map",
             "-Wl,--wrap=OS_Read",
-            "-Wl,--wrap=pthread_create,--wrap=pthread_join,--wrap=pthread_detach,--wrap=pthread_once",
+            "-Wl,--wrap=pthread_create,--wrap=pthread_join,--wrap=pthread_detach,--wrap=pthread_once,--wrap=pthread_setname_np",
             "-Wl,--wrap=__pthread_key_create,--wrap=__libc_single_threaded,--wrap=arc4random",
             "-Wl,--wrap=strerrorname_np,--wrap=_dl_find_object"
           ]

@@ -1,5 +1,5 @@
-// The asynchronous engine: worker threads in the addon accept and do all blocking I/O; this file keeps each request's
-// pending callbacks and turns the addon's dispatch calls into them.
+// The asynchronous engine: worker threads in the addon accept and do all blocking I/O (started as requests need them,
+// up to `concurrency`); this file keeps each request's pending callbacks and turns the addon's dispatch calls into them.
 import type { FcgiError } from './errors';
 import type { RequestLimits } from './limits';
 import { native, type NativeAsyncRequest } from './native';
@@ -104,7 +104,10 @@ export class EngineRequest implements RequestIO {
 export interface EngineOptions {
   fd: number;
   webServerAddrs: string;
-  /** How many requests may be in flight at once: one worker thread each. */
+  /**
+   * How many requests may be in flight at once, one worker thread each. Threads start as requests need them: one waits
+   * for connections, and another starts when it takes one, so a process given one request at a time has two.
+   */
   concurrency: number;
   limits: Required<RequestLimits>;
   onRequest: (request: EngineRequest) => void;

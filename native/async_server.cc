@@ -42,18 +42,18 @@ Napi::Function AsyncServer::Define(Napi::Env env) {
 AsyncServer::AsyncServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AsyncServer>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[4].IsFunction()) {
-    ThrowTypeError(env, "new AsyncServer(listenFd, webServerAddrs, workers, limits, dispatch)");
+    ThrowTypeError(env, "new AsyncServer(listenFd, webServerAddrs, maxWorkers, limits, dispatch)");
   }
   int listenFd = info[0].As<Napi::Number>().Int32Value();
   AllowList allow;
   if (!allow.Parse(info[1].As<Napi::String>().Utf8Value())) throw MakeError(env, "FCGI_WEB_SERVER_ADDRS", EINVAL);
-  workers_ = info[2].As<Napi::Number>().Int32Value();
-  if (workers_ < 1) ThrowTypeError(env, "workers must be at least 1");
+  int maxWorkers = info[2].As<Napi::Number>().Int32Value();
+  if (maxWorkers < 1) ThrowTypeError(env, "maxWorkers must be at least 1");
 
-  GuardLimits limits = GuardLimitsFrom(info[3], workers_);
+  GuardLimits limits = GuardLimitsFrom(info[3], maxWorkers);
 
   tsfn_ = Napi::ThreadSafeFunction::New(env, info[4].As<Napi::Function>(), "libfcgi", 0, 1);
-  engine_ = std::make_unique<Engine>(listenFd, std::move(allow), workers_, limits, [this](Event* event) {
+  engine_ = std::make_unique<Engine>(listenFd, std::move(allow), maxWorkers, limits, [this](Event* event) {
     auto status = tsfn_.NonBlockingCall(
         event, [this](Napi::Env env, Napi::Function dispatch, Event* data) { CallJs(env, dispatch, this, data); });
     if (status != napi_ok) delete event;
@@ -80,8 +80,7 @@ void AsyncServer::CallJs(Napi::Env env, Napi::Function dispatch, AsyncServer* se
   if (env == nullptr) return;  // the environment is going away
   Napi::HandleScope scope(env);
 
-  if (event->kind == Event::kWorkerExited) {
-    if (++server->exited_ < server->workers_) return;
+  if (event->kind == Event::kWorkersExited) {
     server->engine_->Join();
     dispatch.Call(
         {Napi::Number::New(env, kDispatchExited), env.Undefined(), Napi::Number::New(env, 0), env.Undefined()});

@@ -23,7 +23,7 @@ enum DispatchKind {
 class AsyncServer : public Napi::ObjectWrap<AsyncServer> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // JS: new AsyncServer(listenFd, webServerAddrs, workers, limits, dispatch)
+  // JS: new AsyncServer(listenFd, webServerAddrs, maxWorkers, limits, dispatch); workers start as requests need them.
   explicit AsyncServer(const Napi::CallbackInfo& info);
 
  private:
@@ -37,8 +37,6 @@ class AsyncServer : public Napi::ObjectWrap<AsyncServer> {
 
   Napi::ThreadSafeFunction tsfn_;
   std::unique_ptr<Engine> engine_;
-  int workers_ = 0;
-  int exited_ = 0;
 };
 
 class AsyncRequest : public Napi::ObjectWrap<AsyncRequest> {

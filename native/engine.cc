@@ -1,13 +1,16 @@
 // The asynchronous engine's threads. Workers wait together on one epoll set holding the listening socket and the kept
 // connections that are idle, so a kept connection never pins a thread. Each worker serves one request at a time
-// through its RequestSlot and takes I/O orders from the JS thread through the request's queue. Plain C++: everything
-// that happens leaves through the Sink, which the N-API layer turns into JS calls.
+// through its RequestSlot and takes I/O orders from the JS thread through the request's queue. Workers start on
+// demand: one at first, and another only when the last idle one takes a connection, up to the limit, so a process
+// that gets one request at a time (mod_fcgid) has two. Plain C++: everything that happens leaves through the Sink,
+// which the N-API layer turns into JS calls.
 #include "engine.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -16,6 +19,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <system_error>
 
 #include "request_slot.h"
 
@@ -57,11 +61,16 @@ void Job::Enqueue(Command command) {
   Signal(wakeFd);
 }
 
-Engine::Engine(int listenFd, AllowList allow, int workers, GuardLimits limits, Sink sink)
-    : listenFd_(listenFd), allow_(std::move(allow)), workerCount_(workers), limits_(limits), sink_(std::move(sink)) {}
+Engine::Engine(int listenFd, AllowList allow, int maxWorkers, GuardLimits limits, Sink sink)
+    : listenFd_(listenFd), allow_(std::move(allow)), maxWorkers_(maxWorkers), limits_(limits), sink_(std::move(sink)) {}
 
 Engine::~Engine() {
-  if (!threads_.empty()) {
+  bool started;
+  {
+    std::lock_guard<std::mutex> lock(workersMutex_);
+    started = !threads_.empty();
+  }
+  if (started) {
     Close();
     Join();
   }
@@ -87,8 +96,37 @@ int Engine::Start() {
   if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, stopFd_, &stop) < 0) return errno;
   if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, listenFd_, &listening) < 0) return errno;
 
-  for (int i = 0; i < workerCount_; i++) threads_.emplace_back([this] { Run(); });
+  std::lock_guard<std::mutex> lock(workersMutex_);
+  return StartWorker();
+}
+
+int Engine::StartWorker() {
+  int wakeFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wakeFd < 0) return errno;
+  running_++;
+  idle_++;
+  try {
+    threads_.emplace_back([this, wakeFd] { Run(wakeFd); });
+  } catch (const std::system_error& error) {  // out of threads (RLIMIT_NPROC counts them) or memory
+    running_--;
+    idle_--;
+    close(wakeFd);
+    return error.code().value();
+  }
   return 0;
+}
+
+// The last idle worker starts another before it serves, so that one always waits for the next connection while the
+// limit allows: a connection never waits for a request that is slow to arrive or to finish. When the start fails
+// (the thread limit), the workers that run go on serving.
+void Engine::TookConnection() {
+  std::lock_guard<std::mutex> lock(workersMutex_);
+  if (--idle_ == 0 && running_ < maxWorkers_ && !closing_) StartWorker();
+}
+
+void Engine::ServedConnection() {
+  std::lock_guard<std::mutex> lock(workersMutex_);
+  idle_++;
 }
 
 void Engine::Close() {
@@ -104,8 +142,12 @@ void Engine::Close() {
 }
 
 void Engine::Join() {
-  for (std::thread& thread : threads_) thread.join();
-  threads_.clear();
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(workersMutex_);
+    threads.swap(threads_);
+  }
+  for (std::thread& thread : threads) thread.join();
 }
 
 // Waits for the next connection with a request to serve: a new one, or a kept one that has become readable.
@@ -157,35 +199,45 @@ void Engine::KeepIdle(int connectionFd) {
   }
 }
 
-void Engine::Run() {
-  RequestSlot slot(limits_);
-  int wakeFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wakeFd >= 0) {
+void Engine::Run(int wakeFd) {
+  pthread_setname_np(pthread_self(), "libfcgi-worker");  // as /proc/PID/task/*/comm and top -H show it
+  {
+    RequestSlot slot(limits_);
     for (int fd; (fd = NextConnection()) >= 0;) {
-      Serve(slot, fd, wakeFd);
+      TookConnection();
+      bool counted = Serve(slot, fd, wakeFd);
       int kept = slot.TakeKeptConnection();
       if (kept >= 0) KeepIdle(kept);
+      if (!counted) ServedConnection();
     }
-    close(wakeFd);
   }
-  Event* exited = new Event(Event::kWorkerExited, nullptr);
-  sink_(exited);
+  close(wakeFd);
+  bool last;
+  {
+    std::lock_guard<std::mutex> lock(workersMutex_);
+    idle_--;
+    last = --running_ == 0;
+  }
+  if (last) sink_(new Event(Event::kWorkersExited, nullptr));
 }
 
 // Serves one request on the connection: announces it, then carries out the JS thread's orders until the order that
 // ends it. Meanwhile it watches the connection for the web server giving up (a closed connection, FCGI_ABORT_REQUEST).
-void Engine::Serve(RequestSlot& slot, int connectionFd, int wakeFd) {
+// Returns true when it has already counted the worker idle, which it does when it finishes the request: the web server
+// may send its next request as soon as END_REQUEST reaches it, before this thread is back waiting, and that must not
+// start another thread.
+bool Engine::Serve(RequestSlot& slot, int connectionFd, int wakeFd) {
   int code = slot.AcceptOn(connectionFd);
   if (code != 0) {
     const RecordGuard& guard = slot.guard();
-    if (guard.refusal() == 0) return;  // the connection ended or broke before a request: nothing to report
+    if (guard.refusal() == 0) return false;  // the connection ended or broke before a request: nothing to report
     auto* refused = new Event(Event::kRefused, nullptr);
     refused->code = code;
     refused->length = guard.refusalMessage().size();
     refused->data.reset(new char[refused->length]);
     std::memcpy(refused->data.get(), guard.refusalMessage().data(), refused->length);
     sink_(refused);
-    return;
+    return false;
   }
 
   auto job = std::make_shared<Job>();
@@ -204,11 +256,13 @@ void Engine::Serve(RequestSlot& slot, int connectionFd, int wakeFd) {
   // A request that declares no body has only the empty FCGI_STDIN record to read: read it now, so that from here on
   // any byte arriving is an abort or the connection's end, which the loop below can report.
   bool inputEnded = DeclaresNoBody(request.envp) && slot.SkipInput() == 0;
-  Consume(wakeFd);  // orders of an earlier request are all carried out: start from a quiet eventfd
+  bool dataStarted = false;  // the filter role's FCGI_DATA, which finishing may have to drain
+  Consume(wakeFd);           // orders of an earlier request are all carried out: start from a quiet eventfd
   sink_(new Event(Event::kRequest, job));
 
   bool watchPeer = true;
-  for (bool finished = false; !finished;) {
+  bool finished = false;
+  while (!finished) {
     pollfd fds[2] = {{wakeFd, POLLIN, 0}, {connectionFd, 0, 0}};
     if (watchPeer) fds[1].events = static_cast<short>(POLLRDHUP | (inputEnded ? POLLIN : 0));
     if (poll(fds, watchPeer ? 2 : 1, -1) < 0) {
@@ -246,6 +300,7 @@ void Engine::Serve(RequestSlot& slot, int connectionFd, int wakeFd) {
         if (count == 0) inputEnded = true;
         sink_(event);
       } else if (command.kind == Command::kStartData) {
+        dataStarted = true;
         auto* event = new Event(Event::kStartDataDone, job);
         event->code = slot.StartFilterData();
         sink_(event);
@@ -258,7 +313,11 @@ void Engine::Serve(RequestSlot& slot, int connectionFd, int wakeFd) {
         }
         if (command.end) {
           slot.SetExitStatus(command.exitStatus);
+          // Counted idle before END_REQUEST goes, unless finishing has input left to drain, which can take long.
+          bool nothingToDrain = inputEnded && !dataStarted;
+          if (nothingToDrain) ServedConnection();
           int finishCode = slot.Finish();
+          if (!nothingToDrain) ServedConnection();
           if (event->code == 0) event->code = finishCode;
           event->final = true;
           finished = true;
@@ -270,6 +329,7 @@ void Engine::Serve(RequestSlot& slot, int connectionFd, int wakeFd) {
       }
     }
   }
+  return finished;
 }
 
 }  // namespace fcgi

@@ -1,7 +1,9 @@
 // The asynchronous engine's threads. Workers wait together on one epoll set holding the listening socket and the kept
 // connections that are idle, so a kept connection never pins a thread. Each worker serves one request at a time
-// through its RequestSlot and takes I/O orders from the JS thread through the request's queue. Plain C++: everything
-// that happens leaves through the Sink, which the N-API layer turns into JS calls.
+// through its RequestSlot and takes I/O orders from the JS thread through the request's queue. Workers start on
+// demand: one at first, and another only when the last idle one takes a connection, up to the limit, so a process
+// that gets one request at a time (mod_fcgid) has two. Plain C++: everything that happens leaves through the Sink,
+// which the N-API layer turns into JS calls.
 #pragma once
 #include <atomic>
 #include <deque>
@@ -49,7 +51,7 @@ struct Job {
 };
 
 struct Event {
-  enum Kind { kRequest, kReadDone, kWriteDone, kStartDataDone, kAborted, kWorkerExited, kRefused };
+  enum Kind { kRequest, kReadDone, kWriteDone, kStartDataDone, kAborted, kWorkersExited, kRefused };
   Event(Kind k, std::shared_ptr<Job> j) : kind(k), job(std::move(j)) {}
   Kind kind;
   std::shared_ptr<Job> job;
@@ -63,34 +65,43 @@ class Engine {
  public:
   using Sink = std::function<void(Event*)>;  // called on worker threads; takes ownership of the event
 
-  Engine(int listenFd, AllowList allow, int workers, GuardLimits limits, Sink sink);
+  // maxWorkers: how many requests may be served at once, one worker thread each.
+  Engine(int listenFd, AllowList allow, int maxWorkers, GuardLimits limits, Sink sink);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Starts the workers. Returns a result code.
+  // Starts the first worker; the others start as connections need them. Returns a result code.
   int Start();
-  // Stops accepting and drops idle kept connections; each worker exits after its current request, announcing it
-  // with kWorkerExited. Does not block.
+  // Stops accepting and drops idle kept connections; each worker exits after its current request, and the last one
+  // announces it with kWorkersExited. Does not block.
   void Close();
-  // Joins the workers; call once every one of them has announced its exit.
+  // Joins the workers; call once kWorkersExited has been announced.
   void Join();
 
  private:
-  void Run();
+  void Run(int wakeFd);
+  // Starts a worker that waits for a connection; call with workersMutex_ held. Returns a result code.
+  int StartWorker();
+  // A worker takes a connection (starting another when it was the last idle one), or is back from one.
+  void TookConnection();
+  void ServedConnection();
   int NextConnection();
-  void Serve(class RequestSlot& slot, int connectionFd, int wakeFd);
+  bool Serve(class RequestSlot& slot, int connectionFd, int wakeFd);
   void KeepIdle(int connectionFd);
 
   int listenFd_;
   AllowList allow_;
-  int workerCount_;
+  int maxWorkers_;
   GuardLimits limits_;
   Sink sink_;
   int epollFd_ = -1;
   int stopFd_ = -1;
   std::atomic<bool> closing_{false};
+  std::mutex workersMutex_;  // guards threads_, running_ and idle_
   std::vector<std::thread> threads_;
+  int running_ = 0;  // workers started that have not exited
+  int idle_ = 0;     // of them, those waiting for a connection
   std::mutex idleMutex_;
   std::set<int> idleConnections_;
 };

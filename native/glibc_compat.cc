@@ -23,12 +23,14 @@ int pthread_join_2_2_5(pthread_t, void**);
 int pthread_detach_2_2_5(pthread_t);
 int pthread_once_2_2_5(pthread_once_t*, void (*)());
 int pthread_key_create_2_2_5(pthread_key_t*, void (*)(void*));
+int pthread_setname_np_2_12(pthread_t, const char*);
 }
 __asm__(".symver pthread_create_2_2_5, pthread_create@GLIBC_2.2.5");
 __asm__(".symver pthread_join_2_2_5, pthread_join@GLIBC_2.2.5");
 __asm__(".symver pthread_detach_2_2_5, pthread_detach@GLIBC_2.2.5");
 __asm__(".symver pthread_once_2_2_5, pthread_once@GLIBC_2.2.5");
 __asm__(".symver pthread_key_create_2_2_5, __pthread_key_create@GLIBC_2.2.5");
+__asm__(".symver pthread_setname_np_2_12, pthread_setname_np@GLIBC_2.12");
 
 extern "C" {
 
@@ -38,6 +40,9 @@ HIDDEN int __wrap_pthread_create(pthread_t* thread, const pthread_attr_t* attr, 
 HIDDEN int __wrap_pthread_join(pthread_t thread, void** result) { return pthread_join_2_2_5(thread, result); }
 HIDDEN int __wrap_pthread_detach(pthread_t thread) { return pthread_detach_2_2_5(thread); }
 HIDDEN int __wrap_pthread_once(pthread_once_t* once, void (*init)()) { return pthread_once_2_2_5(once, init); }
+HIDDEN int __wrap_pthread_setname_np(pthread_t thread, const char* name) {
+  return pthread_setname_np_2_12(thread, name);
+}
 HIDDEN int __wrap___pthread_key_create(pthread_key_t* key, void (*destructor)(void*)) {
   return pthread_key_create_2_2_5(key, destructor);
 }
