@@ -158,7 +158,7 @@ const appDir = path.join(__dirname, ${quote(appDir)});
 // Express and others hide stack traces from visitors only in production.
 if (!process.env.NODE_ENV) process.env.NODE_ENV = 'production';
 
-// Node.js 22.1 and later can keep compiled code between processes, so that each starts faster.
+// Node.js 22.8 and later can keep compiled code between processes, so that each starts faster.
 const { enableCompileCache } = require('node:module');
 if (typeof enableCompileCache === 'function') {
   try {
