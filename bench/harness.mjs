@@ -1,7 +1,8 @@
 // What the bench scripts share: the machine's description, a free loopback port, waiting for an app to listen on it, starting a FastCGI app on it
-// with spawn-fcgi (which execs the app, so the child's pid is the app's) and reading a process's RSS.
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+// with spawn-fcgi (which execs the app, so the child's pid is the app's, or forks several that share the socket) and
+// reading a process's RSS and thread count.
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { createServer, Socket } from 'node:net';
 
@@ -38,14 +39,41 @@ export function spawnFcgi(port, command, options = {}) {
   });
 }
 
-/** A process's resident set size in MB (VmRSS), or null once it has gone. */
-export function rssMb(pid) {
+/**
+ * Starts `count` processes of `command` on one socket, 127.0.0.1:port (their fd 0), as `spawn-fcgi -F` does; they are
+ * not our children, so this returns their pids, read from spawn-fcgi's pid file.
+ */
+export function spawnFcgiChildren(port, count, command, pidFile) {
+  execFileSync(
+    'spawn-fcgi',
+    ['-F', String(count), '-P', pidFile, '-a', '127.0.0.1', '-p', String(port), '--', ...command],
+    {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    },
+  );
+  const pids = readFileSync(pidFile, 'utf8').trim().split('\n').map(Number);
+  rmSync(pidFile, { force: true });
+  return pids;
+}
+
+function statusField(pid, field) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   } catch {
     return null;
   }
+}
+
+/** A process's resident set size in MB (VmRSS), or null once it has gone. */
+export function rssMb(pid) {
+  const kb = statusField(pid, 'VmRSS');
+  return kb === null ? null : kb / 1024;
+}
+
+/** A process's thread count, or null once it has gone. */
+export function threadCount(pid) {
+  return statusField(pid, 'Threads');
 }
 
 export const round1 = (value) => (value === null ? null : Math.round(value * 10) / 10);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run bench: starts every hello-world app side by side on loopback, drives each with the direct FastCGI load
-// generator and with wrk through nginx, in interleaved rounds, and writes medians, ratios to the C program, latency
-// and RSS to bench/results/ and bench/README.md, with a chart.
+// generator and with wrk through nginx, in interleaved rounds, then what held connections and requests in flight cost
+// createServer (connections.mjs), and writes medians, ratios to the C program, latency and RSS to bench/results/ and
+// bench/README.md, with a chart.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.mjs';
-import { describeMachine, freePort, rssMb as processRssMb, sleep, spawnFcgi, waitForPort } from './harness.mjs';
+import { connectionTables, measureConnections } from './connections.mjs';
+import {
+  describeMachine,
+  freePort,
+  rssMb as processRssMb,
+  sleep,
+  spawnFcgi,
+  spawnFcgiChildren,
+  waitForPort,
+} from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
@@ -19,6 +29,7 @@ const run = mkdtempSync(join(tmpdir(), 'libfcgi-bench-'));
 const node = process.execPath;
 const loadgen = join(here, 'build', 'loadgen');
 const started = [];
+const startedPids = []; // processes that are not our children (spawn-fcgi -F forks them and exits)
 
 function launch(command, args, options = {}) {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], ...options });
@@ -28,6 +39,13 @@ function launch(command, args, options = {}) {
 
 function stopAll() {
   for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  for (const pid of startedPids.splice(0)) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
 }
 process.on('exit', stopAll);
 process.on('SIGINT', () => process.exit(130));
@@ -41,8 +59,19 @@ const apps = [
   { name: 'Express on createServer', command: [node, join(here, 'apps', 'express.js')] },
   { name: 'node-fastcgi 2.0', command: [node, join(here, 'apps', 'node-fastcgi.js')] },
   { name: 'php-fpm (2 children)', phpFpm: true },
+  { name: 'libfcgi createServer ×2', processes: 2, command: [node, join(here, 'apps', 'create-server.js')] },
 ];
-const nodeHttp = { name: 'node:http via proxy_pass', http: true, command: [node, join(here, 'apps', 'node-http.js')] };
+// What a Node user would do instead of FastCGI, behind the same nginx with proxy_pass (the fastcgi_keep_conn scenario).
+const httpApps = [
+  { name: 'node:http via proxy_pass', http: true, command: [node, join(here, 'apps', 'node-http.js')] },
+  { name: 'Express on node:http', http: true, command: [node, join(here, 'apps', 'express-http.js')] },
+  {
+    name: 'node:http cluster of 2',
+    http: true,
+    cluster: true,
+    command: [node, join(here, 'apps', 'node-http-cluster.js')],
+  },
+];
 
 async function startApp(app) {
   app.port = await freePort();
@@ -67,6 +96,9 @@ async function startApp(app) {
     app.child = launch('php-fpm8.2', ['-F', '-y', config]);
   } else if (app.http) {
     app.child = launch(app.command[0], app.command.slice(1), { env: { ...process.env, PORT: String(app.port) } });
+  } else if (app.processes) {
+    app.pids = spawnFcgiChildren(app.port, app.processes, app.command, join(run, `spawn-fcgi-${app.port}.pid`));
+    startedPids.push(...app.pids);
   } else {
     app.child = spawnFcgi(app.port, app.command);
     started.push(app.child);
@@ -74,10 +106,11 @@ async function startApp(app) {
   await waitForPort(app.port, app.name);
 }
 
-/** The processes that make up an app (php-fpm's master and children). */
+/** The processes that make up an app (php-fpm's master and children, the cluster's primary and workers). */
 function pidsOf(app) {
+  if (app.pids) return app.pids;
   const root = app.child.pid;
-  if (!app.phpFpm) return [root];
+  if (!app.phpFpm && !app.cluster) return [root];
   const children = execFileSync('pgrep', ['-P', String(root)], { encoding: 'utf8' })
     .trim()
     .split('\n')
@@ -147,11 +180,13 @@ function startNginx(fcgiApps) {
       );
     }
   }
-  blocks.push(
-    `upstream node_http { server 127.0.0.1:${nodeHttp.port}; keepalive 32; }`,
-    `server { listen 127.0.0.1:${nodeHttp.nginxPort}; location / { proxy_pass http://node_http;`,
-    '  proxy_http_version 1.1; proxy_set_header Connection ""; } }',
-  );
+  for (const app of httpApps) {
+    blocks.push(
+      `upstream http_${app.port} { server 127.0.0.1:${app.port}; keepalive 32; }`,
+      `server { listen 127.0.0.1:${app.nginxPort}; location / { proxy_pass http://http_${app.port};`,
+      '  proxy_http_version 1.1; proxy_set_header Connection ""; } }',
+    );
+  }
   const config = [
     'daemon off;',
     'worker_processes 1;',
@@ -179,15 +214,17 @@ async function main() {
     ...describeMachine(),
     nginx: spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', ''),
   };
-  console.error(`bench: ${apps.length} FastCGI apps + node:http, ${rounds} rounds of ${seconds} s, on ${machine.cpu}`);
-  for (const app of [...apps, nodeHttp]) await startApp(app);
+  console.error(
+    `bench: ${apps.length} FastCGI apps + ${httpApps.length} node:http ones, ${rounds} rounds of ${seconds} s, on ${machine.cpu}`,
+  );
+  for (const app of [...apps, ...httpApps]) await startApp(app);
   for (const app of apps) {
     app.nginxPort = await freePort();
     app.nginxKeepPort = await freePort();
   }
-  nodeHttp.nginxPort = await freePort();
+  for (const app of httpApps) app.nginxPort = await freePort();
   startNginx(apps);
-  await waitForPort(nodeHttp.nginxPort, 'nginx');
+  await waitForPort(httpApps[0].nginxPort, 'nginx');
 
   const scenarios = [
     {
@@ -200,10 +237,21 @@ async function main() {
     { name: 'nginx + wrk, fastcgi_keep_conn', run: (app) => viaWrk(app.nginxKeepPort), withHttp: true },
   ];
 
+  // The FastCGI apps warm up in the direct scenarios; the node:http ones serve only the last scenario, so warm them here.
+  for (const app of httpApps) {
+    execFileSync(
+      'wrk',
+      ['-t2', '-c16', `-d${Math.max(1, Math.ceil(warmup))}s`, `http://127.0.0.1:${app.nginxPort}/hello`],
+      {
+        stdio: 'ignore',
+      },
+    );
+  }
+
   const samples = new Map(); // "scenario|app" -> [{rps, p50, p99, ...}]
   for (let round = 1; round <= rounds; round++) {
     for (const scenario of scenarios) {
-      const roundApps = scenario.withHttp ? [...apps, nodeHttp] : apps;
+      const roundApps = scenario.withHttp ? [...apps, ...httpApps] : apps;
       for (const app of roundApps) {
         const result = app.http ? viaWrk(app.nginxPort) : scenario.run(app);
         const key = `${scenario.name}|${app.name}`;
@@ -214,11 +262,14 @@ async function main() {
     }
   }
 
-  const rss = Object.fromEntries([...apps, nodeHttp].map((app) => [app.name, Math.round(rssMb(app) * 10) / 10]));
+  const rss = Object.fromEntries([...apps, ...httpApps].map((app) => [app.name, Math.round(rssMb(app) * 10) / 10]));
+  // The held connections and requests in flight start apps of their own, with the throughput apps left idle.
+  console.error('  held connections and requests in flight (createServer)');
+  const connections = await measureConnections();
   const rows = [];
   for (const scenario of scenarios) {
     const baseline = median(samples.get(`${scenario.name}|${apps[0].name}`).map((s) => s.rps));
-    for (const app of scenario.withHttp ? [...apps, nodeHttp] : apps) {
+    for (const app of scenario.withHttp ? [...apps, ...httpApps] : apps) {
       const runs = samples.get(`${scenario.name}|${app.name}`);
       const rps = median(runs.map((s) => s.rps));
       rows.push({
@@ -234,7 +285,7 @@ async function main() {
       });
     }
   }
-  const results = { date: new Date().toISOString(), machine, seconds, rounds, rows, rssAfterLoadMb: rss };
+  const results = { date: new Date().toISOString(), machine, seconds, rounds, rows, rssAfterLoadMb: rss, connections };
   writeFileSync(join(here, 'results', 'latest.json'), JSON.stringify(results, null, 2) + '\n');
   writeFileSync(join(here, 'results', 'chart.svg'), renderChart(results));
   const table = [
@@ -248,6 +299,8 @@ async function main() {
     '| app | RSS after load (MB) |',
     '| --- | ---: |',
     ...Object.entries(rss).map(([name, mb]) => `| ${name} | ${mb} |`),
+    '',
+    connectionTables(connections),
   ].join('\n');
   const readmePath = join(here, 'README.md');
   const readme = readFileSync(readmePath, 'utf8');
