@@ -5,6 +5,7 @@ import { readFile, readFileSync, statSync, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import { decodePath } from './dev-params';
+import { refusedPaths } from './init';
 
 /** A document root and the FastCGI script in it that gets the URLs that are not files. */
 export interface DocumentRoot {
@@ -25,12 +26,8 @@ export type Route =
       redirectUrl: Buffer | undefined;
     };
 
-/** What the .htaccess refuses with [F]: node_modules, package files, restart.txt, dotfiles but .well-known. */
-const refused = [
-  /(^|\/)node_modules(\/|$)/,
-  /(^|\/)(package(-lock)?\.json|npm-shrinkwrap\.json|restart\.txt)$/,
-  /(^|\/)\.(?!well-known(\/|$))/,
-];
+/** What the .htaccess of `libfcgi init` refuses with [F]. */
+const refused = refusedPaths.map((path) => new RegExp(path));
 
 /** The URL path decoded and without dot segments, as Apache maps it to a file; null when it climbs above the root. */
 function normalizedPath(urlPath: string): Buffer | null {

@@ -63,7 +63,8 @@ const cgiFacts = [
 type CgiFacts = Partial<Record<(typeof cgiFacts)[number], string>>;
 const isCgiFact = new Set<string>(cgiFacts);
 
-const isContentLength = (value: string | undefined): value is string => value !== undefined && /^\d+$/.test(value);
+/** A whole non-negative decimal number: a CONTENT_LENGTH or a port as CGI sends them. */
+const isDecimal = (value: string | undefined): value is string => value !== undefined && /^\d+$/.test(value);
 
 /**
  * One pass over the parameters as they came (no params object built per request): the header lines as node:http's
@@ -95,7 +96,7 @@ function readPairs(pairs: readonly string[]): { raw: string[]; cgi: CgiFacts } {
     }
   }
   const length = cgi.CONTENT_LENGTH;
-  if (isContentLength(length)) {
+  if (isDecimal(length)) {
     if (transferEncodingAt >= 0) raw.splice(transferEncodingAt, 2);
     raw.push('Content-Length', length);
   } else if (transferEncodingAt < 0 && length !== undefined && length !== '') {
@@ -116,7 +117,7 @@ interface HeaderLineAdder {
 }
 
 function numberOrUndefined(value: string | undefined): number | undefined {
-  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+  return isDecimal(value) ? Number(value) : undefined;
 }
 
 function socketFor(io: RequestIO, params: CgiFacts): FcgiSocket {

@@ -112,6 +112,16 @@ const posix = (path: string): string => path.split(sep).join('/');
 /** A JavaScript string literal in single quotes. */
 const quote = (text: string): string => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
+/**
+ * The paths the .htaccess refuses with [F] (node_modules, package files, restart.txt, dotfiles but .well-known), as
+ * patterns that mean the same to mod_rewrite and to JavaScript, so that `libfcgi serve` refuses exactly these.
+ */
+export const refusedPaths = [
+  String.raw`(^|/)node_modules(/|$)`,
+  String.raw`(^|/)(package(-lock)?\.json|npm-shrinkwrap\.json|restart\.txt)$`,
+  String.raw`(^|/)\.(?!well-known(/|$))`,
+] as const;
+
 export function htaccess(script: string): string {
   return `# Written by \`libfcgi init\`: Apache runs ${script} with mod_fcgid and sends it every URL that is not a file here.
 # It needs \`AllowOverride FileInfo Options\`, which shared hosts give. A site under a sub-path (an Alias, ~user/)
@@ -124,10 +134,7 @@ Options +ExecCGI
 RewriteEngine On
 # Never serve the app's own files, should they land here: node_modules, package files, restart.txt, and dotfiles
 # (.env, .git, this file) but .well-known, which certificate checks use. [F] answers 403.
-RewriteRule (^|/)node_modules(/|$) - [F]
-RewriteRule (^|/)(package(-lock)?\\.json|npm-shrinkwrap\\.json|restart\\.txt)$ - [F]
-RewriteRule (^|/)\\.(?!well-known(/|$)) - [F]
-# Clean URLs: what is not a file here goes to the app, which gets the URL as the visitor typed it in REQUEST_URI
+${refusedPaths.map((path) => `RewriteRule ${path} - [F]\n`).join('')}# Clean URLs: what is not a file here goes to the app, which gets the URL as the visitor typed it in REQUEST_URI
 # (req.url), with SCRIPT_NAME=/${script}. Rewriting to "${script}" rather than "${script}/$1" keeps URLs with %23, %25
 # or %3F working.
 RewriteCond %{REQUEST_FILENAME} !-f
