@@ -11,12 +11,14 @@
         "native/accept.cc",
         "native/addon.cc",
         "native/async_server.cc",
+        "native/connection.cc",
         "native/engine.cc",
         "native/environ.cc",
         "native/errors.cc",
+        "native/libfcgi_io.cc",
         "native/listen.cc",
+        "native/loop_server.cc",
         "native/options.cc",
-        "native/os_read.cc",
         "native/record_guard.cc",
         "native/request.cc",
         "native/request_slot.cc",
@@ -33,7 +35,7 @@
           "cflags": ["<!@(node scripts/find-libfcgi.js cflags)"],
           "libraries": ["<!@(node scripts/find-libfcgi.js libs)"]
         }, {
-          # native/os_read.cc says why the record guard is wired in with --wrap here, native/glibc_compat.cc what
+          # native/libfcgi_io.cc says why libfcgi's I/O is wired in with --wrap here, native/glibc_compat.cc what
           # the other wraps are for (loading on glibc 2.28).
           "sources": ["native/glibc_compat.cc"],
           "defines": ["LIBFCGI_WRAP_OS_READ"],
@@ -44,7 +46,7 @@
             "-static-libstdc++",
             "-static-libgcc",
             "-Wl,--version-script=<(module_root_dir)/native/prebuilt.map",
-            "-Wl,--wrap=OS_Read",
+            "-Wl,--wrap=OS_Read,--wrap=OS_Write,--wrap=OS_IpcClose",
             "-Wl,--wrap=pthread_create,--wrap=pthread_join,--wrap=pthread_detach,--wrap=pthread_once,--wrap=pthread_setname_np",
             "-Wl,--wrap=__pthread_key_create,--wrap=__libc_single_threaded,--wrap=arc4random",
             "-Wl,--wrap=strerrorname_np,--wrap=_dl_find_object"

@@ -1,11 +1,12 @@
-// The asynchronous engine: worker threads in the addon accept and do all blocking I/O (started as requests need them,
-// up to `concurrency`); this file keeps each request's pending callbacks and turns the addon's dispatch calls into them.
+// The event-loop engine: the addon accepts connections and serves them on Node's own event loop, with libfcgi as the
+// codec (native/loop_server.h); this file gives each request its ordered, callback-style I/O (RequestIO) over the
+// addon's serial-numbered calls, and turns the addon's dispatch calls into those callbacks.
 import type { FcgiError } from './errors';
 import type { RequestLimits } from './limits';
-import { native, type NativeAsyncRequest } from './native';
+import { native, type NativeLoopServer } from './native';
 import { paramsFromPairs, type Params } from './params';
 
-const Dispatch = { request: 0, read: 1, write: 2, startData: 3, aborted: 4, exited: 5, refused: 6 } as const;
+const Dispatch = { request: 0, readable: 1, drained: 2, startData: 3, aborted: 4, closed: 5, refused: 6 } as const;
 
 function toError(syscall: string, code: number): FcgiError {
   return native.errorFor(syscall, code);
@@ -30,7 +31,10 @@ export interface RequestIO {
   startData(callback: DoneCallback): void;
 }
 
-/** One request in flight on a worker thread. Orders are carried out in the order given. */
+/**
+ * One request in flight. The addon answers at once when it can (bytes already here, output taken); callbacks still
+ * run on a later tick, as a socket's do, and in the order the calls were made.
+ */
 export class EngineRequest implements RequestIO {
   readonly role: number;
   readonly requestId: number;
@@ -42,17 +46,24 @@ export class EngineRequest implements RequestIO {
   onAbort: (() => void) | null = null;
   aborted = false;
   finished = false;
-  readonly #native: NativeAsyncRequest;
-  readonly #reads: ReadCallback[] = [];
-  readonly #writes: DoneCallback[] = [];
-  readonly #dataStarts: DoneCallback[] = [];
+  readonly #server: NativeLoopServer;
+  readonly #serial: number;
+  #read: { size: number; callback: ReadCallback } | null = null;
+  /** Writes whose output waits for the socket, oldest first. */
+  #writes: DoneCallback[] = [];
+  #dataStart: DoneCallback | null = null;
+  readonly #onFinished: () => void;
 
-  constructor(handle: NativeAsyncRequest, role: number, requestId: number, keepConn: boolean, params: string[]) {
-    this.#native = handle;
-    this.role = role;
-    this.requestId = requestId;
-    this.keepConn = keepConn;
-    this.pairs = params;
+  constructor(
+    server: NativeLoopServer,
+    serial: number,
+    payload: [number, number, boolean, string[]],
+    onFinished: () => void,
+  ) {
+    this.#server = server;
+    this.#serial = serial;
+    this.#onFinished = onFinished;
+    [this.role, this.requestId, this.keepConn, this.pairs] = payload;
   }
 
   /** Built on first use: the HTTP layer reads headers straight from the pairs. */
@@ -62,38 +73,63 @@ export class EngineRequest implements RequestIO {
 
   /** Reads what has arrived of FCGI_STDIN (FCGI_DATA after startData), at most size bytes; null at the end. */
   read(size: number, callback: ReadCallback): void {
-    this.#reads.push(callback);
-    this.#native.read(size);
+    const result = this.#server.read(this.#serial, size);
+    if (result === undefined) {
+      this.#read = { size, callback };
+    } else if (typeof result === 'number') {
+      process.nextTick(callback, toError('read', result), null);
+    } else {
+      process.nextTick(callback, null, result);
+    }
   }
 
   /** Writes to FCGI_STDOUT; with end, then sends FCGI_END_REQUEST with exitStatus and ends the request. */
   write(chunk: string | Uint8Array | null, end: boolean, exitStatus: number, callback: DoneCallback): void {
     if (this.finished) throw new Error('write after the request was finished');
-    this.#writes.push(callback);
     if (end) this.finished = true;
-    this.#native.write(chunk, end, exitStatus);
+    this.#settleWrite(this.#server.write(this.#serial, chunk, end, exitStatus), 'write', callback, end);
+    if (end) this.#onFinished(); // the addon has forgotten the serial: nothing more comes for it
   }
 
   writeStderr(chunk: string | Uint8Array, callback: DoneCallback): void {
     if (this.finished) throw new Error('writeStderr after the request was finished');
-    this.#writes.push(callback);
-    this.#native.writeStderr(chunk);
+    this.#settleWrite(this.#server.writeStderr(this.#serial, chunk), 'writeStderr', callback, false);
   }
 
   /** For the filter role: skips the rest of FCGI_STDIN; reads then return FCGI_DATA. */
   startData(callback: DoneCallback): void {
-    this.#dataStarts.push(callback);
-    this.#native.startData();
+    const code = this.#server.startData(this.#serial);
+    if (code === undefined) this.#dataStart = callback;
+    else process.nextTick(callback, code === 0 ? null : toError('startData', code));
+  }
+
+  #settleWrite(result: boolean | number, syscall: string, callback: DoneCallback, end: boolean): void {
+    if (result === false && !end) {
+      this.#writes.push(callback);
+      return;
+    }
+    // Taken (or failed): the writes still waiting went out before it.
+    const waiting = this.#writes;
+    this.#writes = [];
+    const error = typeof result === 'number' ? toError(syscall, result) : null;
+    process.nextTick(() => {
+      for (const earlier of waiting) earlier(null);
+      callback(error);
+    });
   }
 
   /** @internal */
-  settle(kind: number, code: number, payload: unknown): void {
-    if (kind === Dispatch.read) {
-      this.#reads.shift()?.(code === 0 ? null : toError('read', code), (payload as Buffer | null) ?? null);
-    } else if (kind === Dispatch.write) {
-      this.#writes.shift()?.(code === 0 ? null : toError('write', code));
+  settle(kind: number, code: number): void {
+    if (kind === Dispatch.readable) {
+      const pending = this.#read;
+      this.#read = null;
+      if (pending) this.read(pending.size, pending.callback);
+    } else if (kind === Dispatch.drained) {
+      for (const callback of this.#writes.splice(0)) callback(null);
     } else if (kind === Dispatch.startData) {
-      this.#dataStarts.shift()?.(code === 0 ? null : toError('startData', code));
+      const callback = this.#dataStart;
+      this.#dataStart = null;
+      callback?.(code === 0 ? null : toError('startData', code));
     } else if (kind === Dispatch.aborted && !this.aborted) {
       this.aborted = true;
       this.onAbort?.();
@@ -104,10 +140,7 @@ export class EngineRequest implements RequestIO {
 export interface EngineOptions {
   fd: number;
   webServerAddrs: string;
-  /**
-   * How many requests may be in flight at once, one worker thread each. Threads start as requests need them: one waits
-   * for connections, and another starts when it takes one, so a process given one request at a time has two.
-   */
+  /** How many requests may be in flight at once before new connections wait; Infinity for no limit. */
   concurrency: number;
   limits: Required<RequestLimits>;
   onRequest: (request: EngineRequest) => void;
@@ -116,46 +149,35 @@ export interface EngineOptions {
   onClose: () => void;
 }
 
-const requestsByHandle = new WeakMap<NativeAsyncRequest, EngineRequest>();
-
 export class Engine {
-  readonly #native: InstanceType<typeof native.AsyncServer>;
+  readonly #native: NativeLoopServer;
+  readonly #requests = new Map<number, EngineRequest>();
   #closing = false;
 
   constructor(options: EngineOptions) {
-    const dispatch = (kind: number, handle: NativeAsyncRequest | undefined, code: number, payload: unknown): void => {
-      if (kind === Dispatch.exited) {
-        options.onClose();
-        return;
-      }
-      if (kind === Dispatch.refused) {
-        options.onRefused(native.errorFor('accept', code, payload as string));
-        return;
-      }
-      if (handle === undefined) return;
+    const dispatch = (kind: number, serial: number, code: number, payload: unknown): void => {
       if (kind === Dispatch.request) {
-        const [role, requestId, keepConn, params] = payload as [number, number, boolean, string[]];
-        const request = new EngineRequest(handle, role, requestId, keepConn, params);
-        requestsByHandle.set(handle, request);
+        const facts = payload as [number, number, boolean, string[]];
+        const request = new EngineRequest(this.#native, serial, facts, () => this.#requests.delete(serial));
+        this.#requests.set(serial, request);
         options.onRequest(request);
-        return;
+      } else if (kind === Dispatch.closed) {
+        options.onClose();
+      } else if (kind === Dispatch.refused) {
+        options.onRefused(native.errorFor('accept', code, payload as string));
+      } else {
+        this.#requests.get(serial)?.settle(kind, code);
       }
-      requestsByHandle.get(handle)?.settle(kind, code, payload);
     };
-    this.#native = new native.AsyncServer(
-      options.fd,
-      options.webServerAddrs,
-      options.concurrency,
-      options.limits,
-      dispatch,
-    );
+    const maxRequests = Number.isFinite(options.concurrency) ? options.concurrency : 0;
+    this.#native = new native.LoopServer(options.fd, options.webServerAddrs, maxRequests, options.limits, dispatch);
   }
 
   start(): void {
     this.#native.start();
   }
 
-  /** Stops accepting; in-flight requests go on. onClose runs once every worker has exited. */
+  /** Stops accepting and closes idle connections; requests in flight finish. onClose runs once all are gone. */
   close(): void {
     if (this.#closing) return;
     this.#closing = true;

@@ -1,5 +1,5 @@
-// createServer(): the node:http-style server over the asynchronous engine. Requests are served concurrently on the
-// addon's worker threads; handlers get node:http's own IncomingMessage and ServerResponse.
+// createServer(): the node:http-style server over the event-loop engine. Requests are served concurrently on Node's
+// own event loop; handlers get node:http's own IncomingMessage and ServerResponse.
 import { EventEmitter } from 'node:events';
 import { unlinkSync } from 'node:fs';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -17,7 +17,10 @@ import { native } from './native';
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 export interface ServerOptions extends RequestLimits, LifecycleOptions {
-  /** How many requests may be in flight at once (one worker thread each). Default 32. */
+  /**
+   * How many requests may be in flight at once; beyond it, new connections wait in the listen queue. Default Infinity
+   * (no limit, as node:http).
+   */
   concurrency?: number;
   /** As node:http's: join every repeated request header with ', ' instead of keeping the first of some. Default false. */
   joinDuplicateHeaders?: boolean;
@@ -32,7 +35,7 @@ export interface ListenOptions extends SocketOptions {
 
 type Address = { address: string; family: string; port: number } | string | null;
 
-const defaultConcurrency = 32;
+const defaultConcurrency = Infinity;
 
 function parseListenArguments(args: unknown[]): { options: ListenOptions; callback: (() => void) | undefined } {
   const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
@@ -76,8 +79,8 @@ export class Server extends EventEmitter {
   constructor(options: ServerOptions = {}, listener?: RequestListener) {
     super();
     const concurrency = options.concurrency ?? defaultConcurrency;
-    if (!Number.isInteger(concurrency) || concurrency < 1)
-      throw new TypeError('concurrency must be a positive integer');
+    if (!(Number.isInteger(concurrency) || concurrency === Infinity) || concurrency < 1)
+      throw new TypeError('concurrency must be a positive integer or Infinity');
     this.#concurrency = concurrency;
     this.#joinDuplicateHeaders = options.joinDuplicateHeaders === true;
     this.#limits = resolveLimits(options);

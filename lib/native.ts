@@ -28,20 +28,22 @@ export interface NativeRequest {
   close(): void;
 }
 
-export interface NativeAsyncRequest {
-  read(size: number): void;
-  write(chunk: string | Uint8Array | null, end: boolean, exitStatus: number): void;
-  writeStderr(chunk: string | Uint8Array): void;
-  startData(): void;
-}
+/** (kind, serial, code, payload): see native/loop_server.h LoopDispatch. */
+export type Dispatch = (kind: number, serial: number, code: number, payload: unknown) => void;
 
-export type Dispatch = (kind: number, request: NativeAsyncRequest | undefined, code: number, payload: unknown) => void;
-
-export interface NativeAsyncServer {
+/** The event-loop engine: requests are named by serial numbers; results are values, or error codes as numbers. */
+export interface NativeLoopServer {
   start(): void;
   close(): void;
   ref(): void;
   unref(): void;
+  /** A Buffer, null at the end, undefined for "not yet" (then a readable dispatch), or an error code. */
+  read(serial: number, size: number): Buffer | null | undefined | number;
+  /** true; false for "wait for the drained dispatch"; or an error code. */
+  write(serial: number, chunk: string | Uint8Array | null, end: boolean, exitStatus: number): boolean | number;
+  writeStderr(serial: number, chunk: string | Uint8Array): boolean | number;
+  /** 0, undefined for "not yet" (then a startData dispatch with the code), or an error code. */
+  startData(serial: number): number | undefined;
 }
 
 export interface NativeAddon {
@@ -55,13 +57,14 @@ export interface NativeAddon {
   /** Takes SIGTERM for the synchronous loop (native/stop_signal.h); only when no JS listener wants it. */
   watchStopSignal(graceMs: number): void;
   Request: new (listenFd: number, webServerAddrs: string, limits: Required<RequestLimits>) => NativeRequest;
-  AsyncServer: new (
+  /** maxRequests: requests in flight before new connections wait; 0 for no limit. */
+  LoopServer: new (
     listenFd: number,
     webServerAddrs: string,
-    workers: number,
+    maxRequests: number,
     limits: Required<RequestLimits>,
     dispatch: Dispatch,
-  ) => NativeAsyncServer;
+  ) => NativeLoopServer;
   /** The FcgiError for a result code (errno or FCGX_*), as the addon names it; detail replaces the description. */
   errorFor(syscall: string, code: number, detail?: string): FcgiError;
 }

@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "instance.h"
 #include "listen.h"
+#include "loop_server.h"
 #include "request.h"
 #include "signals.h"
 #include "stop_signal.h"
@@ -27,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchStopSignal", Napi::Function::New(env, WatchStopSignalJs, "watchStopSignal"));
   exports.Set("Request", Request::Define(env));
   exports.Set("AsyncServer", AsyncServer::Define(env));
+  exports.Set("LoopServer", LoopServer::Define(env));
   Napi::Function asyncRequest = AsyncRequest::Define(env);
   env.GetInstanceData<InstanceData>()->asyncRequestClass = Napi::Persistent(asyncRequest);
   return exports;

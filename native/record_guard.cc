@@ -16,7 +16,11 @@ namespace {
 
 constexpr unsigned char kVersion1 = 1;
 constexpr unsigned char kBeginRequest = 1;
+constexpr unsigned char kAbortRequest = 2;
 constexpr unsigned char kParams = 4;
+constexpr unsigned char kStdin = 5;
+constexpr unsigned char kData = 8;
+constexpr uint16_t kFilterRole = 3;
 constexpr unsigned char kStdout = 6;
 constexpr unsigned char kEndRequest = 3;
 constexpr unsigned char kGetValues = 9;
@@ -109,11 +113,17 @@ void RecordGuard::Begin() {
   swallow_ = false;
   getValues_.clear();
   beginRequestId_ = 0;
+  role_ = 0;
+  beginBodyBytes_ = 0;
+  inputEnded_ = false;
+  abortSeen_ = false;
   paramsBytes_ = 0;
   lengthCount_ = 0;
   pairBytesLeft_ = 0;
   refusal_ = 0;
   refusalMessage_.clear();
+  replies_.clear();
+  shouldLinger_ = false;
 }
 
 ssize_t RecordGuard::Read(int fd, char* buffer, size_t length) {
@@ -132,7 +142,11 @@ ssize_t RecordGuard::Read(int fd, char* buffer, size_t length) {
     size_t held = headerBytes_ < kHeaderLength ? headerBytes_ : 0;
     ssize_t count = ReadBeforeDeadline(fd, buffer + held, length - held);
     if (count <= 0) return count;
-    ssize_t shown = Filter(fd, reinterpret_cast<unsigned char*>(buffer + held), static_cast<size_t>(count), buffer);
+    size_t consumed;
+    ssize_t shown =
+        Filter(reinterpret_cast<unsigned char*>(buffer + held), static_cast<size_t>(count), buffer, &consumed);
+    SendReplies(fd);
+    if (shown < 0) errno = refusal_ > 0 ? refusal_ : EPROTO;
     if (shown != 0) return shown;
     // Everything read was held back or answered here: read on, as a read that returned 0 would mean the end.
   }
@@ -158,22 +172,53 @@ ssize_t RecordGuard::ReadBeforeDeadline(int fd, char* buffer, size_t length) {
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) return -1;
     if (ready > 0) continue;
-    if (paramsEnded_) {
-      Refuse(fd, ETIMEDOUT,
-             "the request body did not arrive within requestTimeout (" + std::to_string(limitMs) + " ms)");
-    } else {
-      Refuse(fd, ETIMEDOUT,
-             "the request parameters did not arrive within headersTimeout (" + std::to_string(limitMs) + " ms)");
-    }
+    RefuseForTime();
+    SendReplies(fd);
     errno = ETIMEDOUT;
     return -1;
   }
 }
 
-ssize_t RecordGuard::Filter(int fd, const unsigned char* raw, size_t count, char* out) {
+void RecordGuard::RefuseForTime() {
+  if (paramsEnded_) {
+    Refuse(ETIMEDOUT, "the request body did not arrive within requestTimeout (" +
+                          std::to_string(limits_.requestTimeoutMs) + " ms)");
+  } else {
+    Refuse(ETIMEDOUT, "the request parameters did not arrive within headersTimeout (" +
+                          std::to_string(limits_.headersTimeoutMs) + " ms)");
+  }
+}
+
+std::chrono::steady_clock::time_point RecordGuard::Deadline() const {
+  int limitMs = paramsEnded_ ? limits_.requestTimeoutMs : limits_.headersTimeoutMs;
+  if (limitMs <= 0 || inputEnded_ || refusal_ != 0) return std::chrono::steady_clock::time_point::max();
+  return started_ + std::chrono::milliseconds(limitMs);
+}
+
+void RecordGuard::SendReplies(int fd) {
+  if (replies_.empty()) return;
+  SendAll(fd, replies_);
+  replies_.clear();
+  if (shouldLinger_) LingerAfterReply(fd);
+}
+
+size_t RecordGuard::Feed(const unsigned char* raw, size_t count, std::string& shown) {
+  stopAtInputEnd_ = true;
+  if (refusal_ != 0 || inputEnded_) return 0;
+  size_t before = shown.size();
+  // The validated part is at most the raw bytes and the header bytes held back from the last call.
+  shown.resize(before + count + kHeaderLength);
+  size_t consumed = 0;
+  ssize_t added = Filter(raw, count, &shown[before], &consumed);
+  shown.resize(before + (added > 0 ? static_cast<size_t>(added) : 0));
+  return consumed;
+}
+
+ssize_t RecordGuard::Filter(const unsigned char* raw, size_t count, char* out, size_t* consumed) {
   size_t in = 0;
   size_t shown = 0;
-  while (in < count) {
+  *consumed = 0;
+  while (in < count && !(stopAtInputEnd_ && inputEnded_ && headerBytes_ == 0)) {
     if (headerBytes_ < kHeaderLength) {
       size_t take = std::min(kHeaderLength - headerBytes_, count - in);
       std::memcpy(header_ + headerBytes_, raw + in, take);
@@ -182,7 +227,8 @@ ssize_t RecordGuard::Filter(int fd, const unsigned char* raw, size_t count, char
       if (headerBytes_ < kHeaderLength) break;
       StartRecord();
       if (header_[0] != kVersion1) {
-        Refuse(fd, -2 /* FCGX_UNSUPPORTED_VERSION */,
+        *consumed = in;
+        Refuse(-2 /* FCGX_UNSUPPORTED_VERSION */,
                "a record of FastCGI version " + std::to_string(header_[0]) +
                    " arrived (is something other than a FastCGI web server connecting?)");
         return -1;
@@ -195,7 +241,15 @@ ssize_t RecordGuard::Filter(int fd, const unsigned char* raw, size_t count, char
       size_t take = std::min(contentLeft_ + paddingLeft_, count - in);
       size_t content = std::min(take, contentLeft_);
       bool requestParams = type_ == kParams && requestId_ == beginRequestId_ && beginRequestId_ != 0;
-      if (requestParams && !ScanParams(fd, raw + in, content)) return -1;
+      if (requestParams && !ScanParams(raw + in, content)) {
+        *consumed = in;
+        return -1;
+      }
+      if (type_ == kBeginRequest && requestId_ == beginRequestId_) {
+        for (size_t i = 0; i < content && beginBodyBytes_ < 2; i++, beginBodyBytes_++) {
+          role_ = static_cast<uint16_t>((role_ << 8) | raw[in + i]);
+        }
+      }
       if (swallow_) {
         getValues_.append(reinterpret_cast<const char*>(raw + in), content);
       } else {
@@ -207,11 +261,12 @@ ssize_t RecordGuard::Filter(int fd, const unsigned char* raw, size_t count, char
       in += take;
     }
     if (contentLeft_ == 0 && paddingLeft_ == 0) {
-      if (swallow_) AnswerManagementRecord(fd);
+      if (swallow_ && requestId_ == 0) AnswerManagementRecord();
       headerBytes_ = 0;
       swallow_ = false;
     }
   }
+  *consumed = in;
   return static_cast<ssize_t>(shown);
 }
 
@@ -221,16 +276,25 @@ void RecordGuard::StartRecord() {
   contentLeft_ = static_cast<size_t>((header_[4] << 8) | header_[5]);
   paddingLeft_ = header_[6];
   if (type_ == kBeginRequest && requestId_ != 0 && beginRequestId_ == 0) beginRequestId_ = requestId_;
-  if (type_ == kParams && requestId_ == beginRequestId_ && contentLeft_ == 0) paramsEnded_ = true;
+  bool ofRequest = requestId_ == beginRequestId_ && beginRequestId_ != 0;
+  if (ofRequest && type_ == kParams && contentLeft_ == 0) paramsEnded_ = true;
+  uint8_t lastInput = role_ == kFilterRole ? kData : kStdin;
+  if (ofRequest && paramsEnded_ && type_ == lastInput && contentLeft_ == 0) inputEnded_ = true;
   // Management records (request id 0) are answered here: GET_VALUES because libfcgi's answer can smash its stack,
   // the others because libfcgi leaks 48 bytes for each one it answers with UNKNOWN_TYPE.
   swallow_ = requestId_ == 0;
   if (swallow_) getValues_.clear();
+  // libfcgi takes FCGI_ABORT_REQUEST for a protocol error in the middle of the body; the event loop reports it as the
+  // abort it is instead.
+  if (stopAtInputEnd_ && ofRequest && type_ == kAbortRequest) {
+    swallow_ = true;
+    abortSeen_ = true;
+  }
 }
 
 // Follows the name-value pairs across PARAMS records and refuses the request as soon as the lengths declared so far
 // exceed the limit: before libfcgi reads a length, since it allocates name and value at once on reading both.
-bool RecordGuard::ScanParams(int fd, const unsigned char* bytes, size_t count) {
+bool RecordGuard::ScanParams(const unsigned char* bytes, size_t count) {
   for (size_t i = 0; i < count;) {
     if (pairBytesLeft_ > 0) {
       size_t skip = static_cast<size_t>(std::min<uint64_t>(pairBytesLeft_, count - i));
@@ -247,7 +311,7 @@ bool RecordGuard::ScanParams(int fd, const unsigned char* bytes, size_t count) {
     lengthCount_ = 0;
     paramsBytes_ += nameSize + valueSize + pair;
     if (paramsBytes_ > limits_.maxParamsSize) {
-      Refuse(fd, kParamsTooLarge,
+      Refuse(kParamsTooLarge,
              "the request parameters exceed maxParamsSize (" + std::to_string(limits_.maxParamsSize) +
                  " bytes): a name-value pair of " + std::to_string(pair) + " bytes was declared");
       return false;
@@ -259,13 +323,12 @@ bool RecordGuard::ScanParams(int fd, const unsigned char* bytes, size_t count) {
 
 // Answers GET_VALUES with each known name once, whatever the record repeats, stopping at the first malformed pair;
 // any other management record with UNKNOWN_TYPE, as the spec asks.
-void RecordGuard::AnswerManagementRecord(int fd) {
+void RecordGuard::AnswerManagementRecord() {
   if (type_ != kGetValues) {
     std::string body(8, '\0');
     body[0] = static_cast<char>(type_);
     std::string record;
-    AppendRecord(record, kUnknownType, 0, body);
-    SendAll(fd, record);
+    AppendRecord(replies_, kUnknownType, 0, body);
     return;
   }
   static const char* const kNames[] = {"FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS"};
@@ -294,24 +357,20 @@ void RecordGuard::AnswerManagementRecord(int fd) {
       pairs += value;
     }
   }
-  std::string record;
-  AppendRecord(record, kGetValuesResult, 0, pairs);
-  SendAll(fd, record);
+  AppendRecord(replies_, kGetValuesResult, 0, pairs);
 }
 
-void RecordGuard::Refuse(int fd, int code, std::string message) {
+void RecordGuard::Refuse(int code, std::string message) {
   refusal_ = code;
   refusalMessage_ = std::move(message);
   // Answer only while the request is still in its head: once libfcgi has begun it, the app owns the response.
   if (beginRequestId_ == 0 || paramsEnded_ || code == -2) return;
   const char* status = code == kParamsTooLarge ? "431 Request Header Fields Too Large" : "408 Request Timeout";
   std::string head = std::string("Status: ") + status + "\r\nContent-Type: text/plain\r\n\r\n" + status + "\n";
-  std::string reply;
-  AppendRecord(reply, kStdout, beginRequestId_, head);
-  AppendRecord(reply, kStdout, beginRequestId_, std::string());
-  AppendRecord(reply, kEndRequest, beginRequestId_, std::string(8, '\0'));  // appStatus 0, FCGI_REQUEST_COMPLETE
-  SendAll(fd, reply);
-  LingerAfterReply(fd);
+  AppendRecord(replies_, kStdout, beginRequestId_, head);
+  AppendRecord(replies_, kStdout, beginRequestId_, std::string());
+  AppendRecord(replies_, kEndRequest, beginRequestId_, std::string(8, '\0'));  // appStatus 0, FCGI_REQUEST_COMPLETE
+  shouldLinger_ = true;
 }
 
 }  // namespace fcgi

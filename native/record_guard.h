@@ -37,9 +37,32 @@ class RecordGuard {
   // Starts guarding a connection at a record boundary, for the request that is about to begin on it; also forgets
   // an earlier refusal.
   void Begin();
-  // The read libfcgi asked for: fills buffer with up to length bytes of validated records. Returns the count, 0 at
-  // the end of the stream, or -1 with errno set (ETIMEDOUT, or EPROTO once the guard has refused the request).
+  // The read libfcgi asked for, on a blocking connection (the synchronous loop): fills buffer with up to length bytes
+  // of validated records. Returns the count, 0 at the end of the stream, or -1 with errno set (ETIMEDOUT, or EPROTO
+  // once the guard has refused the request). Replies the guard owes are sent on fd before it returns.
   ssize_t Read(int fd, char* buffer, size_t length);
+
+  // The event loop's way in (native/connection.cc): takes bytes as they arrive, appends the validated part to shown,
+  // and returns how many it consumed. It stops after the record that ends the request's input (the empty FCGI_STDIN
+  // record, FCGI_DATA's for the filter role), so bytes of a next request wait until this one is finished. Replies
+  // the guard owes (GET_VALUES answers, a refusal's response) are then in replies(); after a refusal it consumes
+  // nothing more.
+  size_t Feed(const unsigned char* raw, size_t count, std::string& shown);
+  // Refuses the request for taking too long (the event loop's timer says when).
+  void RefuseForTime();
+  // The deadline of the phase the request is in, from its first byte (headersTimeout, then requestTimeout);
+  // time_point::max() when none applies.
+  std::chrono::steady_clock::time_point Deadline() const;
+
+  std::string& replies() { return replies_; }
+  // Whether the refusal's reply asks for the connection to linger: end our side, then read until the peer closes.
+  bool shouldLinger() const { return shouldLinger_; }
+  bool paramsEnded() const { return paramsEnded_; }
+  // Between records, with no request begun: only management records (answered) have come.
+  bool idle() const { return beginRequestId_ == 0 && headerBytes_ == 0 && refusal_ == 0; }
+  bool inputEnded() const { return inputEnded_; }
+  // Whether the web server sent FCGI_ABORT_REQUEST for the request (seen by Feed, which keeps it from libfcgi).
+  bool abortSeen() const { return abortSeen_; }
 
   // Why the guard ended the request, once it has: kParamsTooLarge or ETIMEDOUT (0 if it has not), and a sentence.
   int refusal() const { return refusal_; }
@@ -61,11 +84,14 @@ class RecordGuard {
  private:
   ssize_t ReadBeforeDeadline(int fd, char* buffer, size_t length);
   // Moves the validated part of raw bytes to out; returns the count moved, or -1 after refusing the request.
-  ssize_t Filter(int fd, const unsigned char* raw, size_t count, char* out);
+  // *consumed says how much of raw it took (all of it, unless it stopped at the end of the input or refused).
+  ssize_t Filter(const unsigned char* raw, size_t count, char* out, size_t* consumed);
   void StartRecord();
-  bool ScanParams(int fd, const unsigned char* bytes, size_t count);
-  void AnswerManagementRecord(int fd);
-  void Refuse(int fd, int code, std::string message);
+  bool ScanParams(const unsigned char* bytes, size_t count);
+  void AnswerManagementRecord();
+  void Refuse(int code, std::string message);
+  // The synchronous path: sends the replies owed, and lingers after a refusal's.
+  void SendReplies(int fd);
 
   GuardLimits limits_;
   std::chrono::steady_clock::time_point started_;
@@ -78,12 +104,17 @@ class RecordGuard {
   uint16_t requestId_ = 0;
   size_t contentLeft_ = 0;
   size_t paddingLeft_ = 0;
-  bool swallow_ = false;   // a management record: answered here, never shown to libfcgi
+  bool swallow_ = false;   // a management record (answered here) or an abort (reported): never shown to libfcgi
   std::string getValues_;  // its content so far
 
   // The request's PARAMS stream, scanned across records: the length bytes of the pair being read, then its name and
   // value bytes to skip.
   uint16_t beginRequestId_ = 0;
+  uint16_t role_ = 0;             // from the BEGIN_REQUEST body: which stream ends the input
+  size_t beginBodyBytes_ = 0;     // how much of that body has been seen
+  bool stopAtInputEnd_ = false;   // Feed's mode: hold back what follows the input, keep FCGI_ABORT_REQUEST
+  bool inputEnded_ = false;
+  bool abortSeen_ = false;
   size_t paramsBytes_ = 0;
   unsigned char lengthBytes_[8] = {};
   size_t lengthCount_ = 0;
@@ -91,6 +122,8 @@ class RecordGuard {
 
   int refusal_ = 0;
   std::string refusalMessage_;
+  std::string replies_;
+  bool shouldLinger_ = false;
 };
 
 }  // namespace fcgi

@@ -20,6 +20,8 @@ int StreamError(FCGX_Stream* stream) {
   return code != 0 ? code : EIO;
 }
 
+}  // namespace
+
 // glibc keeps the memory of freed large buffers (request and response bodies) for reuse: once a multi-megabyte body
 // has been freed its dynamic mmap threshold rises, later bodies come from the arenas, and their free pages stay
 // resident. A fault soak grew from 80 to 220 MB that way with a live JS heap of 5 MB. Handing free pages back at most
@@ -33,6 +35,8 @@ void ReturnFreedMemory() {
   if (now - last < kIntervalMs || !lastMs.compare_exchange_strong(last, now)) return;
   malloc_trim(0);
 }
+
+namespace {
 
 // libfcgi's close lingers in select() for up to 2 s (and select() overflows on fds above 1023) unless the request is
 // "detached"; the addon closes connections itself, so it always takes the plain close().

@@ -9,6 +9,9 @@
 
 namespace fcgi {
 
+// Hands freed pages back to the system at most once a second, after a request (request_slot.cc says why).
+void ReturnFreedMemory();
+
 class RequestSlot {
  public:
   explicit RequestSlot(const GuardLimits& limits);

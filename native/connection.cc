@@ -1,0 +1,600 @@
+// One FastCGI connection served on Node's event loop, with libfcgi as its codec. See connection.h.
+#include "connection.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "request_slot.h"
+
+namespace fcgi {
+
+namespace {
+
+constexpr size_t kReceiveChunk = 64 * 1024;
+constexpr int kReceivesPerWake = 16;               // then other connections get their turn
+constexpr size_t kInputHighWater = 256 * 1024;     // body bytes held for the app before the socket is left unread
+constexpr size_t kOutputHighWater = 64 * 1024;     // output waiting before writers are asked to wait
+constexpr auto kLinger = std::chrono::milliseconds(2000);
+constexpr uint8_t kAbortRequestType = 2;
+
+thread_local Connection* tCurrent = nullptr;
+
+int StreamError(FCGX_Stream* stream) {
+  int code = FCGX_GetError(stream);
+  return code != 0 ? code : EIO;
+}
+
+// libfcgi's reader found nothing to read (our OS_Read said EAGAIN): that is "not yet", not the error it records.
+bool TakeBackWait(FCGX_Stream* stream) {
+  if (FCGX_GetError(stream) != EAGAIN) return false;
+  FCGX_ClearError(stream);
+  stream->isClosed = 0;  // FillBuffProc marked it closed with the error; it was open before
+  // FillBuffProc may have skipped padding before it had to read, leaving rdNext past the last content it delivered:
+  // nothing is buffered for the reader now.
+  stream->stop = stream->rdNext;
+  return true;
+}
+
+}  // namespace
+
+// Routes libfcgi's I/O to this connection for the duration of a call into libfcgi.
+class Connection::Scope {
+ public:
+  explicit Scope(Connection& connection) : previous_(tCurrent) { tCurrent = &connection; }
+  ~Scope() { tCurrent = previous_; }
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+ private:
+  Connection* previous_;
+};
+
+Connection* Connection::Current() { return tCurrent; }
+
+Connection::Connection(ConnectionOwner& owner, uv_loop_t* loop, int fd, const GuardLimits& limits)
+    : owner_(owner), loop_(loop), fd_(fd), guard_(limits) {
+  // listen_sock -1: libfcgi never accepts by itself; if a connection breaks before a request begins, its retry fails
+  // at once (EBADF) and control comes back here.
+  FCGX_InitRequest(&request_, -1, 0);
+  request_.detached = 1;
+  poll_.data = this;
+  timer_.data = this;
+}
+
+Connection::~Connection() {
+  if (request_.in != nullptr) FCGX_Free(&request_, 0);
+}
+
+int Connection::Start() {
+  int code = uv_poll_init(loop_, &poll_, fd_);
+  if (code != 0) {
+    close(fd_);
+    return -code;
+  }
+  openHandles_++;
+  uv_timer_init(loop_, &timer_);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));  // a deadline alone never keeps the process alive
+  openHandles_++;
+  UpdateWatch();
+  return 0;
+}
+
+void Connection::OnPoll(uv_poll_t* handle, int status, int events) {
+  auto* connection = static_cast<Connection*>(handle->data);
+  connection->inCallback_ = true;
+  if (status < 0) {
+    connection->peerEnded_ = true;
+  } else {
+    if (events & UV_WRITABLE) connection->Flush();
+    if (events & UV_READABLE) {
+      connection->Receive();
+    } else if (events & UV_DISCONNECT) {
+      connection->peerEnded_ = true;  // while the body is left unread: the web server gave up
+    }
+  }
+  connection->Progress();
+  connection->inCallback_ = false;
+}
+
+void Connection::OnTimer(uv_timer_t* handle) {
+  auto* connection = static_cast<Connection*>(handle->data);
+  connection->timerArmed_ = false;
+  connection->inCallback_ = true;
+  connection->Expire();
+  connection->Progress();
+  connection->inCallback_ = false;
+}
+
+void Connection::Wake() {
+  if (!scheduled_) {
+    scheduled_ = true;
+    owner_.Schedule(*this);
+  }
+}
+
+void Connection::RunSoon() {
+  scheduled_ = false;
+  if (ReadyToRelease()) {
+    released_ = true;
+    owner_.OnClosed(*this);  // deletes this
+    return;
+  }
+  inCallback_ = true;
+  Progress();
+  inCallback_ = false;
+}
+
+void Connection::OnHandleClosed(uv_handle_t* handle) {
+  auto* connection = static_cast<Connection*>(handle->data);
+  if (handle == reinterpret_cast<uv_handle_t*>(&connection->poll_)) close(connection->fd_);
+  if (--connection->openHandles_ > 0 || connection->scheduled_) return;
+  if (connection->ReadyToRelease()) {
+    connection->released_ = true;
+    connection->owner_.OnClosed(*connection);  // deletes it
+  }
+}
+
+bool Connection::ReadyToRelease() const {
+  return socketClosed_ && openHandles_ == 0 && !released_ && phase_ != Phase::kActive &&
+         phase_ != Phase::kFinishing;
+}
+
+bool Connection::CanNotify() {
+  if (inCallback_) return true;
+  if (!scheduled_) {
+    scheduled_ = true;
+    owner_.Schedule(*this);
+  }
+  return false;
+}
+
+void Connection::Receive() {
+  char buffer[kReceiveChunk];
+  for (int i = 0; i < kReceivesPerWake; i++) {
+    ssize_t count = recv(fd_, buffer, sizeof(buffer), MSG_DONTWAIT);
+    if (count > 0) {
+      raw_.append(buffer, static_cast<size_t>(count));
+      if (static_cast<size_t>(count) < sizeof(buffer)) break;
+      if (phase_ != Phase::kHead) FeedGuard();  // keep the held bytes bounded while a body streams in
+      if (raw_.size() >= kInputHighWater || input_.size() - inputRead_ >= kInputHighWater) break;
+      continue;
+    }
+    if (count < 0 && errno == EINTR) continue;
+    if (count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    peerEnded_ = true;  // the end of the stream, or the connection broke
+    break;
+  }
+}
+
+void Connection::Progress() {
+  if (inProgress_) {
+    progressAgain_ = true;
+    return;
+  }
+  inProgress_ = true;
+  do {
+    progressAgain_ = false;
+    Step();
+    Flush();
+    // Sending what Step wrote may be what a writer waits for.
+    if (phase_ == Phase::kActive && drainWaiting_ && output_.size() - outputSent_ < kOutputHighWater) {
+      if (inCallback_) {
+        progressAgain_ = true;
+      } else {
+        CanNotify();
+      }
+    }
+  } while (progressAgain_);
+  inProgress_ = false;
+  if (phase_ == Phase::kClosing && !socketClosed_) {
+    bool sent = outputSent_ == output_.size();
+    if (sent && lingering_ && !peerEnded_ && !shutDown_) {
+      shutdown(fd_, SHUT_WR);
+      shutDown_ = true;
+      lingerUntil_ = std::chrono::steady_clock::now() + kLinger;
+    }
+    if ((sent && !lingering_) || peerEnded_ || outputBroken_) CloseSocket();
+  }
+  UpdateWatch();
+  UpdateTimer();
+  if (ReadyToRelease() && !scheduled_) {  // the socket closed while the app had the request: released from RunSoon
+    scheduled_ = true;
+    owner_.Schedule(*this);
+  }
+}
+
+void Connection::Step() {
+  switch (phase_) {
+    case Phase::kHead: {
+      if (guard_.refusal() != 0) {  // headersTimeout, from the timer
+        Refused();
+        return;
+      }
+      if (!raw_.empty()) {
+        if (!headStarted_) {
+          guard_.Begin();  // the next request's first byte: its clock starts
+          headStarted_ = true;
+        }
+        FeedGuard();
+        if (guard_.refusal() != 0) {
+          Refused();
+          return;
+        }
+        if (guard_.idle()) headStarted_ = false;  // only management records came: no request's clock runs yet
+      }
+      if (!headStarted_ || !guard_.paramsEnded()) {
+        if (peerEnded_) StartClosing();
+        return;
+      }
+      // The head is here (it may have waited for a request in flight to end, see MayBegin).
+      if (!owner_.MayBegin(*this) || !CanNotify()) return;
+      BeginRequest();
+      progressAgain_ = true;
+      return;
+    }
+    case Phase::kActive: {
+      FeedGuard();
+      if (guard_.refusal() != 0 && inputError_ == 0) inputError_ = guard_.refusal();
+      // libfcgi takes all of input_ whenever it reads, so bytes there mean a waiting read can move on.
+      bool readable = input_.size() > inputRead_ || peerEnded_ || inputError_ != 0;
+      // Once the input has ended the guard holds what follows; an FCGI_ABORT_REQUEST for this request shows there.
+      bool abortHeld = guard_.inputEnded() && raw_.size() >= 4 &&
+                       static_cast<uint8_t>(raw_[1]) == kAbortRequestType &&
+                       ((static_cast<uint8_t>(raw_[2]) << 8) | static_cast<uint8_t>(raw_[3])) == request_.requestId;
+      if (!aborted_ && (guard_.abortSeen() || abortHeld || peerEnded_)) {
+        if (!CanNotify()) return;
+        aborted_ = true;
+        owner_.OnAborted(*this);
+        if (phase_ != Phase::kActive) {
+          progressAgain_ = true;
+          return;
+        }
+      }
+      if (readWaiting_ && readable) {
+        if (!CanNotify()) return;
+        readWaiting_ = false;
+        owner_.OnInput(*this);
+        if (phase_ != Phase::kActive) {
+          progressAgain_ = true;
+          return;
+        }
+      }
+      if (dataWaiting_ && readable) {
+        if (!CanNotify()) return;
+        dataWaiting_ = false;
+        int code = StartData();
+        if (code != kLater) owner_.OnDataStarted(*this, code);
+        if (phase_ != Phase::kActive) {
+          progressAgain_ = true;
+          return;
+        }
+      }
+      if (drainWaiting_ && output_.size() - outputSent_ < kOutputHighWater) {
+        if (!CanNotify()) return;
+        drainWaiting_ = false;
+        owner_.OnDrained(*this);
+        if (phase_ != Phase::kActive) progressAgain_ = true;
+      }
+      return;
+    }
+    case Phase::kFinishing:
+      FeedGuard();
+      if (guard_.refusal() != 0 && inputError_ == 0) inputError_ = guard_.refusal();
+      if (TryFinish()) progressAgain_ = true;
+      return;
+    case Phase::kClosing:
+      raw_.clear();  // lingering: what still comes is read and dropped
+      return;
+  }
+}
+
+bool Connection::FeedGuard() {
+  size_t before = input_.size();
+  if (!raw_.empty()) {
+    size_t used = guard_.Feed(reinterpret_cast<const unsigned char*>(raw_.data()), raw_.size(), input_);
+    raw_.erase(0, used);
+  }
+  // What the guard answers itself: GET_VALUES results, a refusal's response.
+  if (!guard_.replies().empty()) {
+    if (!outputBroken_ && !socketClosed_) output_ += guard_.replies();
+    guard_.replies().clear();
+  }
+  return input_.size() > before;
+}
+
+void Connection::BeginRequest() {
+  int code = 0;
+  {
+    Scope scope(*this);
+    request_.ipcFd = fd_;
+    // keepConnection = 1 stops FCGX_Accept_r's opening finish from closing the connection handed to it.
+    request_.keepConnection = 1;
+    request_.detached = 1;
+    closedByLibfcgi_ = false;
+    if (FCGX_Accept_r(&request_) != 0 || closedByLibfcgi_) {
+      code = guard_.refusal() != 0 ? guard_.refusal() : FCGX_PROTOCOL_ERROR;
+    } else if (FCGX_GetError(request_.in) != 0 && !TakeBackWait(request_.in)) {
+      // libfcgi takes an error between two parameters for the end of PARAMS and begins the request with what it got.
+      code = FCGX_GetError(request_.in);
+      FCGX_Free(&request_, 0);
+    }
+  }
+  headStarted_ = false;
+  if (code != 0) {
+    request_.ipcFd = -1;
+    StartClosing();  // nothing to report: the connection ended or broke before a request, as libfcgi would skip it
+    return;
+  }
+  // libfcgi keeps appStatus in the request object, so one request's exit status would leak into the next.
+  request_.appStatus = 0;
+  keepConn_ = request_.keepConnection != 0;
+  phase_ = Phase::kActive;
+  dataStarted_ = false;
+  aborted_ = false;
+  inputError_ = 0;
+  readWaiting_ = false;
+  dataWaiting_ = false;
+  drainWaiting_ = false;
+  owner_.OnRequest(*this);
+}
+
+void Connection::Refused() {
+  if (!CanNotify()) return;
+  owner_.OnRefused(guard_.refusal(), guard_.refusalMessage());
+  FeedGuard();  // takes the refusal's response
+  lingering_ = guard_.shouldLinger();
+  StartClosing();
+}
+
+int Connection::Read(char* buffer, int length, int* count) {
+  *count = 0;
+  if (phase_ != Phase::kActive) return FCGX_CALL_SEQ_ERROR;
+  if (length <= 0) return 0;
+  int got = 0;
+  {
+    Scope scope(*this);
+    FCGX_Stream* in = request_.in;
+    if (in->rdNext == in->stop) {
+      int first = FCGX_GetChar(in);
+      if (first == EOF) {
+        if (TakeBackWait(in)) {
+          readWaiting_ = true;
+          UpdateWatch();
+          return kLater;
+        }
+        return FCGX_GetError(in);  // 0 at the end of the stream
+      }
+      buffer[got++] = static_cast<char>(first);
+    }
+    int buffered = std::min(static_cast<int>(in->stop - in->rdNext), length - got);
+    std::memcpy(buffer + got, in->rdNext, buffered);
+    in->rdNext += buffered;
+    got += buffered;
+  }
+  *count = got;
+  UpdateWatch();  // what was read may make room for more
+  return 0;
+}
+
+int Connection::Write(const char* data, int length, bool toStderr) {
+  if (phase_ != Phase::kActive) return FCGX_CALL_SEQ_ERROR;
+  if (outputBroken_ || socketClosed_) return EPIPE;
+  FCGX_Stream* stream = toStderr ? request_.err : request_.out;
+  Scope scope(*this);
+  if (length > 0 && FCGX_PutStr(data, length, stream) != length) return StreamError(stream);
+  return 0;
+}
+
+int Connection::End(int exitStatus) {
+  if (phase_ != Phase::kActive) return FCGX_CALL_SEQ_ERROR;
+  FCGX_SetExitStatus(exitStatus, request_.out);
+  phase_ = Phase::kFinishing;
+  readWaiting_ = false;
+  dataWaiting_ = false;
+  drainWaiting_ = false;
+  bool broken = outputBroken_ || (socketClosed_ && !aborted_);
+  Progress();
+  return broken ? EPIPE : 0;
+}
+
+bool Connection::Send() {
+  // libfcgi would hold the writes until its 8 KiB buffer fills.
+  if (phase_ == Phase::kActive && !outputBroken_ && !socketClosed_) {
+    Scope scope(*this);
+    FCGX_FFlush(request_.err);
+    FCGX_FFlush(request_.out);
+  }
+  Flush();
+  UpdateWatch();
+  drainWaiting_ = output_.size() - outputSent_ >= kOutputHighWater;
+  return drainWaiting_;
+}
+
+int Connection::StartData() {
+  if (phase_ != Phase::kActive || request_.role != FCGI_FILTER || dataStarted_) return FCGX_CALL_SEQ_ERROR;
+  int code = SkipToEnd();
+  if (code == kLater) {
+    dataWaiting_ = true;
+    UpdateWatch();
+    return kLater;
+  }
+  if (code != 0) return code;
+  Scope scope(*this);
+  if (FCGX_StartFilterData(request_.in) != 0) return FCGX_GetError(request_.in);
+  dataStarted_ = true;
+  return 0;
+}
+
+int Connection::SkipToEnd() {
+  Scope scope(*this);
+  char scratch[8192];
+  for (;;) {
+    int got = FCGX_GetStr(scratch, sizeof(scratch), request_.in);
+    if (got == static_cast<int>(sizeof(scratch))) continue;
+    if (TakeBackWait(request_.in)) return kLater;
+    return FCGX_GetError(request_.in);
+  }
+}
+
+// Ends the request once its input has all come (or cannot come any more): END_REQUEST goes, libfcgi's memory is
+// freed, and the connection waits for the next request or closes. False while the body is still coming.
+bool Connection::TryFinish() {
+  if (!aborted_ && !peerEnded_ && inputError_ == 0) {
+    int code = request_.role == FCGI_FILTER && !dataStarted_ ? StartData() : 0;
+    if (code == 0) code = SkipToEnd();
+    if (code == kLater) return false;
+    if (code != 0) inputError_ = code;
+  }
+  bool failed = false;
+  {
+    Scope scope(*this);
+    failed |= FCGX_FClose(request_.err) != 0;
+    failed |= FCGX_FClose(request_.out) != 0;
+    // Let libfcgi free the streams and parameters but keep the connection: whether it stays is decided here.
+    request_.keepConnection = 1;
+    request_.detached = 1;
+    closedByLibfcgi_ = false;
+    FCGX_Finish_r(&request_);
+  }
+  request_.ipcFd = -1;
+  request_.keepConnection = 0;
+  ReturnFreedMemory();
+  bool keep = keepConn_ && !failed && !closedByLibfcgi_ && !aborted_ && !peerEnded_ && !outputBroken_ &&
+              inputError_ == 0 && !closeAfterRequest_;
+  if (keep) {
+    phase_ = Phase::kHead;
+    headStarted_ = false;
+  } else {
+    StartClosing();
+  }
+  return true;
+}
+
+void Connection::Expire() {
+  if (lingering_ && shutDown_ && std::chrono::steady_clock::now() >= lingerUntil_) {
+    peerEnded_ = true;  // lingered long enough: close
+    return;
+  }
+  if (guard_.refusal() == 0 && std::chrono::steady_clock::now() >= guard_.Deadline()) guard_.RefuseForTime();
+}
+
+void Connection::RefChanged() { UpdateWatch(); }
+
+void Connection::CloseWhenIdle() {
+  closeAfterRequest_ = true;
+  if (phase_ == Phase::kHead) {
+    StartClosing();
+    Progress();
+  }
+}
+
+void Connection::StartClosing() {
+  phase_ = Phase::kClosing;
+  raw_.clear();
+}
+
+void Connection::Flush() {
+  while (outputSent_ < output_.size() && !socketClosed_ && !outputBroken_) {
+    ssize_t sent = send(fd_, output_.data() + outputSent_, output_.size() - outputSent_, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent > 0) {
+      outputSent_ += static_cast<size_t>(sent);
+      continue;
+    }
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    outputBroken_ = true;  // the peer is gone: what the app still writes goes nowhere
+    peerEnded_ = true;
+  }
+  if (outputSent_ == output_.size() || outputBroken_ || socketClosed_) {
+    output_.clear();
+    outputSent_ = 0;
+  }
+}
+
+void Connection::CloseSocket() {
+  if (socketClosed_) return;
+  socketClosed_ = true;
+  output_.clear();
+  outputSent_ = 0;
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
+}
+
+void Connection::UpdateWatch() {
+  if (socketClosed_) return;
+  bool busy = phase_ == Phase::kActive || phase_ == Phase::kFinishing;
+  bool full = busy && (input_.size() - inputRead_ >= kInputHighWater || raw_.size() >= kInputHighWater);
+  int events = 0;
+  if (!peerEnded_) events |= full ? UV_DISCONNECT : UV_READABLE | UV_DISCONNECT;
+  if (outputSent_ < output_.size()) events |= UV_WRITABLE;
+  if (events != watched_) {
+    if (events == 0) {
+      uv_poll_stop(&poll_);
+    } else {
+      uv_poll_start(&poll_, events, OnPoll);
+    }
+    watched_ = events;
+  }
+  // An idle connection keeps the process alive only while the server is ref()ed, as a listening socket does.
+  bool idle = phase_ == Phase::kHead && !headStarted_;
+  if (idle && !owner_.Refed()) {
+    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+  } else {
+    uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+  }
+}
+
+void Connection::UpdateTimer() {
+  if (socketClosed_) return;
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point deadline = Clock::time_point::max();
+  if (lingering_ && shutDown_) {
+    deadline = lingerUntil_;
+  } else if ((phase_ == Phase::kHead && headStarted_) || phase_ == Phase::kActive || phase_ == Phase::kFinishing) {
+    deadline = guard_.Deadline();
+  }
+  if (deadline == Clock::time_point::max()) {
+    if (timerArmed_) uv_timer_stop(&timer_);
+    timerArmed_ = false;
+    return;
+  }
+  if (timerArmed_ && deadline == timerDeadline_) return;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count() + 1;
+  uv_timer_start(&timer_, OnTimer, static_cast<uint64_t>(left > 0 ? left : 0), 0);
+  timerArmed_ = true;
+  timerDeadline_ = deadline;
+}
+
+int Connection::ReadForLibfcgi(char* buffer, size_t length) {
+  size_t available = input_.size() - inputRead_;
+  if (available > 0) {
+    size_t count = std::min(available, length);
+    std::memcpy(buffer, input_.data() + inputRead_, count);
+    inputRead_ += count;
+    if (inputRead_ == input_.size()) {
+      input_.clear();
+      inputRead_ = 0;
+    }
+    return static_cast<int>(count);
+  }
+  if (inputError_ != 0) {
+    errno = inputError_ > 0 ? inputError_ : EPROTO;
+    return -1;
+  }
+  if (peerEnded_ || guard_.refusal() != 0) return 0;  // libfcgi takes it for the protocol error it is
+  errno = EAGAIN;
+  return -1;
+}
+
+int Connection::WriteForLibfcgi(const char* data, size_t length) {
+  if (!outputBroken_ && !socketClosed_) output_.append(data, length);
+  return static_cast<int>(length);
+}
+
+void Connection::CloseForLibfcgi() { closedByLibfcgi_ = true; }
+
+}  // namespace fcgi

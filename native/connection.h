@@ -1,0 +1,165 @@
+// One FastCGI connection served on Node's event loop, with libfcgi as its codec.
+//
+// The socket is non-blocking and watched by libuv. What arrives goes through the record guard, which keeps the bytes
+// libfcgi may see; libfcgi reads them from memory and writes into memory (native/libfcgi_io.cc routes its OS_Read,
+// OS_Write and OS_IpcClose here while a Connection is current), and the output goes to the socket when it can take
+// it. libfcgi is called only when what it will read is already here: FCGX_Accept_r once the guard has seen the end
+// of PARAMS, and reads of the body with "nothing yet" turned back into a wait instead of an error. Plain C++ and
+// libuv; what happens leaves through ConnectionOwner, which the N-API layer turns into JS calls.
+#pragma once
+#include <fastcgi.h>
+#include <fcgiapp.h>
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "record_guard.h"
+
+namespace fcgi {
+
+class Connection;
+
+// What a connection tells the server that owns it. Every call comes from a libuv callback, never from inside a call
+// the owner made, so the owner may call into JS.
+class ConnectionOwner {
+ public:
+  virtual ~ConnectionOwner() = default;
+  virtual void OnRequest(Connection& connection) = 0;                // a request began: see request()
+  virtual void OnInput(Connection& connection) = 0;                  // a read that had to wait can be answered now
+  virtual void OnDrained(Connection& connection) = 0;                // the output the owner waits for was sent
+  virtual void OnDataStarted(Connection& connection, int code) = 0;  // StartData that had to wait is done
+  virtual void OnAborted(Connection& connection) = 0;                // the web server gave up on the request
+  virtual void OnRefused(int code, const std::string& why) = 0;      // the guard ended a request before it began
+  virtual void OnClosed(Connection& connection) = 0;                 // socket closed and nothing in flight: delete it
+  virtual bool Refed() const = 0;  // whether an idle connection keeps the event loop alive
+  // Whether a request whose head has come may begin now; if not, the owner schedules the connection once one may.
+  virtual bool MayBegin(Connection& connection) = 0;
+  // Runs connection.RunSoon() from a libuv callback soon (this loop iteration or the next), once per request for it.
+  virtual void Schedule(Connection& connection) = 0;
+};
+
+class Connection {
+ public:
+  // A result of Read and StartData: nothing yet, the owner hears through OnInput or OnDataStarted.
+  static constexpr int kLater = -3000;
+
+  Connection(ConnectionOwner& owner, uv_loop_t* loop, int fd, const GuardLimits& limits);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Starts watching the socket. Returns a result code (errors.h).
+  int Start();
+
+  // The request in flight (role, requestId, keepConnection, envp), valid from OnRequest until End's work is done.
+  const FCGX_Request& request() const { return request_; }
+  bool InFlight() const { return phase_ == Phase::kActive; }
+  // A number the owner gives each request, to find it again.
+  uint32_t serial = 0;
+
+  // Reads what has arrived of FCGI_STDIN (FCGI_DATA after StartData), up to length bytes: a result code, with
+  // *count 0 at the end of the stream; kLater when nothing has arrived yet.
+  int Read(char* buffer, int length, int* count);
+  // Writes to FCGI_STDOUT or FCGI_STDERR, into libfcgi's buffer; Send() or End() sends it. Returns a result code.
+  int Write(const char* data, int length, bool toStderr);
+  // Sends what has been written (as records of what there is: Node's writes reach the peer at once). Returns true
+  // when more output waits than the owner should add to; OnDrained then says when it has gone.
+  bool Send();
+  // Ends the request with the exit status: what is left of the body is read and dropped as it comes, then
+  // END_REQUEST goes. Returns a result code: the first error the request met.
+  int End(int exitStatus);
+  // For the filter role: skips the rest of FCGI_STDIN; reads then return FCGI_DATA. 0, kLater or an error code.
+  int StartData();
+  // The server is closing: an idle connection closes now, a busy one after its request.
+  void CloseWhenIdle();
+  // The owner's Refed() changed.
+  void RefChanged();
+
+  // The owner says a request may begin now (after MayBegin said no): moves on soon.
+  void Wake();
+  // What Schedule asked for: the notices that could not be given from inside the owner's call, or the release.
+  void RunSoon();
+
+  // libfcgi's I/O while this connection is current (native/libfcgi_io.cc).
+  int ReadForLibfcgi(char* buffer, size_t length);
+  int WriteForLibfcgi(const char* data, size_t length);
+  void CloseForLibfcgi();
+  static Connection* Current();
+
+ private:
+  enum class Phase {
+    kHead,       // waiting for the next request's BEGIN_REQUEST and PARAMS
+    kActive,     // the request is the app's
+    kFinishing,  // the app has ended it; the rest of the body is still coming
+    kClosing,    // the output goes, then the socket closes (after lingering, when the guard asked for it)
+  };
+  class Scope;
+
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnTimer(uv_timer_t* handle);
+  static void OnHandleClosed(uv_handle_t* handle);
+
+  void Receive();
+  // Moves the connection on as far as what has arrived allows; Step does one phase's part.
+  void Progress();
+  void Step();
+  // Whether the owner may be called now (from a libuv callback); if not, asks for RunSoon.
+  bool CanNotify();
+  bool FeedGuard();  // true when it added input for libfcgi
+  void BeginRequest();
+  void Refused();
+  bool TryFinish();
+  void Expire();
+  void Flush();
+  void StartClosing();
+  void CloseSocket();
+  void UpdateWatch();
+  void UpdateTimer();
+  bool ReadyToRelease() const;
+  // Reads and drops the rest of the current input stream: 0 at its end, kLater, or an error code.
+  int SkipToEnd();
+
+  ConnectionOwner& owner_;
+  uv_loop_t* loop_;
+  int fd_;
+  uv_poll_t poll_;
+  uv_timer_t timer_;
+  int openHandles_ = 0;
+  int watched_ = -1;  // the events poll_ watches now
+  bool socketClosed_ = false;
+  bool released_ = false;
+  bool inCallback_ = false;   // inside one of this connection's libuv callbacks: the owner may be called
+  bool inProgress_ = false;
+  bool progressAgain_ = false;
+  bool scheduled_ = false;
+  bool timerArmed_ = false;
+  std::chrono::steady_clock::time_point timerDeadline_;
+
+  RecordGuard guard_;
+  FCGX_Request request_;
+  Phase phase_ = Phase::kHead;
+  bool headStarted_ = false;     // a byte of the next request has arrived (the guard's clock runs)
+  std::string raw_;              // received, not yet taken by the guard (what follows the request's input)
+  std::string input_;            // validated, not yet read by libfcgi
+  size_t inputRead_ = 0;
+  std::string output_;           // written by libfcgi, not yet sent
+  size_t outputSent_ = 0;
+  bool readWaiting_ = false;     // a Read returned kLater
+  bool dataWaiting_ = false;     // a StartData returned kLater
+  bool dataStarted_ = false;
+  bool drainWaiting_ = false;    // NeedsDrain said yes
+  bool aborted_ = false;         // reported to the owner
+  bool peerEnded_ = false;       // the peer closed its side, or the connection broke
+  bool outputBroken_ = false;   // a send failed: the peer is gone, output is dropped
+  bool keepConn_ = false;       // the web server asked to keep the connection after the request
+  bool closeAfterRequest_ = false;
+  bool closedByLibfcgi_ = false;
+  bool lingering_ = false;
+  bool shutDown_ = false;
+  int inputError_ = 0;           // the body's reads fail with this (a timeout, a protocol error)
+  std::chrono::steady_clock::time_point lingerUntil_;
+};
+
+}  // namespace fcgi

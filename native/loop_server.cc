@@ -1,0 +1,335 @@
+// The JS class over the event-loop engine. See loop_server.h.
+#include "loop_server.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "errors.h"
+#include "options.h"
+
+namespace fcgi {
+
+namespace {
+
+constexpr int kAcceptsPerWake = 64;  // then the connections already open get their turn
+constexpr size_t kReadChunk = 64 * 1024;
+
+// The bytes of a string (as UTF-8) or a Uint8Array, into scratch unless they can be used where they are.
+std::string_view BytesOf(Napi::Env env, const Napi::Value& value, std::string& scratch) {
+  if (value.IsTypedArray()) {
+    Napi::Uint8Array bytes = value.As<Napi::Uint8Array>();
+    return std::string_view(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+  }
+  if (value.IsString()) {
+    size_t length = 0;
+    napi_get_value_string_utf8(env, value, nullptr, 0, &length);
+    scratch.resize(length + 1);
+    napi_get_value_string_utf8(env, value, scratch.data(), scratch.size(), &length);
+    return std::string_view(scratch.data(), length);
+  }
+  if (value.IsNull() || value.IsUndefined()) return std::string_view();
+  ThrowTypeError(env, "expected a string or a Uint8Array");
+}
+
+}  // namespace
+
+Napi::Function LoopServer::Define(Napi::Env env) {
+  return DefineClass(env, "LoopServer",
+                     {
+                         InstanceMethod("start", &LoopServer::Start),
+                         InstanceMethod("close", &LoopServer::Close),
+                         InstanceMethod("ref", &LoopServer::RefLoop),
+                         InstanceMethod("unref", &LoopServer::UnrefLoop),
+                         InstanceMethod("read", &LoopServer::Read),
+                         InstanceMethod("write", &LoopServer::Write),
+                         InstanceMethod("writeStderr", &LoopServer::WriteStderr),
+                         InstanceMethod("startData", &LoopServer::StartData),
+                     });
+}
+
+LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopServer>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[4].IsFunction()) {
+    ThrowTypeError(env, "new LoopServer(listenFd, webServerAddrs, maxRequests, limits, dispatch)");
+  }
+  listenFd_ = info[0].As<Napi::Number>().Int32Value();
+  if (!allow_.Parse(info[1].As<Napi::String>().Utf8Value())) throw MakeError(env, "FCGI_WEB_SERVER_ADDRS", EINVAL);
+  maxRequests_ = info[2].As<Napi::Number>().Int32Value();
+  // FCGI_MAX_CONNS for GET_VALUES: without a limit on requests, the connections the process can open.
+  rlimit files{};
+  int maxConns = maxRequests_;
+  if (maxConns <= 0) maxConns = getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 1000000 ? static_cast<int>(files.rlim_cur) : 1000000;
+  limits_ = GuardLimitsFrom(info[3], maxConns);
+  dispatch_ = Napi::Persistent(info[4].As<Napi::Function>());
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "libfcgi");
+  napi_get_uv_event_loop(env, &loop_);
+  listenPoll_.data = this;
+  soonTimer_.data = this;
+}
+
+LoopServer::~LoopServer() {
+  for (Connection* connection : connections_) delete connection;
+}
+
+void LoopServer::Start(const Napi::CallbackInfo& info) {
+  if (started_) ThrowTypeError(info.Env(), "start() on a server already started");
+  // Several processes may wait on one listening socket (spawn-fcgi -F, cluster): the ones that lose a connection to
+  // another must not block in accept().
+  int flags = fcntl(listenFd_, F_GETFL);
+  if (flags < 0 || fcntl(listenFd_, F_SETFL, flags | O_NONBLOCK) < 0) throw MakeError(info.Env(), "start", errno);
+  int code = uv_poll_init(loop_, &listenPoll_, listenFd_);
+  if (code != 0) throw MakeError(info.Env(), "start", -code);
+  uv_timer_init(loop_, &soonTimer_);
+  started_ = true;
+  Ref();  // the JS object stays alive while libuv may call back
+  WatchListener();
+}
+
+void LoopServer::WatchListener() {
+  bool want = !closing_ && (maxRequests_ <= 0 || static_cast<int>(requests_.size()) < maxRequests_);
+  if (want == listenWatched_) return;
+  listenWatched_ = want;
+  if (want) {
+    uv_poll_start(&listenPoll_, UV_READABLE, OnListenReadable);
+  } else {
+    uv_poll_stop(&listenPoll_);
+  }
+  if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&listenPoll_));
+}
+
+void LoopServer::OnListenReadable(uv_poll_t* handle, int status, int) {
+  auto* server = static_cast<LoopServer*>(handle->data);
+  if (status == 0) server->AcceptConnections();
+}
+
+void LoopServer::AcceptConnections() {
+  for (int i = 0; i < kAcceptsPerWake && listenWatched_; i++) {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof(peer);
+    int fd = accept4(listenFd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;  // EAGAIN: another process took it, or none is left
+    }
+    if (!allow_.Allows(peer)) {
+      close(fd);
+      continue;
+    }
+    if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
+      int on = 1;  // records are written whole; Nagle would only delay the last one
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    }
+    auto* connection = new Connection(*this, loop_, fd, limits_);
+    if (connection->Start() != 0) {
+      delete connection;
+      continue;
+    }
+    connections_.insert(connection);
+  }
+}
+
+void LoopServer::Schedule(Connection& connection) {
+  if (soon_.empty()) uv_timer_start(&soonTimer_, OnSoon, 0, 0);
+  soon_.push_back(&connection);
+}
+
+bool LoopServer::MayBegin(Connection& connection) {
+  if (maxRequests_ <= 0 || static_cast<int>(requests_.size()) < maxRequests_) return true;
+  if (std::find(waitingToBegin_.begin(), waitingToBegin_.end(), &connection) == waitingToBegin_.end()) {
+    waitingToBegin_.push_back(&connection);
+  }
+  return false;
+}
+
+void LoopServer::RequestEnded() {
+  WatchListener();
+  while (!waitingToBegin_.empty() && static_cast<int>(requests_.size()) < maxRequests_) {
+    Connection* next = waitingToBegin_.front();
+    waitingToBegin_.pop_front();
+    next->Wake();
+  }
+}
+
+void LoopServer::OnSoon(uv_timer_t* handle) {
+  auto* server = static_cast<LoopServer*>(handle->data);
+  std::vector<Connection*> due;
+  due.swap(server->soon_);
+  for (Connection* connection : due) connection->RunSoon();
+}
+
+void LoopServer::Dispatch(LoopDispatch kind, uint32_t serial, int code, napi_value payload) {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  try {
+    dispatch_.MakeCallback(Value(),
+                           {Napi::Number::New(env, kind), Napi::Number::New(env, serial), Napi::Number::New(env, code),
+                            payload != nullptr ? payload : env.Undefined()},
+                           *asyncContext_);
+  } catch (const Napi::Error& error) {
+    napi_fatal_exception(env, error.Value());  // as an exception thrown in any event handler: 'uncaughtException'
+  }
+}
+
+void LoopServer::OnRequest(Connection& connection) {
+  uint32_t serial = nextSerial_++;
+  if (serial == 0) serial = nextSerial_++;
+  connection.serial = serial;
+  requests_[serial] = &connection;
+  WatchListener();
+
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  const FCGX_Request& request = connection.request();
+  // Copied now into JS strings: libfcgi frees the parameters when the request finishes.
+  Napi::Array params = Napi::Array::New(env);
+  uint32_t index = 0;
+  for (char** pair = request.envp; *pair != nullptr; pair++) {
+    const char* equals = std::strchr(*pair, '=');
+    if (equals == nullptr) continue;
+    napi_value name;
+    napi_value value;
+    napi_create_string_latin1(env, *pair, equals - *pair, &name);
+    napi_create_string_latin1(env, equals + 1, NAPI_AUTO_LENGTH, &value);
+    params.Set(index++, Napi::Value(env, name));
+    params.Set(index++, Napi::Value(env, value));
+  }
+  Napi::Array payload = Napi::Array::New(env, 4);
+  payload.Set(0u, Napi::Number::New(env, request.role));
+  payload.Set(1u, Napi::Number::New(env, request.requestId));
+  payload.Set(2u, Napi::Boolean::New(env, request.keepConnection != 0));
+  payload.Set(3u, params);
+  Dispatch(kLoopRequest, serial, 0, payload);
+}
+
+void LoopServer::OnInput(Connection& connection) { Dispatch(kLoopReadable, connection.serial, 0, nullptr); }
+
+void LoopServer::OnDrained(Connection& connection) { Dispatch(kLoopDrained, connection.serial, 0, nullptr); }
+
+void LoopServer::OnDataStarted(Connection& connection, int code) {
+  Dispatch(kLoopStartData, connection.serial, code, nullptr);
+}
+
+void LoopServer::OnAborted(Connection& connection) { Dispatch(kLoopAborted, connection.serial, 0, nullptr); }
+
+void LoopServer::OnRefused(int code, const std::string& why) {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  Dispatch(kLoopRefused, 0, code, Napi::String::New(env, why));
+}
+
+void LoopServer::OnClosed(Connection& connection) {
+  connections_.erase(&connection);
+  auto waiting = std::find(waitingToBegin_.begin(), waitingToBegin_.end(), &connection);
+  if (waiting != waitingToBegin_.end()) waitingToBegin_.erase(waiting);
+  delete &connection;
+  CloseWhenDone();
+}
+
+// Once closing and every connection is gone: the handles close, then JS hears 'closed'.
+void LoopServer::CloseWhenDone() {
+  if (!closing_ || closed_ || !connections_.empty()) return;
+  closed_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&listenPoll_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&soonTimer_), [](uv_handle_t* handle) {
+    auto* server = static_cast<LoopServer*>(handle->data);
+    server->Dispatch(kLoopClosed, 0, 0, nullptr);
+    server->dispatch_.Reset();
+    server->Unref();
+  });
+}
+
+void LoopServer::Close(const Napi::CallbackInfo&) {
+  if (!started_ || closing_) return;
+  closing_ = true;
+  WatchListener();
+  // Copied: an idle connection closing may not leave the set before its handles have closed, but be safe anyway.
+  std::vector<Connection*> open(connections_.begin(), connections_.end());
+  for (Connection* connection : open) connection->CloseWhenIdle();
+  if (connections_.empty()) {
+    // Nothing to wait for; still report from a libuv callback, as net.Server's 'close' comes on a later tick.
+    uv_timer_start(&soonTimer_, [](uv_timer_t* handle) { static_cast<LoopServer*>(handle->data)->CloseWhenDone(); },
+                   0, 0);
+  }
+}
+
+void LoopServer::RefLoop(const Napi::CallbackInfo&) {
+  refed_ = true;
+  if (started_ && !closed_) uv_ref(reinterpret_cast<uv_handle_t*>(&listenPoll_));
+  for (Connection* connection : connections_) connection->RefChanged();
+}
+
+void LoopServer::UnrefLoop(const Napi::CallbackInfo&) {
+  refed_ = false;
+  if (started_ && !closed_) uv_unref(reinterpret_cast<uv_handle_t*>(&listenPoll_));
+  for (Connection* connection : connections_) connection->RefChanged();
+}
+
+Connection* LoopServer::InFlight(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber()) ThrowTypeError(info.Env(), "expected a request's serial number");
+  auto found = requests_.find(info[0].As<Napi::Number>().Uint32Value());
+  return found == requests_.end() ? nullptr : found->second;
+}
+
+Napi::Value LoopServer::Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Connection* connection = InFlight(info);
+  if (connection == nullptr) return Napi::Number::New(env, FCGX_CALL_SEQ_ERROR);
+  int size = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : static_cast<int>(kReadChunk);
+  if (size <= 0 || size > static_cast<int>(kReadChunk)) size = static_cast<int>(kReadChunk);
+  char buffer[kReadChunk];
+  int count = 0;
+  int code = connection->Read(buffer, size, &count);
+  if (code == Connection::kLater) return env.Undefined();
+  if (code != 0) return Napi::Number::New(env, code);
+  if (count == 0) return env.Null();
+  return Napi::Buffer<char>::Copy(env, buffer, static_cast<size_t>(count));
+}
+
+Napi::Value LoopServer::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Connection* connection = InFlight(info);
+  if (connection == nullptr) return Napi::Number::New(env, FCGX_CALL_SEQ_ERROR);
+  std::string_view bytes = BytesOf(env, info[1], chunk_);
+  bool end = info[2].ToBoolean();
+  int code = connection->Write(bytes.data(), static_cast<int>(bytes.size()), false);
+  if (!end) {
+    if (code != 0) return Napi::Number::New(env, code);
+    return Napi::Boolean::New(env, !connection->Send());
+  }
+  int exitStatus = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 0;
+  requests_.erase(connection->serial);
+  int endCode = connection->End(exitStatus);
+  RequestEnded();
+  if (code == 0) code = endCode;
+  if (code != 0) return Napi::Number::New(env, code);
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value LoopServer::WriteStderr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Connection* connection = InFlight(info);
+  if (connection == nullptr) return Napi::Number::New(env, FCGX_CALL_SEQ_ERROR);
+  std::string_view bytes = BytesOf(env, info[1], chunk_);
+  int code = connection->Write(bytes.data(), static_cast<int>(bytes.size()), true);
+  if (code != 0) return Napi::Number::New(env, code);
+  return Napi::Boolean::New(env, !connection->Send());
+}
+
+Napi::Value LoopServer::StartData(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Connection* connection = InFlight(info);
+  if (connection == nullptr) return Napi::Number::New(env, FCGX_CALL_SEQ_ERROR);
+  int code = connection->StartData();
+  if (code == Connection::kLater) return env.Undefined();
+  return Napi::Number::New(env, code);
+}
+
+}  // namespace fcgi

@@ -1,0 +1,97 @@
+// The JS class over the event-loop engine: LoopServer accepts connections on Node's own event loop (libuv), owns them
+// (native/connection.h), and translates each request's orders from JS and its events back to JS. No thread besides
+// the JS thread ever runs here. Requests are named by a serial number in both directions.
+#pragma once
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "accept.h"
+#include "connection.h"
+
+namespace fcgi {
+
+// What dispatch(kind, serial, code, payload) is called with.
+enum LoopDispatch {
+  kLoopRequest = 0,   // payload: [role, requestId, keepConn, params]
+  kLoopReadable = 1,   // a read that returned undefined may be tried again
+  kLoopDrained = 2,    // a write that returned false has gone
+  kLoopStartData = 3,  // code: how a startData that returned undefined ended
+  kLoopAborted = 4,    // the web server gave up on the request
+  kLoopClosed = 5,     // the server has closed: every connection is gone; serial 0
+  kLoopRefused = 6,    // the record guard refused a request before it began; payload: why; serial 0
+};
+
+class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // JS: new LoopServer(listenFd, webServerAddrs, maxRequests (0: no limit), limits, dispatch)
+  explicit LoopServer(const Napi::CallbackInfo& info);
+  ~LoopServer() override;
+
+  void OnRequest(Connection& connection) override;
+  void OnInput(Connection& connection) override;
+  void OnDrained(Connection& connection) override;
+  void OnDataStarted(Connection& connection, int code) override;
+  void OnAborted(Connection& connection) override;
+  void OnRefused(int code, const std::string& why) override;
+  void OnClosed(Connection& connection) override;
+  bool Refed() const override { return refed_; }
+  void Schedule(Connection& connection) override;
+  bool MayBegin(Connection& connection) override;
+
+ private:
+  void Start(const Napi::CallbackInfo& info);
+  void Close(const Napi::CallbackInfo& info);
+  // ref()/unref(): whether waiting for requests keeps the event loop alive, as with net.Server.
+  void RefLoop(const Napi::CallbackInfo& info);
+  void UnrefLoop(const Napi::CallbackInfo& info);
+  // read(serial, size): a Buffer, null at the end, undefined for "not yet" (then 'readable'), or an error code.
+  Napi::Value Read(const Napi::CallbackInfo& info);
+  // write(serial, chunk, end, exitStatus): true, false for "wait for 'drained'", or an error code.
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  // writeStderr(serial, chunk): as write, without end.
+  Napi::Value WriteStderr(const Napi::CallbackInfo& info);
+  // startData(serial): 0, undefined for "not yet" (then 'startData' with the code), or an error code.
+  Napi::Value StartData(const Napi::CallbackInfo& info);
+
+  static void OnListenReadable(uv_poll_t* handle, int status, int events);
+  static void OnSoon(uv_timer_t* handle);
+  void AcceptConnections();
+  void WatchListener();
+  Connection* InFlight(const Napi::CallbackInfo& info);
+  void Dispatch(LoopDispatch kind, uint32_t serial, int code, napi_value payload);
+  void CloseWhenDone();
+  // A request ended: connections waiting to begin one may, and the listener may take connections again.
+  void RequestEnded();
+
+  uv_loop_t* loop_ = nullptr;
+  int listenFd_;
+  AllowList allow_;
+  GuardLimits limits_;
+  int maxRequests_;
+  Napi::FunctionReference dispatch_;
+  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  uv_poll_t listenPoll_;
+  uv_timer_t soonTimer_;
+  bool started_ = false;
+  bool listenWatched_ = false;
+  bool refed_ = true;
+  bool closing_ = false;
+  bool closed_ = false;
+  std::vector<Connection*> soon_;
+  std::unordered_set<Connection*> connections_;
+  std::unordered_map<uint32_t, Connection*> requests_;
+  std::deque<Connection*> waitingToBegin_;  // heads that came while maxRequests were in flight
+  uint32_t nextSerial_ = 1;
+  std::string chunk_;  // a write's bytes, reused
+};
+
+}  // namespace fcgi
