@@ -10,9 +10,7 @@
       "sources": [
         "native/accept.cc",
         "native/addon.cc",
-        "native/async_server.cc",
         "native/connection.cc",
-        "native/engine.cc",
         "native/environ.cc",
         "native/errors.cc",
         "native/libfcgi_io.cc",

@@ -130,7 +130,7 @@ function socketFor(io: RequestIO, params: CgiFacts): FcgiSocket {
   });
 }
 
-/** True when the request can have no body, so no read needs to reach the worker. */
+/** True when the request can have no body, so nothing needs to be read. */
 function hasNoBody(params: CgiFacts, method: string): boolean {
   const length = params.CONTENT_LENGTH;
   if (length === '0') return true;
@@ -144,7 +144,7 @@ interface RequestState {
   _readableState: { readingMore: boolean; resumeScheduled: boolean };
 }
 
-/** A readable stream over one of the request's input streams, pulled from the worker as the consumer asks. */
+/** A readable stream over one of the request's input streams, pulled from the engine as the consumer asks. */
 function pullFrom(stream: Readable, io: RequestIO, socket: FcgiSocket, onEnd: () => void): void {
   stream._read = () => {
     (stream as unknown as RequestState)._consuming = true;
@@ -169,7 +169,7 @@ function pullFrom(stream: Readable, io: RequestIO, socket: FcgiSocket, onEnd: ()
 
 /**
  * When the response has finished, as node:http does: a body nobody started reading is dumped, so that req still
- * ends ('end', then 'close'). Here the worker drains those bytes itself, so the stream ends without reading them.
+ * ends ('end', then 'close'). Here the engine drains those bytes itself, so the stream ends without reading them.
  */
 export function dumpRequest(req: IncomingMessage): void {
   const state = req as unknown as RequestState;
@@ -192,7 +192,7 @@ export function closeRequest(req: IncomingMessage, responseFinished: boolean): v
     return;
   }
   if (req.readableEnded || !(req as unknown as RequestState)._consuming) return; // dumped: ends by itself
-  // Read in part and left: the worker drained the rest, so the body is complete, and a read still in flight
+  // Read in part and left: the engine drained the rest, so the body is complete, and a read still in flight
   // must not find the stream ended under it.
   req.complete = true;
   req.destroyed = true;
@@ -240,7 +240,7 @@ export function createRequest(
     dataStream._read = (size: number) => {
       if (started) return pull(size);
       started = true;
-      // FCGI_DATA follows FCGI_STDIN: the worker skips what is left of the body first.
+      // FCGI_DATA follows FCGI_STDIN: the engine skips what is left of the body first.
       io.startData((error) => (error ? dataStream.destroy(error) : pull(size)));
     };
   }

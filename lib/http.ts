@@ -330,7 +330,7 @@ export class Server extends EventEmitter {
 
 /**
  * node:http reports a write after end() as an 'error' only until the response's socket closes, and silently after.
- * Here the socket closes as soon as the worker has sent the response, so the report would depend on timing: make it
+ * Here the socket closes as soon as the engine has taken the response, so the report would depend on timing: make it
  * always an 'error' (which the server reports as 'handlerError'). An own property, so it survives frameworks that swap
  * the response's prototype (Express).
  */

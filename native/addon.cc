@@ -1,7 +1,6 @@
 // The addon's exports, and nothing else: each entry translates libfcgi or socket calls for lib/native.ts.
 #include <napi.h>
 
-#include "async_server.h"
 #include "environ.h"
 #include "errors.h"
 #include "instance.h"
@@ -27,10 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("environ", Napi::Function::New(env, Environ, "environ"));
   exports.Set("watchStopSignal", Napi::Function::New(env, WatchStopSignalJs, "watchStopSignal"));
   exports.Set("Request", Request::Define(env));
-  exports.Set("AsyncServer", AsyncServer::Define(env));
   exports.Set("LoopServer", LoopServer::Define(env));
-  Napi::Function asyncRequest = AsyncRequest::Define(env);
-  env.GetInstanceData<InstanceData>()->asyncRequestClass = Napi::Persistent(asyncRequest);
   return exports;
 }
 

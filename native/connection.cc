@@ -15,9 +15,9 @@ namespace fcgi {
 namespace {
 
 constexpr size_t kReceiveChunk = 64 * 1024;
-constexpr int kReceivesPerWake = 16;               // then other connections get their turn
-constexpr size_t kInputHighWater = 256 * 1024;     // body bytes held for the app before the socket is left unread
-constexpr size_t kOutputHighWater = 64 * 1024;     // output waiting before writers are asked to wait
+constexpr int kReceivesPerWake = 16;            // then other connections get their turn
+constexpr size_t kInputHighWater = 256 * 1024;  // body bytes held for the app before the socket is left unread
+constexpr size_t kOutputHighWater = 64 * 1024;  // output waiting before writers are asked to wait
 constexpr auto kLinger = std::chrono::milliseconds(2000);
 constexpr uint8_t kAbortRequestType = 2;
 
@@ -139,8 +139,7 @@ void Connection::OnHandleClosed(uv_handle_t* handle) {
 }
 
 bool Connection::ReadyToRelease() const {
-  return socketClosed_ && openHandles_ == 0 && !released_ && phase_ != Phase::kActive &&
-         phase_ != Phase::kFinishing;
+  return socketClosed_ && openHandles_ == 0 && !released_ && phase_ != Phase::kActive && phase_ != Phase::kFinishing;
 }
 
 bool Connection::CanNotify() {
@@ -242,8 +241,7 @@ void Connection::Step() {
       // libfcgi takes all of input_ whenever it reads, so bytes there mean a waiting read can move on.
       bool readable = input_.size() > inputRead_ || peerEnded_ || inputError_ != 0;
       // Once the input has ended the guard holds what follows; an FCGI_ABORT_REQUEST for this request shows there.
-      bool abortHeld = guard_.inputEnded() && raw_.size() >= 4 &&
-                       static_cast<uint8_t>(raw_[1]) == kAbortRequestType &&
+      bool abortHeld = guard_.inputEnded() && raw_.size() >= 4 && static_cast<uint8_t>(raw_[1]) == kAbortRequestType &&
                        ((static_cast<uint8_t>(raw_[2]) << 8) | static_cast<uint8_t>(raw_[3])) == request_.requestId;
       if (!aborted_ && (guard_.abortSeen() || abortHeld || peerEnded_)) {
         if (!CanNotify()) return;

@@ -130,7 +130,7 @@ class Connection {
   int watched_ = -1;  // the events poll_ watches now
   bool socketClosed_ = false;
   bool released_ = false;
-  bool inCallback_ = false;   // inside one of this connection's libuv callbacks: the owner may be called
+  bool inCallback_ = false;  // inside one of this connection's libuv callbacks: the owner may be called
   bool inProgress_ = false;
   bool progressAgain_ = false;
   bool scheduled_ = false;
@@ -140,25 +140,25 @@ class Connection {
   RecordGuard guard_;
   FCGX_Request request_;
   Phase phase_ = Phase::kHead;
-  bool headStarted_ = false;     // a byte of the next request has arrived (the guard's clock runs)
-  std::string raw_;              // received, not yet taken by the guard (what follows the request's input)
-  std::string input_;            // validated, not yet read by libfcgi
+  bool headStarted_ = false;  // a byte of the next request has arrived (the guard's clock runs)
+  std::string raw_;           // received, not yet taken by the guard (what follows the request's input)
+  std::string input_;         // validated, not yet read by libfcgi
   size_t inputRead_ = 0;
-  std::string output_;           // written by libfcgi, not yet sent
+  std::string output_;  // written by libfcgi, not yet sent
   size_t outputSent_ = 0;
-  bool readWaiting_ = false;     // a Read returned kLater
-  bool dataWaiting_ = false;     // a StartData returned kLater
+  bool readWaiting_ = false;  // a Read returned kLater
+  bool dataWaiting_ = false;  // a StartData returned kLater
   bool dataStarted_ = false;
-  bool drainWaiting_ = false;    // NeedsDrain said yes
-  bool aborted_ = false;         // reported to the owner
-  bool peerEnded_ = false;       // the peer closed its side, or the connection broke
-  bool outputBroken_ = false;   // a send failed: the peer is gone, output is dropped
-  bool keepConn_ = false;       // the web server asked to keep the connection after the request
+  bool drainWaiting_ = false;  // NeedsDrain said yes
+  bool aborted_ = false;       // reported to the owner
+  bool peerEnded_ = false;     // the peer closed its side, or the connection broke
+  bool outputBroken_ = false;  // a send failed: the peer is gone, output is dropped
+  bool keepConn_ = false;      // the web server asked to keep the connection after the request
   bool closeAfterRequest_ = false;
   bool closedByLibfcgi_ = false;
   bool lingering_ = false;
   bool shutDown_ = false;
-  int inputError_ = 0;           // the body's reads fail with this (a timeout, a protocol error)
+  int inputError_ = 0;  // the body's reads fail with this (a timeout, a protocol error)
   std::chrono::steady_clock::time_point lingerUntil_;
 };
 

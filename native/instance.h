@@ -5,8 +5,7 @@
 namespace fcgi {
 
 struct InstanceData {
-  Napi::FunctionReference errorClass;         // lib/errors.ts FcgiError
-  Napi::FunctionReference asyncRequestClass;  // native AsyncRequest, built for each request
+  Napi::FunctionReference errorClass;  // lib/errors.ts FcgiError
 };
 
 }  // namespace fcgi

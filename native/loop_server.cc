@@ -66,7 +66,9 @@ LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopSe
   // FCGI_MAX_CONNS for GET_VALUES: without a limit on requests, the connections the process can open.
   rlimit files{};
   int maxConns = maxRequests_;
-  if (maxConns <= 0) maxConns = getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 1000000 ? static_cast<int>(files.rlim_cur) : 1000000;
+  if (maxConns <= 0)
+    maxConns =
+        getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 1000000 ? static_cast<int>(files.rlim_cur) : 1000000;
   limits_ = GuardLimitsFrom(info[3], maxConns);
   dispatch_ = Napi::Persistent(info[4].As<Napi::Function>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "libfcgi");
@@ -255,8 +257,8 @@ void LoopServer::Close(const Napi::CallbackInfo&) {
   for (Connection* connection : open) connection->CloseWhenIdle();
   if (connections_.empty()) {
     // Nothing to wait for; still report from a libuv callback, as net.Server's 'close' comes on a later tick.
-    uv_timer_start(&soonTimer_, [](uv_timer_t* handle) { static_cast<LoopServer*>(handle->data)->CloseWhenDone(); },
-                   0, 0);
+    uv_timer_start(
+        &soonTimer_, [](uv_timer_t* handle) { static_cast<LoopServer*>(handle->data)->CloseWhenDone(); }, 0, 0);
   }
 }
 

@@ -20,7 +20,7 @@ namespace fcgi {
 
 // What dispatch(kind, serial, code, payload) is called with.
 enum LoopDispatch {
-  kLoopRequest = 0,   // payload: [role, requestId, keepConn, params]
+  kLoopRequest = 0,    // payload: [role, requestId, keepConn, params]
   kLoopReadable = 1,   // a read that returned undefined may be tried again
   kLoopDrained = 2,    // a write that returned false has gone
   kLoopStartData = 3,  // code: how a startData that returned undefined ended

@@ -311,9 +311,8 @@ bool RecordGuard::ScanParams(const unsigned char* bytes, size_t count) {
     lengthCount_ = 0;
     paramsBytes_ += nameSize + valueSize + pair;
     if (paramsBytes_ > limits_.maxParamsSize) {
-      Refuse(kParamsTooLarge,
-             "the request parameters exceed maxParamsSize (" + std::to_string(limits_.maxParamsSize) +
-                 " bytes): a name-value pair of " + std::to_string(pair) + " bytes was declared");
+      Refuse(kParamsTooLarge, "the request parameters exceed maxParamsSize (" + std::to_string(limits_.maxParamsSize) +
+                                  " bytes): a name-value pair of " + std::to_string(pair) + " bytes was declared");
       return false;
     }
     pairBytesLeft_ = pair;

@@ -110,9 +110,9 @@ class RecordGuard {
   // The request's PARAMS stream, scanned across records: the length bytes of the pair being read, then its name and
   // value bytes to skip.
   uint16_t beginRequestId_ = 0;
-  uint16_t role_ = 0;             // from the BEGIN_REQUEST body: which stream ends the input
-  size_t beginBodyBytes_ = 0;     // how much of that body has been seen
-  bool stopAtInputEnd_ = false;   // Feed's mode: hold back what follows the input, keep FCGI_ABORT_REQUEST
+  uint16_t role_ = 0;            // from the BEGIN_REQUEST body: which stream ends the input
+  size_t beginBodyBytes_ = 0;    // how much of that body has been seen
+  bool stopAtInputEnd_ = false;  // Feed's mode: hold back what follows the input, keep FCGI_ABORT_REQUEST
   bool inputEnded_ = false;
   bool abortSeen_ = false;
   size_t paramsBytes_ = 0;

@@ -77,12 +77,6 @@ int RequestSlot::Accept(int listenFd, const AllowList& allow, const StopWhen& st
   }
 }
 
-int RequestSlot::AcceptOn(int connectionFd) {
-  if (active_) Finish();
-  CloseConnection();
-  return Begin(connectionFd);
-}
-
 int RequestSlot::Begin(int connectionFd) {
   request_.ipcFd = connectionFd;
   // keepConnection = 1 stops FCGX_Accept_r's opening finish from closing the connection handed to it.
@@ -106,32 +100,6 @@ int RequestSlot::Begin(int connectionFd) {
   request_.appStatus = 0;
   active_ = true;
   filterDataStarted_ = false;
-  return 0;
-}
-
-int RequestSlot::TakeKeptConnection() {
-  int fd = request_.ipcFd;
-  request_.ipcFd = -1;
-  return fd;
-}
-
-int RequestSlot::ReadSome(char* buffer, int length, int* count) {
-  RecordGuard::Scope guarded(guard_);
-  *count = 0;
-  if (!active_) return FCGX_CALL_SEQ_ERROR;
-  if (length <= 0) return 0;
-  FCGX_Stream* in = request_.in;
-  int got = 0;
-  if (in->rdNext == in->stop) {
-    // Nothing buffered: FCGX_GetChar waits for the next record's bytes (or the end of the stream).
-    int first = FCGX_GetChar(in);
-    if (first == EOF) return FCGX_GetError(in);
-    buffer[got++] = static_cast<char>(first);
-  }
-  int buffered = std::min(static_cast<int>(in->stop - in->rdNext), length - got);
-  std::memcpy(buffer + got, in->rdNext, buffered);
-  in->rdNext += buffered;
-  *count = got + buffered;
   return 0;
 }
 

@@ -24,15 +24,9 @@ class RequestSlot {
   // begins are closed and skipped, as libfcgi does.
   // It also stops waiting, returning the code of WaitToServe (accept.h), when `stop` says so.
   int Accept(int listenFd, const AllowList& allow, const StopWhen& stop = StopWhen());
-  // Begins a request on a connection accepted elsewhere (the async engine). On failure the connection is closed.
-  int AcceptOn(int connectionFd);
-  // After Finish: the connection, when the web server asked to keep it, handed over to the caller (else -1).
-  int TakeKeptConnection();
 
   // Reads up to length bytes of FCGI_STDIN (FCGI_DATA after StartFilterData); *count < length only at the end.
   int Read(char* buffer, int length, int* count);
-  // Reads what has arrived, up to length bytes, waiting only when nothing has; *count is 0 only at the end.
-  int ReadSome(char* buffer, int length, int* count);
   int Write(const char* data, int length);
   int WriteStderr(const char* data, int length);
   int Flush();

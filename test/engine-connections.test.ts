@@ -47,8 +47,7 @@ async function idleConnections(app: RunningApp, count: number): Promise<Socket[]
       { length: count },
       () =>
         new Promise<Socket>((resolve, reject) => {
-          const socket =
-            path !== undefined ? createConnection(path) : createConnection(port as number, '127.0.0.1');
+          const socket = path !== undefined ? createConnection(path) : createConnection(port as number, '127.0.0.1');
           socket.once('connect', () => resolve(socket));
           socket.once('error', reject);
         }),
@@ -77,7 +76,9 @@ describe('createServer on the event loop', () => {
       await get(app, '/fast');
       const elapsed = Date.now() - started;
       const growth = rssOf(app) - rssBefore;
-      console.log(`1,000 idle connections: a new request answered in ${elapsed} ms, RSS +${(growth / 2 ** 20).toFixed(1)} MB`);
+      console.log(
+        `1,000 idle connections: a new request answered in ${elapsed} ms, RSS +${(growth / 2 ** 20).toFixed(1)} MB`,
+      );
       expect(elapsed).toBeLessThan(2000); // the thread engine did not answer within 10 s
       expect(growth).toBeLessThan(30 * 2 ** 20);
       expect(threadsOf(app)).toBe(threads);
