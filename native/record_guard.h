@@ -5,11 +5,11 @@
 // allocation assert. The guard follows the record framing of every byte libfcgi reads, answers management records
 // (GET_VALUES and unknown types) itself and removes them from what libfcgi sees, and checks each name-value length
 // against the parameter limit before libfcgi reads it, refusing an oversized request with a 431 response of its own. It
-// also bounds how long a read may wait, so a peer that stalls mid-request cannot pin a thread forever.
+// also bounds how long a request's parameters and body may take, so a peer that stalls mid-request is let go.
 //
-// libfcgi reads through its OS_Read(), which native/os_read.cc routes here: interposed on a shared libfcgi, and with
-// the linker's --wrap on the static one of the prebuilt binary. RecordGuard::Current() says which guard serves the
-// calling thread; without one, reads pass straight through.
+// Two ways in: the synchronous loop's libfcgi reads a blocking socket through its OS_Read(), which
+// native/libfcgi_io.cc routes to Read() (RecordGuard::Current() says which guard serves the calling thread; without
+// one, reads pass straight through); the event loop's connections (native/connection.h) Feed() it what arrives.
 #pragma once
 #include <sys/types.h>
 
