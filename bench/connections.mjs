@@ -6,8 +6,8 @@ import { Socket } from 'node:net';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { FcgiConnection } from '../dist/client.js';
-import { RecordType, Role, encodeBeginRequestBody, encodeRecord } from '../dist/protocol.js';
+import { FcgiConnection } from '../dist/client/client.js';
+import { RecordType, Role, encodeBeginRequestBody, encodeRecord } from '../dist/client/protocol.js';
 import { freePort, round1, rssMb, sleep, spawnFcgi, threadCount, waitForPort } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));

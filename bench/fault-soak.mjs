@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../dist/client.js';
+import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../dist/client/client.js';
 import {
   FCGI_KEEP_CONN,
   FCGI_NULL_REQUEST_ID,
@@ -22,7 +22,7 @@ import {
   encodeNameValuePairs,
   encodeRecord,
   encodeStream,
-} from '../dist/protocol.js';
+} from '../dist/client/protocol.js';
 import { describeMachine, freePort, round1, rssMb, sleep, spawnFcgi, waitForPort } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -16,7 +16,7 @@ import { describeMachine, round1, sleep } from './harness.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const { native } = require('../dist/native.js');
-const { fcgiRequest, parseCgiResponse } = require('../dist/client.js');
+const { fcgiRequest, parseCgiResponse } = require('../dist/client/client.js');
 
 const runs = Number(process.env.FOOTPRINT_RUNS ?? 5);
 const settleMs = Number(process.env.FOOTPRINT_SETTLE_MS ?? 2000);

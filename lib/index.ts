@@ -1,6 +1,6 @@
 // The package's public API.
-export { accept, isCGI, listen, Listener, FCGI_LISTENSOCK_FILENO, type ListenOptions } from './listener';
-export { Request, type Role } from './request';
+export { accept, isCGI, listen, Listener, FCGI_LISTENSOCK_FILENO, type ListenOptions } from './accept-loop/listener';
+export { Request, type Role } from './accept-loop/request';
 export { FcgiError } from './errors';
 export { paramToUtf8, type Params } from './params';
 export {
@@ -9,5 +9,5 @@ export {
   type ServerOptions,
   type ListenOptions as ServerListenOptions,
   type RequestListener,
-} from './http';
-export type { FcgiRequestInfo } from './http-message';
+} from './http/http';
+export type { FcgiRequestInfo } from './http/http-message';

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseCgiResponse } from '../lib/client';
+import { parseCgiResponse } from '../lib/client/client';
 import { example, fixture, repoRoot, stopAll, tempDir } from './helpers/apps';
 
 afterAll(stopAll);

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseCgiResponse } from '../lib/client';
+import { parseCgiResponse } from '../lib/client/client';
 import { repoRoot } from './helpers/apps';
 
 // Inside the package, so that require('libfcgi') resolves to this package as it would for a user.

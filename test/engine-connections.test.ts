@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fcgiRequest } from '../lib/client';
+import { fcgiRequest } from '../lib/client/client';
 import { repoRoot, spawnFcgiApp, stopAll, tempDir, type RunningApp } from './helpers/apps';
 import { cgiParams, slowdown } from './helpers/raw-fastcgi';
 

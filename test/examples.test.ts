@@ -2,7 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fcgiRequest, parseCgiResponse } from '../lib/client';
+import { fcgiRequest, parseCgiResponse } from '../lib/client/client';
 import { example, spawnFcgiApp, stopAll } from './helpers/apps';
 
 afterEach(stopAll);

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fcgiRequest, parseCgiResponse, type CgiResponse, type FcgiAddress } from '../lib/client';
+import { fcgiRequest, parseCgiResponse, type CgiResponse, type FcgiAddress } from '../lib/client/client';
 import {
   example,
   fixture,

@@ -11,7 +11,7 @@ import {
   encodeRecord,
   RecordType,
   Role,
-} from '../lib/protocol';
+} from '../lib/client/protocol';
 import { stopAll } from './helpers/apps';
 import {
   abort,

@@ -3,9 +3,9 @@
 // request correctly.
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../lib/client';
+import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../lib/client/client';
 import { createServer } from '../lib/index';
-import { encodeNameValuePairs, encodeRecord, RecordType, decodeNameValuePairs } from '../lib/protocol';
+import { encodeNameValuePairs, encodeRecord, RecordType, decodeNameValuePairs } from '../lib/client/protocol';
 import { stopAll, type RunningApp } from './helpers/apps';
 import {
   abort,

@@ -12,8 +12,8 @@ import {
   type FcgiAddress,
   type FcgiResponse,
   type RequestOptions,
-} from '../lib/client';
-import { Role } from '../lib/protocol';
+} from '../lib/client/client';
+import { Role } from '../lib/client/protocol';
 import { fixture, spawnFcgiApp, stopAll, type RunningApp } from './helpers/apps';
 
 const MB = 1024 * 1024;

@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCgiResponse } from '../lib/client';
+import { parseCgiResponse } from '../lib/client/client';
 import { fixture, repoRoot, stopAll, tempDir } from './helpers/apps';
 import { alive, startCli, waitUntil, type RunningCli } from './helpers/cli';
 import { makeSite, runInit } from './helpers/site';

@@ -4,7 +4,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fcgiRequest, parseCgiResponse } from '../lib/client';
+import { fcgiRequest, parseCgiResponse } from '../lib/client/client';
 import { repoRoot, stopAll, tempDir } from './helpers/apps';
 import {
   canPlayUser,

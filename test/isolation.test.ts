@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../lib/client';
+import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../lib/client/client';
 import { createServer, listen } from '../lib/index';
 import { freePort, stopAll, tempDir } from './helpers/apps';
 import { cgiParams, type Report, reportAppModes, startReportApp } from './helpers/raw-fastcgi';

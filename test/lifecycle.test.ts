@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fcgiRequest, parseCgiResponse } from '../lib/client';
+import { fcgiRequest, parseCgiResponse } from '../lib/client/client';
 import { fixture, freePort, spawnFcgiApp, stopAll, stopWithAll, tempDir, type RunningApp } from './helpers/apps';
 import { cgiParams, expectServedCorrectly, type Report, reportAppModes, startReportApp } from './helpers/raw-fastcgi';
 

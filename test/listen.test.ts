@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fcgiRequest, parseCgiResponse } from '../lib/client';
+import { fcgiRequest, parseCgiResponse } from '../lib/client/client';
 import { FcgiError, listen } from '../lib/index';
 import { fixture, freePort, repoRoot, spawnFcgiApp, startListeningApp, stopAll, tempDir } from './helpers/apps';
 

@@ -2,7 +2,13 @@
 // node:http would send: each case here is one a user of node:http relies on, driven over a real FastCGI connection.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fcgiRequest, parseCgiResponse, type CgiResponse, type FcgiAddress, type RequestOptions } from '../lib/client';
+import {
+  fcgiRequest,
+  parseCgiResponse,
+  type CgiResponse,
+  type FcgiAddress,
+  type RequestOptions,
+} from '../lib/client/client';
 import { fixture, spawnFcgiApp, stopAll, type RunningApp } from './helpers/apps';
 
 /** Under valgrind (scripts/valgrind.sh) the app runs ~30 times slower: timing bounds are left out there. */

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FcgiConnection, type FcgiAddress, fcgiRequest, parseCgiHead, parseCgiResponse } from '../lib/client';
+import { FcgiConnection, type FcgiAddress, fcgiRequest, parseCgiHead, parseCgiResponse } from '../lib/client/client';
 import {
   FCGI_HEADER_LEN,
   FCGI_KEEP_CONN,
@@ -25,7 +25,7 @@ import {
   encodeRecord,
   encodeStream,
   encodeUnknownTypeBody,
-} from '../lib/protocol';
+} from '../lib/client/protocol';
 
 /** Concatenates byte lists, strings (as UTF-8) and buffers into one Buffer, for writing expected bytes inline. */
 function bytes(...parts: Array<number[] | string | Uint8Array>): Buffer {

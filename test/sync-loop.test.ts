@@ -1,8 +1,8 @@
 // The synchronous accept loop, spawned as a web server spawns it and driven over real FastCGI connections.
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FcgiConnection, fcgiRequest, parseCgiResponse, type FcgiAddress } from '../lib/client';
-import { Role } from '../lib/protocol';
+import { FcgiConnection, fcgiRequest, parseCgiResponse, type FcgiAddress } from '../lib/client/client';
+import { Role } from '../lib/client/protocol';
 import { fixture, spawnFcgiApp, stopAll, type RunningApp } from './helpers/apps';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');

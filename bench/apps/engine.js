@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Hello world on the asynchronous engine itself, without the node:http layer: its cost alone.
 'use strict';
-const { Engine } = require('../../dist/engine.js');
+const { Engine } = require('../../dist/engine/engine.js');
 const { defaultLimits } = require('../../dist/limits.js');
 
 const hello = 'Content-Type: text/plain\r\n\r\nHello, world!\n';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FcgiAddress } from '../../lib/client';
+import type { FcgiAddress } from '../../lib/client/client';
 
 export const repoRoot = join(__dirname, '..', '..');
 export const fixture = (name: string): string => join(repoRoot, 'test', 'fixtures', name);

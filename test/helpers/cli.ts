@@ -1,4 +1,4 @@
-// Runs the `libfcgi serve` command of this checkout (dist/cli.js) for tests, on a free loopback port, and stops it
+// Runs the `libfcgi serve` command of this checkout (dist/cli/cli.js) for tests, on a free loopback port, and stops it
 // by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,7 +18,7 @@ export interface RunningCli {
   stop(): Promise<void>;
 }
 
-export const cliPath = join(repoRoot, 'dist', 'cli.js');
+export const cliPath = join(repoRoot, 'dist', 'cli', 'cli.js');
 
 export const alive = (pid: number): boolean => existsSync(`/proc/${pid}`);
 
@@ -32,7 +32,7 @@ export async function waitUntil(condition: () => boolean, timeoutMs = 10_000): P
 }
 
 /**
- * Starts `node dist/cli.js serve APP --port P ARGS…` (without APP when it is '', in cwd) and waits for the line that
+ * Starts `node dist/cli/cli.js serve APP --port P ARGS…` (without APP when it is '', in cwd) and waits for the line that
  * says it is serving.
  */
 export async function startCli(app: string, args: string[] = [], cwd?: string): Promise<RunningCli> {

@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { expect } from 'vitest';
-import { type FcgiAddress, fcgiRequest, parseCgiResponse } from '../../lib/client';
+import { type FcgiAddress, fcgiRequest, parseCgiResponse } from '../../lib/client/client';
 import {
   encodeBeginRequestBody,
   encodeNameValuePairs,
@@ -14,7 +14,7 @@ import {
   RecordParser,
   RecordType,
   Role,
-} from '../../lib/protocol';
+} from '../../lib/client/protocol';
 import { fixture, spawnFcgiApp, type RunningApp } from './apps';
 
 /** Under valgrind (scripts/valgrind.sh) apps run ~30 times slower: waits for their answers stretch by this much. */

@@ -1,4 +1,4 @@
-// Lays out an app with `libfcgi init` (this checkout's dist/cli.js) for tests, with the package resolvable from it as
+// Lays out an app with `libfcgi init` (this checkout's dist/cli/cli.js) for tests, with the package resolvable from it as
 // `npm install` would make it: node_modules/libfcgi, a link to this checkout.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync } from 'node:fs';

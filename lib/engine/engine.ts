@@ -1,10 +1,10 @@
 // The event-loop engine: the addon accepts connections and serves them on Node's own event loop, with libfcgi as the
 // codec (native/loop_server.h); this file gives each request its ordered, callback-style I/O (RequestIO) over the
 // addon's serial-numbered calls, and turns the addon's dispatch calls into those callbacks.
-import type { FcgiError } from './errors';
-import type { RequestLimits } from './limits';
-import { native, type NativeLoopServer } from './native';
-import { paramsFromPairs, type Params } from './params';
+import type { FcgiError } from '../errors';
+import type { RequestLimits } from '../limits';
+import { native, type NativeLoopServer } from '../native';
+import { paramsFromPairs, type Params } from '../params';
 
 const Dispatch = { request: 0, readable: 1, drained: 2, startData: 3, aborted: 4, closed: 5, refused: 6 } as const;
 

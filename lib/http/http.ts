@@ -5,14 +5,14 @@ import { unlinkSync } from 'node:fs';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { CgiIO } from './cgi-io';
-import { Engine, type RequestIO } from './engine';
+import { Engine, type RequestIO } from '../engine/engine';
 import { closeRequest, createRequest, createResponse, dumpRequest } from './http-message';
 import type { FcgiSocket } from './http-socket';
-import type { FcgiError } from './errors';
-import { type LifecycleOptions, resolveLifecycle, ServerLifecycle } from './lifecycle';
-import { type RequestLimits, reportRefusal, resolveLimits } from './limits';
-import { FCGI_LISTENSOCK_FILENO, isCGI, openSocket, type SocketOptions } from './listener';
-import { native } from './native';
+import type { FcgiError } from '../errors';
+import { type LifecycleOptions, resolveLifecycle, ServerLifecycle } from '../lifecycle';
+import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
+import { FCGI_LISTENSOCK_FILENO, isCGI, openSocket, type SocketOptions } from '../accept-loop/listener';
+import { native } from '../native';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 

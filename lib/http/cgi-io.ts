@@ -1,10 +1,10 @@
 // The one request of a createServer() program run as plain CGI: environment, stdin and stdout, asynchronously.
 import { read, write } from 'node:fs';
 import { isatty } from 'node:tty';
-import type { DoneCallback, ReadCallback, RequestIO } from './engine';
-import { FcgiError, fcgiErrorFromNode } from './errors';
-import { native } from './native';
-import { declaredBodyLength, paramsFromPairs, type Params } from './params';
+import type { DoneCallback, ReadCallback, RequestIO } from '../engine/engine';
+import { FcgiError, fcgiErrorFromNode } from '../errors';
+import { native } from '../native';
+import { declaredBodyLength, paramsFromPairs, type Params } from '../params';
 
 /** Writes all of data to fd with fs.write (libuv's thread pool), retrying EAGAIN on a non-blocking pipe. */
 function writeAll(fd: number, data: Buffer, callback: (error: NodeJS.ErrnoException | null) => void): void {

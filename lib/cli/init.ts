@@ -102,7 +102,7 @@ function packageName(dir: string): string {
 }
 
 function packageVersion(): string {
-  const manifest = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
   return manifest.version;
 }
 

@@ -2,7 +2,7 @@
 // the body both ways, turns the app's CGI response into the HTTP one, and logs a line per request. Given a document
 // root, it serves it as Apache does under init's .htaccess (dev-site.ts); it refuses bodies over mod_fcgid's limit.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { FcgiConnection, parseCgiHead } from './client';
+import { FcgiConnection, parseCgiHead } from '../client/client';
 import { cgiParams, pathInfo, type ScriptTarget, type Site } from './dev-params';
 import { type DocumentRoot, route, sendFile } from './dev-site';
 import type { Lease, ProcessPool } from './process-pool';

@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import { CgiRequest } from './cgi-request';
 import { chmodSync, statSync } from 'node:fs';
-import { FcgiError, fcgiErrorFromNode } from './errors';
+import { FcgiError, fcgiErrorFromNode } from '../errors';
 import { FastCgiRequest } from './fastcgi-request';
 import {
   type Lifecycle,
@@ -12,9 +12,9 @@ import {
   ScriptWatch,
   type StopReason,
   watchInterval,
-} from './lifecycle';
-import { type RequestLimits, reportRefusal, resolveLimits } from './limits';
-import { native, type NativeRequest } from './native';
+} from '../lifecycle';
+import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
+import { native, type NativeRequest } from '../native';
 import type { Request } from './request';
 
 /** The fd a web server passes the listening socket on (FCGI_LISTENSOCK_FILENO). */

@@ -193,7 +193,7 @@ export function appCommand(options: ServeOptions, warn: (message: string) => voi
 }
 
 function packageVersion(): string {
-  const manifest = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
   return manifest.version;
 }
 

@@ -1,9 +1,9 @@
 // The one request of a program run as plain CGI: the process environment, real stdin, stdout and stderr.
 import { readSync, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { FcgiError, fcgiErrorFromNode } from './errors';
-import { native } from './native';
-import { declaredBodyLength, paramsFromPairs, type Params } from './params';
+import { FcgiError, fcgiErrorFromNode } from '../errors';
+import { native } from '../native';
+import { declaredBodyLength, paramsFromPairs, type Params } from '../params';
 import { Request, type Role } from './request';
 
 const stdinFd = 0;

@@ -2,8 +2,8 @@
 // request's FastCGI streams, batching what is written in one tick into one call to the engine.
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import type { RequestIO } from './engine';
-import type { FcgiError } from './errors';
+import type { RequestIO } from '../engine/engine';
+import type { FcgiError } from '../errors';
 
 /** Bytes queued for the engine above which write() asks the writer to wait for 'drain'. */
 const highWaterMark = 64 * 1024;
