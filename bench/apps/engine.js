@@ -9,7 +9,7 @@ const done = () => {};
 new Engine({
   fd: 0,
   webServerAddrs: '',
-  concurrency: 32,
+  concurrency: Infinity,
   limits: defaultLimits,
   onRequest: (request) => request.write(hello, true, 0, done),
   onRefused: (error) => process.stderr.write(`${error.message}\n`),
