@@ -105,6 +105,15 @@ function readPairs(pairs: readonly string[]): { raw: string[]; cgi: CgiFacts } {
   return { raw, cgi };
 }
 
+/**
+ * node:http builds req.headers from rawHeaders on first use (a getter that reads how many raw header lines there are
+ * from this symbol, which its parser sets). Setting it lets the getter do the same here, so that a handler that never
+ * reads a header never pays for merging them; without it (a Node that changed this), they are merged at once.
+ */
+const kHeadersCount = Object.getOwnPropertySymbols(new IncomingMessage(null as never)).find(
+  (symbol) => symbol.description === 'kHeadersCount',
+);
+
 /** req.headers from rawHeaders, merged by node:http's own rules (cookie with '; ', set-cookie as an array…). */
 function mergeHeaders(req: IncomingMessage, raw: readonly string[]): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
@@ -219,7 +228,8 @@ export function createRequest(
   req.httpVersion = `${req.httpVersionMajor}.${req.httpVersionMinor}`;
   req.rawHeaders = raw;
   (req as unknown as { joinDuplicateHeaders: boolean }).joinDuplicateHeaders = joinDuplicateHeaders;
-  req.headers = mergeHeaders(req, raw);
+  if (kHeadersCount !== undefined) (req as unknown as Record<symbol, number>)[kHeadersCount] = raw.length;
+  else req.headers = mergeHeaders(req, raw);
 
   if (hasNoBody(params, method)) {
     // As node:http's parser does when the message has no body: complete from the start, the stream already ended.

@@ -299,7 +299,7 @@ export class Server extends EventEmitter {
    * 'checkExpectation' for other expectations, which without a listener get node:http's 417.
    */
   #eventFor(req: IncomingMessage, res: ServerResponse): 'request' | 'checkContinue' | 'checkExpectation' | null {
-    const expect = req.headers.expect;
+    const expect = expectOf(req.rawHeaders);
     if (expect === undefined || req.httpVersion !== '1.1') return 'request';
     if (/(?:^|\W)100-continue(?:$|\W)/i.test(expect)) {
       return this.listenerCount('checkContinue') > 0 ? 'checkContinue' : 'request';
@@ -326,6 +326,20 @@ export class Server extends EventEmitter {
       res.end();
     }
   }
+}
+
+/**
+ * The Expect header as req.headers.expect would give it (repeated lines joined with ', '), read from the raw lines:
+ * req.headers is built only when something asks for it.
+ */
+function expectOf(rawHeaders: readonly string[]): string | undefined {
+  let expect: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).toLowerCase() !== 'expect') continue;
+    const value = rawHeaders[i + 1] as string;
+    expect = expect === undefined ? value : `${expect}, ${value}`;
+  }
+  return expect;
 }
 
 /**
