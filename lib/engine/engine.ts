@@ -57,13 +57,16 @@ export class EngineRequest implements RequestIO {
   constructor(
     server: NativeLoopServer,
     serial: number,
-    payload: [number, number, boolean, string[]],
+    payload: [number, number, boolean, string],
     onFinished: () => void,
   ) {
     this.#server = server;
     this.#serial = serial;
     this.#onFinished = onFinished;
-    [this.role, this.requestId, this.keepConn, this.pairs] = payload;
+    let joined: string;
+    [this.role, this.requestId, this.keepConn, joined] = payload;
+    this.pairs = joined.split('\0');
+    this.pairs.pop(); // after the last value's NUL
   }
 
   /** Built on first use: the HTTP layer reads headers straight from the pairs. */
@@ -157,7 +160,7 @@ export class Engine {
   constructor(options: EngineOptions) {
     const dispatch = (kind: number, serial: number, code: number, payload: unknown): void => {
       if (kind === Dispatch.request) {
-        const facts = payload as [number, number, boolean, string[]];
+        const facts = payload as [number, number, boolean, string];
         const request = new EngineRequest(this.#native, serial, facts, () => this.#requests.delete(serial));
         this.#requests.set(serial, request);
         options.onRequest(request);
