@@ -526,6 +526,8 @@ void Connection::UpdateWatch() {
   if (socketClosed_) return;
   bool busy = phase_ == Phase::kActive || phase_ == Phase::kFinishing;
   bool full = busy && (input_.size() - inputRead_ >= kInputHighWater || raw_.size() >= kInputHighWater);
+  // A peer that sends (GET_VALUES, say) without reading the answers is not read from until it does.
+  full = full || output_.size() - outputSent_ >= kInputHighWater;
   int events = 0;
   if (!peerEnded_) events |= full ? UV_DISCONNECT : UV_READABLE | UV_DISCONNECT;
   if (outputSent_ < output_.size()) events |= UV_WRITABLE;

@@ -75,6 +75,7 @@ LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopSe
   napi_get_uv_event_loop(env, &loop_);
   listenPoll_.data = this;
   soonTimer_.data = this;
+  acceptPause_.data = this;
 }
 
 LoopServer::~LoopServer() {
@@ -90,13 +91,15 @@ void LoopServer::Start(const Napi::CallbackInfo& info) {
   int code = uv_poll_init(loop_, &listenPoll_, listenFd_);
   if (code != 0) throw MakeError(info.Env(), "start", -code);
   uv_timer_init(loop_, &soonTimer_);
+  uv_timer_init(loop_, &acceptPause_);  // while it runs, it stands for the listener: ref()ed as the listener is
+  if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&acceptPause_));
   started_ = true;
   Ref();  // the JS object stays alive while libuv may call back
   WatchListener();
 }
 
 void LoopServer::WatchListener() {
-  bool want = !closing_ && (maxRequests_ <= 0 || static_cast<int>(requests_.size()) < maxRequests_);
+  bool want = !closing_ && !acceptPaused_ && (maxRequests_ <= 0 || static_cast<int>(requests_.size()) < maxRequests_);
   if (want == listenWatched_) return;
   listenWatched_ = want;
   if (want) {
@@ -119,6 +122,20 @@ void LoopServer::AcceptConnections() {
     int fd = accept4(listenFd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE) {
+        // The connection stays in the listen queue, and the listening socket stays readable: wait a moment for a
+        // descriptor to free up rather than spin.
+        acceptPaused_ = true;
+        WatchListener();
+        uv_timer_start(
+            &acceptPause_,
+            [](uv_timer_t* handle) {
+              auto* server = static_cast<LoopServer*>(handle->data);
+              server->acceptPaused_ = false;
+              server->WatchListener();
+            },
+            100, 0);
+      }
       return;  // EAGAIN: another process took it, or none is left
     }
     if (!allow_.Allows(peer)) {
@@ -242,6 +259,7 @@ void LoopServer::CloseWhenDone() {
   if (!closing_ || closed_ || !connections_.empty()) return;
   closed_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&listenPoll_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&acceptPause_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&soonTimer_), [](uv_handle_t* handle) {
     auto* server = static_cast<LoopServer*>(handle->data);
     server->Dispatch(kLoopClosed, 0, 0, nullptr);
@@ -266,13 +284,19 @@ void LoopServer::Close(const Napi::CallbackInfo&) {
 
 void LoopServer::RefLoop(const Napi::CallbackInfo&) {
   refed_ = true;
-  if (started_ && !closed_) uv_ref(reinterpret_cast<uv_handle_t*>(&listenPoll_));
+  if (started_ && !closed_) {
+    uv_ref(reinterpret_cast<uv_handle_t*>(&listenPoll_));
+    uv_ref(reinterpret_cast<uv_handle_t*>(&acceptPause_));
+  }
   for (Connection* connection : connections_) connection->RefChanged();
 }
 
 void LoopServer::UnrefLoop(const Napi::CallbackInfo&) {
   refed_ = false;
-  if (started_ && !closed_) uv_unref(reinterpret_cast<uv_handle_t*>(&listenPoll_));
+  if (started_ && !closed_) {
+    uv_unref(reinterpret_cast<uv_handle_t*>(&listenPoll_));
+    uv_unref(reinterpret_cast<uv_handle_t*>(&acceptPause_));
+  }
   for (Connection* connection : connections_) connection->RefChanged();
 }
 

@@ -81,6 +81,8 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   uv_poll_t listenPoll_;
   uv_timer_t soonTimer_;
+  uv_timer_t acceptPause_;  // out of file descriptors: accepting waits a moment instead of spinning
+  bool acceptPaused_ = false;
   bool started_ = false;
   bool listenWatched_ = false;
   bool refed_ = true;

@@ -29,6 +29,12 @@ createServer(${options}, (req, res) => {
   return script;
 }
 
+/** User and system CPU time the app has used, from /proc/PID/stat (in clock ticks of 1/100 s). */
+function cpuSecondsOf(app: RunningApp): number {
+  const fields = readFileSync(`/proc/${app.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 const threadsOf = (app: RunningApp): number => readdirSync(`/proc/${app.pid}/task`).length;
 const rssOf = (app: RunningApp): number =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${app.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
@@ -96,6 +102,33 @@ describe('createServer on the event loop', () => {
     console.log(`1,000 requests of 300 ms in flight: all answered in ${elapsed} ms`);
     // 32 threads served them in 32 rounds (9.6 s); one event loop serves them side by side.
     expect(elapsed).toBeLessThan(5000);
+  });
+
+  itNative('waits for a file descriptor to free up, without spinning, when it runs out of them', async () => {
+    // The app takes every descriptor it may open but a few, so that the 40 connections below exhaust them.
+    const script = join(tempDir(), 'fd-starved-app.js');
+    writeFileSync(
+      script,
+      `const { openSync, closeSync } = require('node:fs');
+const held = [];
+try { for (;;) held.push(openSync('/dev/null', 'r')); } catch {}
+for (const fd of held.splice(0, 12)) closeSync(fd);
+const { createServer } = require(${JSON.stringify(repoRoot)});
+createServer((req, res) => res.end('done')).listen();
+`,
+    );
+    const app = await spawnFcgiApp(script);
+    await get(app, '/warm');
+    const sockets = await idleConnections(app, 40);
+    try {
+      const cpuBefore = cpuSecondsOf(app);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // accept() failing with EMFILE on a listening socket that stays readable would take a whole core.
+      expect(cpuSecondsOf(app) - cpuBefore).toBeLessThan(0.3);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    await get(app, '/after'); // alive, and accepting again
   });
 
   it('holds requests beyond concurrency back until one finishes', async () => {
