@@ -13,6 +13,7 @@
         "native/connection.cc",
         "native/environ.cc",
         "native/errors.cc",
+        "native/js_bytes.cc",
         "native/libfcgi_io.cc",
         "native/listen.cc",
         "native/loop_server.cc",

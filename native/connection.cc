@@ -243,39 +243,39 @@ void Connection::Step() {
       // Once the input has ended the guard holds what follows; an FCGI_ABORT_REQUEST for this request shows there.
       bool abortHeld = guard_.inputEnded() && raw_.size() >= 4 && static_cast<uint8_t>(raw_[1]) == kAbortRequestType &&
                        ((static_cast<uint8_t>(raw_[2]) << 8) | static_cast<uint8_t>(raw_[3])) == request_.requestId;
-      if (!aborted_ && (guard_.abortSeen() || abortHeld || peerEnded_)) {
-        if (!CanNotify()) return;
-        aborted_ = true;
-        owner_.OnAborted(*this);
-        if (phase_ != Phase::kActive) {
-          progressAgain_ = true;
-          return;
-        }
+      // Gives the owner one notice; false when Step stops here: the owner may not be called now (RunSoon comes back),
+      // or the request ended under the notice (progressAgain_ takes it from there).
+      auto notify = [this](auto give) {
+        if (!CanNotify()) return false;
+        give();
+        if (phase_ == Phase::kActive) return true;
+        progressAgain_ = true;
+        return false;
+      };
+      if (!aborted_ && (guard_.abortSeen() || abortHeld || peerEnded_) && !notify([this] {
+            aborted_ = true;
+            owner_.OnAborted(*this);
+          })) {
+        return;
       }
-      if (readWaiting_ && readable) {
-        if (!CanNotify()) return;
-        readWaiting_ = false;
-        owner_.OnInput(*this);
-        if (phase_ != Phase::kActive) {
-          progressAgain_ = true;
-          return;
-        }
+      if (readWaiting_ && readable && !notify([this] {
+            readWaiting_ = false;
+            owner_.OnInput(*this);
+          })) {
+        return;
       }
-      if (dataWaiting_ && readable) {
-        if (!CanNotify()) return;
-        dataWaiting_ = false;
-        int code = StartData();
-        if (code != kLater) owner_.OnDataStarted(*this, code);
-        if (phase_ != Phase::kActive) {
-          progressAgain_ = true;
-          return;
-        }
+      if (dataWaiting_ && readable && !notify([this] {
+            dataWaiting_ = false;
+            int code = StartData();
+            if (code != kLater) owner_.OnDataStarted(*this, code);
+          })) {
+        return;
       }
       if (drainWaiting_ && output_.size() - outputSent_ < kOutputHighWater) {
-        if (!CanNotify()) return;
-        drainWaiting_ = false;
-        owner_.OnDrained(*this);
-        if (phase_ != Phase::kActive) progressAgain_ = true;
+        notify([this] {
+          drainWaiting_ = false;
+          owner_.OnDrained(*this);
+        });
       }
       return;
     }

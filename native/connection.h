@@ -55,7 +55,6 @@ class Connection {
 
   // The request in flight (role, requestId, keepConnection, envp), valid from OnRequest until End's work is done.
   const FCGX_Request& request() const { return request_; }
-  bool InFlight() const { return phase_ == Phase::kActive; }
   // A number the owner gives each request, to find it again.
   uint32_t serial = 0;
 

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "errors.h"
+#include "js_bytes.h"
 #include "options.h"
 
 namespace fcgi {
@@ -22,21 +23,10 @@ namespace {
 constexpr int kAcceptsPerWake = 64;  // then the connections already open get their turn
 constexpr size_t kReadChunk = 64 * 1024;
 
-// The bytes of a string (as UTF-8) or a Uint8Array, into scratch unless they can be used where they are.
-std::string_view BytesOf(Napi::Env env, const Napi::Value& value, std::string& scratch) {
-  if (value.IsTypedArray()) {
-    Napi::Uint8Array bytes = value.As<Napi::Uint8Array>();
-    return std::string_view(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
-  }
-  if (value.IsString()) {
-    size_t length = 0;
-    napi_get_value_string_utf8(env, value, nullptr, 0, &length);
-    scratch.resize(length + 1);
-    napi_get_value_string_utf8(env, value, scratch.data(), scratch.size(), &length);
-    return std::string_view(scratch.data(), length);
-  }
+// A write's chunk: null or undefined writes nothing (the end of a request may come without bytes).
+std::string_view ChunkOf(Napi::Env env, const Napi::Value& value, std::string& scratch) {
   if (value.IsNull() || value.IsUndefined()) return std::string_view();
-  ThrowTypeError(env, "expected a string or a Uint8Array");
+  return BytesOf(env, value, scratch, "expected a string or a Uint8Array");
 }
 
 }  // namespace
@@ -282,20 +272,22 @@ void LoopServer::Close(const Napi::CallbackInfo&) {
   }
 }
 
-void LoopServer::RefLoop(const Napi::CallbackInfo&) {
-  refed_ = true;
-  if (started_ && !closed_) {
-    uv_ref(reinterpret_cast<uv_handle_t*>(&listenPoll_));
-    uv_ref(reinterpret_cast<uv_handle_t*>(&acceptPause_));
-  }
-  for (Connection* connection : connections_) connection->RefChanged();
-}
+void LoopServer::RefLoop(const Napi::CallbackInfo&) { SetRefed(true); }
 
-void LoopServer::UnrefLoop(const Napi::CallbackInfo&) {
-  refed_ = false;
+void LoopServer::UnrefLoop(const Napi::CallbackInfo&) { SetRefed(false); }
+
+// The listener, and while accepting waits for a descriptor its timer, keep the loop alive as refed_ says; so do idle
+// connections (Connection::UpdateWatch asks Refed()).
+void LoopServer::SetRefed(bool refed) {
+  refed_ = refed;
   if (started_ && !closed_) {
-    uv_unref(reinterpret_cast<uv_handle_t*>(&listenPoll_));
-    uv_unref(reinterpret_cast<uv_handle_t*>(&acceptPause_));
+    for (auto* handle : {reinterpret_cast<uv_handle_t*>(&listenPoll_), reinterpret_cast<uv_handle_t*>(&acceptPause_)}) {
+      if (refed) {
+        uv_ref(handle);
+      } else {
+        uv_unref(handle);
+      }
+    }
   }
   for (Connection* connection : connections_) connection->RefChanged();
 }
@@ -325,7 +317,7 @@ Napi::Value LoopServer::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Connection* connection = InFlight(info);
   if (connection == nullptr) return Napi::Number::New(env, FCGX_CALL_SEQ_ERROR);
-  std::string_view bytes = BytesOf(env, info[1], chunk_);
+  std::string_view bytes = ChunkOf(env, info[1], chunk_);
   bool end = info[2].ToBoolean();
   int code = connection->Write(bytes.data(), static_cast<int>(bytes.size()), false);
   if (!end) {
@@ -345,7 +337,7 @@ Napi::Value LoopServer::WriteStderr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Connection* connection = InFlight(info);
   if (connection == nullptr) return Napi::Number::New(env, FCGX_CALL_SEQ_ERROR);
-  std::string_view bytes = BytesOf(env, info[1], chunk_);
+  std::string_view bytes = ChunkOf(env, info[1], chunk_);
   int code = connection->Write(bytes.data(), static_cast<int>(bytes.size()), true);
   if (code != 0) return Napi::Number::New(env, code);
   return Napi::Boolean::New(env, !connection->Send());

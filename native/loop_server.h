@@ -53,6 +53,7 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   // ref()/unref(): whether waiting for requests keeps the event loop alive, as with net.Server.
   void RefLoop(const Napi::CallbackInfo& info);
   void UnrefLoop(const Napi::CallbackInfo& info);
+  void SetRefed(bool refed);
   // read(serial, size): a Buffer, null at the end, undefined for "not yet" (then 'readable'), or an error code.
   Napi::Value Read(const Napi::CallbackInfo& info);
   // write(serial, chunk, end, exitStatus): true, false for "wait for 'drained'", or an error code.

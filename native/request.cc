@@ -6,6 +6,7 @@
 #include <string>
 
 #include "errors.h"
+#include "js_bytes.h"
 #include "options.h"
 
 namespace fcgi {
@@ -89,19 +90,10 @@ Napi::Value Request::Read(const Napi::CallbackInfo& info) {
 
 void Request::WriteTo(const Napi::CallbackInfo& info, bool toStderr) {
   Napi::Env env = info.Env();
-  int code;
-  if (info[0].IsTypedArray()) {
-    Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
-    const char* data = reinterpret_cast<const char*>(bytes.Data());
-    int length = static_cast<int>(bytes.ByteLength());
-    code = toStderr ? slot_.WriteStderr(data, length) : slot_.Write(data, length);
-  } else if (info[0].IsString()) {
-    std::string text = info[0].As<Napi::String>().Utf8Value();
-    int length = static_cast<int>(text.size());
-    code = toStderr ? slot_.WriteStderr(text.data(), length) : slot_.Write(text.data(), length);
-  } else {
-    ThrowTypeError(env, "write expects a string or a Uint8Array");
-  }
+  std::string scratch;
+  std::string_view bytes = BytesOf(env, info[0], scratch, "write expects a string or a Uint8Array");
+  int length = static_cast<int>(bytes.size());
+  int code = toStderr ? slot_.WriteStderr(bytes.data(), length) : slot_.Write(bytes.data(), length);
   if (code != 0) throw MakeError(env, toStderr ? "write stderr" : "write", code);
 }
 
