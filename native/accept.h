@@ -33,6 +33,13 @@ struct StopWhen {
 // another -errno.
 int WaitToServe(int fd, const StopWhen& stop);
 
+// Waits as WaitToServe does on a connection, but receives its first bytes rather than only waiting for them: one
+// blocking recv() where poll() then recv() would take two system calls for each request on a kept connection. Returns
+// the count received, 0 when the connection ended (closed or broken), or a negative code as WaitToServe.
+// *receiveTimeoutMs is the SO_RCVTIMEO the connection has now (0 for none, as a new connection has); it is updated when
+// the wait sets another.
+ssize_t ReceiveToServe(int fd, char* buffer, size_t length, const StopWhen& stop, int* receiveTimeoutMs);
+
 // Blocks until a connection from an allowed peer arrives. Returns its fd, or a negative code (see WaitToServe).
 int AcceptConnection(int listenFd, const AllowList& allow, const StopWhen& stop = StopWhen());
 

@@ -124,6 +124,8 @@ void RecordGuard::Begin() {
   refusalMessage_.clear();
   replies_.clear();
   shouldLinger_ = false;
+  preloaded_.clear();
+  preloadedTaken_ = 0;
 }
 
 ssize_t RecordGuard::Read(int fd, char* buffer, size_t length) {
@@ -153,6 +155,12 @@ ssize_t RecordGuard::Read(int fd, char* buffer, size_t length) {
 }
 
 ssize_t RecordGuard::ReadBeforeDeadline(int fd, char* buffer, size_t length) {
+  if (preloadedTaken_ < preloaded_.size()) {
+    size_t count = std::min(length, preloaded_.size() - preloadedTaken_);
+    std::memcpy(buffer, preloaded_.data() + preloadedTaken_, count);
+    preloadedTaken_ += count;
+    return static_cast<ssize_t>(count);
+  }
   for (;;) {
     ssize_t count = recv(fd, buffer, length, MSG_DONTWAIT);
     if (count >= 0) return count;

@@ -41,6 +41,12 @@ class RecordGuard {
   // of validated records. Returns the count, 0 at the end of the stream, or -1 with errno set (ETIMEDOUT, or EPROTO
   // once the guard has refused the request). Replies the guard owes are sent on fd before it returns.
   ssize_t Read(int fd, char* buffer, size_t length);
+  // Bytes of the connection received before Begin() (the wait for a kept connection's next request receives them):
+  // Read() takes them first. Call after Begin().
+  void Preload(const char* bytes, size_t count) {
+    preloaded_.assign(bytes, count);
+    preloadedTaken_ = 0;
+  }
 
   // The event loop's way in (native/connection.cc): takes bytes as they arrive, appends the validated part to shown,
   // and returns how many it consumed. It stops after the record that ends the request's input (the empty FCGI_STDIN
@@ -94,6 +100,8 @@ class RecordGuard {
   void SendReplies(int fd);
 
   GuardLimits limits_;
+  std::string preloaded_;
+  size_t preloadedTaken_ = 0;
   std::chrono::steady_clock::time_point started_;
   bool paramsEnded_ = false;
 

@@ -61,28 +61,32 @@ int RequestSlot::Accept(int listenFd, const AllowList& allow, const StopWhen& st
   guard_.Begin();  // forget an earlier refusal: only one met by this call is reported
   for (;;) {
     int fd = request_.ipcFd;  // the kept connection, if the last request asked to keep it
+    ssize_t received = 0;
     if (fd >= 0) {
-      int waited = WaitToServe(fd, stop);
-      if (waited != 0) {
+      received = ReceiveToServe(fd, firstBytes_, sizeof(firstBytes_), stop, &receiveTimeoutMs_);
+      if (received <= 0) {
         CloseConnection();
-        return -waited;
+        if (received < 0) return static_cast<int>(-received);
+        continue;  // the web server closed the kept connection: wait for a new one
       }
     } else {
       fd = AcceptConnection(listenFd, allow, stop);
       if (fd < 0) return -fd;
+      receiveTimeoutMs_ = 0;
     }
     // A connection that ends or breaks before a request begins is closed by libfcgi: wait for the next one.
-    int code = Begin(fd);
+    int code = Begin(fd, firstBytes_, static_cast<size_t>(received));
     if (code == 0 || guard_.refusal() != 0) return code;
   }
 }
 
-int RequestSlot::Begin(int connectionFd) {
+int RequestSlot::Begin(int connectionFd, const char* received, size_t receivedCount) {
   request_.ipcFd = connectionFd;
   // keepConnection = 1 stops FCGX_Accept_r's opening finish from closing the connection handed to it.
   request_.keepConnection = 1;
   UsePlainClose(request_);
   guard_.Begin();
+  guard_.Preload(received, receivedCount);
   RecordGuard::Scope guarded(guard_);
   if (FCGX_Accept_r(&request_) != 0) {
     request_.ipcFd = -1;  // libfcgi closed it

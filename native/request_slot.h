@@ -48,14 +48,18 @@ class RequestSlot {
   const RecordGuard& guard() const { return guard_; }
 
  private:
-  // Reads the BEGIN_REQUEST and PARAMS records of the next request on the connection. On failure libfcgi has closed it.
-  int Begin(int connectionFd);
+  // Reads the BEGIN_REQUEST and PARAMS records of the next request on the connection, starting with the bytes the
+  // wait for it received. On failure libfcgi has closed it.
+  int Begin(int connectionFd, const char* received, size_t receivedCount);
   int DrainInput();
 
   FCGX_Request request_;
   RecordGuard guard_;
   bool active_ = false;
   bool filterDataStarted_ = false;
+  // The first bytes of a kept connection's next request, received by the wait for it (libfcgi reads 8 KiB at a time).
+  char firstBytes_[8192];
+  int receiveTimeoutMs_ = 0;  // the SO_RCVTIMEO set on the connection (see ReceiveToServe)
 };
 
 }  // namespace fcgi

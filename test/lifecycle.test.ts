@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fcgiRequest, parseCgiResponse } from '../lib/client/client';
+import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../lib/client/client';
 import { fixture, freePort, spawnFcgiApp, stopAll, stopWithAll, tempDir, type RunningApp } from './helpers/apps';
 import { cgiParams, expectServedCorrectly, type Report, reportAppModes, startReportApp } from './helpers/raw-fastcgi';
 
@@ -82,7 +82,10 @@ describe.each(reportAppModes)('$mode stopping by itself', ({ env, mode }) => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
   });
 
-  it('exits 0 when the web server that spawned it is killed with SIGKILL', async () => {
+  it.each([
+    ['with no connection open', false],
+    ['while it keeps a connection open', true],
+  ])('exits 0 when the web server that spawned it is killed with SIGKILL, %s', async (_, keepConnection) => {
     // A stand-in web server: a shell that spawns the app with a listening socket on fd 0 and waits for it.
     const port = await freePort();
     const app = fixture('report-app.js');
@@ -103,13 +106,60 @@ describe.each(reportAppModes)('$mode stopping by itself', ({ env, mode }) => {
         await sleep(50);
       }
     }
+    // A web server that keeps connections (nginx with fastcgi_keep_conn) dies with one open, and its kernel keeps it.
+    const kept = keepConnection ? await FcgiConnection.connect({ port }) : null;
+    if (kept) expect(await servedOn(kept)).toBe(appPid);
     server.kill('SIGKILL');
     unregister();
     const started = Date.now();
     while (existsSync(`/proc/${appPid}`) && Date.now() - started < 5000) await sleep(50);
     const lingering = existsSync(`/proc/${appPid}`);
     if (lingering) process.kill(appPid, 'SIGKILL');
+    kept?.close();
     expect(lingering, `${mode} app still running 5 s after its parent died`).toBe(false);
+  });
+});
+
+/** Serves one request on a connection the app is asked to keep (FCGI_KEEP_CONN); returns the serving process. */
+async function servedOn(connection: FcgiConnection): Promise<number> {
+  const response = await connection.request(cgiParams(), { keepConn: true });
+  return (JSON.parse(parseCgiResponse(response.stdout).body.toString()) as Report).pid;
+}
+
+// Between two requests on a kept connection the app waits on that connection, not on its listening socket; the
+// reasons to stop must reach it there too.
+describe.each(reportAppModes)('$mode waiting on a kept connection', ({ env }) => {
+  it('serves the next request on it after a pause of more than a second', async () => {
+    const app = await startReportApp(env);
+    const connection = await FcgiConnection.connect(app.address);
+    expect(await servedOn(connection)).toBe(app.pid);
+    await sleep(2200);
+    expect(await servedOn(connection)).toBe(app.pid);
+    expect(connection.isClosed).toBe(false);
+    connection.close();
+  });
+
+  it('on SIGTERM exits 0 at once', async () => {
+    const app = await startReportApp(env);
+    const connection = await FcgiConnection.connect(app.address);
+    expect(await servedOn(connection)).toBe(app.pid);
+    await sleep(100);
+    const started = Date.now();
+    process.kill(app.pid, 'SIGTERM');
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(1500);
+    connection.close();
+  });
+
+  it('exits 0 after idleTimeout, and not before', async () => {
+    const app = await startReportApp(env, { idleTimeout: 1500 });
+    const connection = await FcgiConnection.connect(app.address);
+    expect(await servedOn(connection)).toBe(app.pid);
+    const started = Date.now();
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1300);
+    expect(Date.now() - started).toBeLessThan(3500);
+    connection.close();
   });
 });
 
