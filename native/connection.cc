@@ -61,7 +61,6 @@ Connection::Connection(ConnectionOwner& owner, uv_loop_t* loop, int fd, const Gu
   // at once (EBADF) and control comes back here.
   FCGX_InitRequest(&request_, -1, 0);
   request_.detached = 1;
-  poll_.data = this;
   timer_.data = this;
 }
 
@@ -69,18 +68,15 @@ Connection::~Connection() {
   if (request_.in != nullptr) FCGX_Free(&request_, 0);
 }
 
-int Connection::Start() {
-  int code = uv_poll_init(loop_, &poll_, fd_);
-  if (code != 0) {
-    close(fd_);
-    return -code;
-  }
-  openHandles_++;
+void Connection::Start() {
   uv_timer_init(loop_, &timer_);
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));  // a deadline alone never keeps the process alive
   openHandles_++;
-  UpdateWatch();
-  return 0;
+  // A web server writes the request as soon as it has connected, so it is usually here by the time of accept().
+  inCallback_ = true;
+  Receive();
+  Progress();
+  inCallback_ = false;
 }
 
 void Connection::OnPoll(uv_poll_t* handle, int status, int events) {
@@ -130,7 +126,7 @@ void Connection::RunSoon() {
 
 void Connection::OnHandleClosed(uv_handle_t* handle) {
   auto* connection = static_cast<Connection*>(handle->data);
-  if (handle == reinterpret_cast<uv_handle_t*>(&connection->poll_)) close(connection->fd_);
+  if (handle == reinterpret_cast<uv_handle_t*>(&connection->poll_)) close(connection->fd_);  // after libuv let go
   if (--connection->openHandles_ > 0 || connection->scheduled_) return;
   if (connection->ReadyToRelease()) {
     connection->released_ = true;
@@ -518,7 +514,11 @@ void Connection::CloseSocket() {
   socketClosed_ = true;
   output_.clear();
   outputSent_ = 0;
-  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnHandleClosed);
+  if (polled_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnHandleClosed);
+  } else {
+    close(fd_);
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
 }
 
@@ -531,6 +531,20 @@ void Connection::UpdateWatch() {
   int events = 0;
   if (!peerEnded_) events |= full ? UV_DISCONNECT : UV_READABLE | UV_DISCONNECT;
   if (outputSent_ < output_.size()) events |= UV_WRITABLE;
+  if (!polled_ && events != 0) {
+    int code = uv_poll_init(loop_, &poll_, fd_);
+    if (code != 0) {  // not pollable (cannot happen to an accepted socket): give the connection up
+      peerEnded_ = true;
+      outputBroken_ = true;
+      StartClosing();
+      CloseSocket();
+      return;
+    }
+    poll_.data = this;
+    polled_ = true;
+    openHandles_++;
+  }
+  if (!polled_) return;
   if (events != watched_) {
     if (events == 0) {
       uv_poll_stop(&poll_);

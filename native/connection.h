@@ -50,8 +50,10 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Starts watching the socket. Returns a result code (errors.h).
-  int Start();
+  // Serves what has already arrived on the new connection, and watches the socket only if more must come or go out: a
+  // request that is all here and answered at once costs no poll registration (five epoll_ctl and an ioctl in libuv).
+  // Call from a libuv callback, once the owner knows the connection: the owner may hear of a request from inside it.
+  void Start();
 
   // The request in flight (role, requestId, keepConnection, envp), valid from OnRequest until End's work is done.
   const FCGX_Request& request() const { return request_; }
@@ -124,6 +126,7 @@ class Connection {
   uv_loop_t* loop_;
   int fd_;
   uv_poll_t poll_;
+  bool polled_ = false;  // poll_ is initialized (see Start)
   uv_timer_t timer_;
   int openHandles_ = 0;
   int watched_ = -1;  // the events poll_ watches now

@@ -137,11 +137,8 @@ void LoopServer::AcceptConnections() {
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     }
     auto* connection = new Connection(*this, loop_, fd, limits_);
-    if (connection->Start() != 0) {
-      delete connection;
-      continue;
-    }
     connections_.insert(connection);
+    connection->Start();
   }
 }
 
