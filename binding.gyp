@@ -18,6 +18,7 @@
         "native/listen.cc",
         "native/loop_server.cc",
         "native/options.cc",
+        "native/param_names.cc",
         "native/record_guard.cc",
         "native/request.cc",
         "native/request_slot.cc",

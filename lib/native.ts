@@ -65,6 +65,8 @@ export interface NativeAddon {
     limits: Required<RequestLimits>,
     dispatch: Dispatch,
   ) => NativeLoopServer;
+  /** The parameter names the event-loop engine sends as numbers (native/param_names.h). */
+  knownParamNames: string[];
   /** The FcgiError for a result code (errno or FCGX_*), as the addon names it; detail replaces the description. */
   errorFor(syscall: string, code: number, detail?: string): FcgiError;
 }

@@ -6,6 +6,7 @@
 #include "instance.h"
 #include "listen.h"
 #include "loop_server.h"
+#include "param_names.h"
 #include "request.h"
 #include "signals.h"
 #include "stop_signal.h"
@@ -27,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchStopSignal", Napi::Function::New(env, WatchStopSignalJs, "watchStopSignal"));
   exports.Set("Request", Request::Define(env));
   exports.Set("LoopServer", LoopServer::Define(env));
+  exports.Set("knownParamNames", KnownParamNames(env));
   return exports;
 }
 

@@ -11,10 +11,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 #include "errors.h"
 #include "js_bytes.h"
 #include "options.h"
+#include "param_names.h"
 
 namespace fcgi {
 
@@ -194,27 +196,33 @@ void LoopServer::OnRequest(Connection& connection) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   const FCGX_Request& request = connection.request();
-  // Copied now into one JS string, name NUL value NUL…, which JS splits: libfcgi frees the parameters when the request
-  // finishes, and one string costs far less to make than an element set from C++ per name and value. libfcgi keeps
-  // each as a C string "NAME=VALUE", so neither holds a NUL; the name ends at the first '='.
-  std::string& joined = chunk_;
+  // Copied now into one JS string, which JS splits at each NUL: libfcgi frees the parameters when the request
+  // finishes, and one string costs far less to make than an element set from C++ per name and value. First one
+  // character per parameter saying whose name it is (1: its own, which follows; 2 + n: known name n, see
+  // param_names.h, and an empty name follows), then name NUL value NUL for each. libfcgi keeps each parameter as a C
+  // string "NAME=VALUE", so neither holds a NUL; the name ends at the first '='.
+  std::string& joined = joined_;
+  std::string& pairs = chunk_;
   joined.clear();
+  pairs.clear();
   for (char** pair = request.envp; *pair != nullptr; pair++) {
     const char* equals = std::strchr(*pair, '=');
     if (equals == nullptr) continue;
-    joined.append(*pair, equals - *pair);
-    joined.push_back('\0');
-    joined.append(equals + 1);
-    joined.push_back('\0');
+    std::string_view name(*pair, equals - *pair);
+    int known = KnownParamIndex(name);
+    joined.push_back(static_cast<char>(known < 0 ? 1 : 2 + known));
+    if (known < 0) pairs.append(name);
+    pairs.push_back('\0');
+    pairs.append(equals + 1);
+    pairs.push_back('\0');
   }
+  joined.push_back('\0');
+  joined.append(pairs);
   napi_value params;
   napi_create_string_latin1(env, joined.data(), joined.size(), &params);
-  Napi::Array payload = Napi::Array::New(env, 4);
-  payload.Set(0u, Napi::Number::New(env, request.role));
-  payload.Set(1u, Napi::Number::New(env, request.requestId));
-  payload.Set(2u, Napi::Boolean::New(env, request.keepConnection != 0));
-  payload.Set(3u, Napi::Value(env, params));
-  Dispatch(kLoopRequest, serial, 0, payload);
+  // role (1 to 3) in the low two bits, keepConnection in the third, the request id above.
+  int facts = request.role | (request.keepConnection != 0 ? 4 : 0) | (request.requestId << 3);
+  Dispatch(kLoopRequest, serial, facts, params);
 }
 
 void LoopServer::OnInput(Connection& connection) { Dispatch(kLoopReadable, connection.serial, 0, nullptr); }

@@ -20,7 +20,7 @@ namespace fcgi {
 
 // What dispatch(kind, serial, code, payload) is called with.
 enum LoopDispatch {
-  kLoopRequest = 0,    // payload: [role, requestId, keepConn, params as name NUL value NUL…]
+  kLoopRequest = 0,    // code: role | keepConn << 2 | requestId << 3; payload: the parameters (see OnRequest)
   kLoopReadable = 1,   // a read that returned undefined may be tried again
   kLoopDrained = 2,    // a write that returned false has gone
   kLoopStartData = 3,  // code: how a startData that returned undefined ended
@@ -94,7 +94,8 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   std::unordered_map<uint32_t, Connection*> requests_;
   std::deque<Connection*> waitingToBegin_;  // heads that came while maxRequests were in flight
   uint32_t nextSerial_ = 1;
-  std::string chunk_;  // a write's bytes, or a request's parameters, reused
+  std::string chunk_;   // a write's bytes, or a request's parameters, reused
+  std::string joined_;  // a request's parameters as handed to JS
 };
 
 }  // namespace fcgi

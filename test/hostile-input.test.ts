@@ -129,6 +129,26 @@ describe.each(modesWithMaxConns)('$mode, against input that crashes libfcgi alon
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('gives every parameter back as sent: empty and one-control-character names, bytes above 127, known names', async () => {
+    // The engine sends the names web servers use most as numbers (native/param_names.h); none of these may be taken
+    // for one, nor lose a byte.
+    const sent: Record<string, string> = {
+      ...cgiParams({ HTTP_HOST: 'example.test', SERVER_NAME: '' }),
+      '': 'empty name',
+      '\x01': 'one',
+      '\x02': 'two',
+      '\x7f': 'delete',
+      http_host: 'lower case is not HTTP_HOST',
+      HTTP_HOST_: 'nor is this',
+      'N\u00e9\u00ff': 'v\u00e9\u00ff\x01', // sent as UTF-8, seen as its bytes, one character each
+    };
+    const response = await fcgiRequest(app.address, Object.entries(sent));
+    const report = JSON.parse(parseCgiResponse(response.stdout).body.toString()) as Report;
+    const asBytes = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
+    const expected = Object.fromEntries(Object.entries(sent).map(([name, value]) => [asBytes(name), asBytes(value)]));
+    expect({ ...report.params }).toEqual({ ...expected, FCGI_ROLE: 'RESPONDER' }); // libfcgi adds FCGI_ROLE
+  });
+
   it('closes a connection speaking HTTP to the FastCGI port, with a stderr line that says so', async () => {
     const reply = await exchange(app.address, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
     expect(reply.closedByApp).toBe(true);

@@ -12,6 +12,25 @@ function toError(syscall: string, code: number): FcgiError {
   return native.errorFor(syscall, code);
 }
 
+const knownNames = native.knownParamNames;
+
+/**
+ * The parameters as the addon sends them (native/loop_server.cc, OnRequest): one character per parameter saying whose
+ * name it is (1: its own; 2 + n: knownNames[n]), then name NUL value NUL… with known names left empty. The known
+ * names come from the one string made at startup, so no request cuts and hashes them anew.
+ */
+function pairsOf(params: string): string[] {
+  const pairs = params.split('\0');
+  const kinds = pairs[0] as string;
+  pairs.pop(); // after the last value's NUL
+  for (let i = 0; i < kinds.length; i++) {
+    const kind = kinds.charCodeAt(i);
+    if (kind > 1) pairs[1 + 2 * i] = knownNames[kind - 2] as string;
+  }
+  pairs.shift();
+  return pairs;
+}
+
 export type ReadCallback = (error: FcgiError | null, chunk: Buffer | null) => void;
 export type DoneCallback = (error: FcgiError | null) => void;
 
@@ -54,19 +73,14 @@ export class EngineRequest implements RequestIO {
   #dataStart: DoneCallback | null = null;
   readonly #onFinished: () => void;
 
-  constructor(
-    server: NativeLoopServer,
-    serial: number,
-    payload: [number, number, boolean, string],
-    onFinished: () => void,
-  ) {
+  constructor(server: NativeLoopServer, serial: number, facts: number, params: string, onFinished: () => void) {
     this.#server = server;
     this.#serial = serial;
     this.#onFinished = onFinished;
-    let joined: string;
-    [this.role, this.requestId, this.keepConn, joined] = payload;
-    this.pairs = joined.split('\0');
-    this.pairs.pop(); // after the last value's NUL
+    this.role = facts & 3;
+    this.keepConn = (facts & 4) !== 0;
+    this.requestId = facts >>> 3;
+    this.pairs = pairsOf(params);
   }
 
   /** Built on first use: the HTTP layer reads headers straight from the pairs. */
@@ -160,8 +174,8 @@ export class Engine {
   constructor(options: EngineOptions) {
     const dispatch = (kind: number, serial: number, code: number, payload: unknown): void => {
       if (kind === Dispatch.request) {
-        const facts = payload as [number, number, boolean, string];
-        const request = new EngineRequest(this.#native, serial, facts, () => this.#requests.delete(serial));
+        const onFinished = (): boolean => this.#requests.delete(serial);
+        const request = new EngineRequest(this.#native, serial, code, payload as string, onFinished);
         this.#requests.set(serial, request);
         options.onRequest(request);
       } else if (kind === Dispatch.closed) {
