@@ -313,9 +313,12 @@ interface HeadStore {
  * drops trailers. An own property, so it survives frameworks that swap the response's prototype (Express).
  */
 function sendBodiesUnframed(res: ServerResponse): void {
-  const storeHeader = (res as unknown as HeadStore)._storeHeader;
-  (res as unknown as HeadStore)._storeHeader = function (this: ServerResponse, firstLine, headers) {
-    storeHeader.call(this, firstLine, headers);
-    this.chunkedEncoding = false;
-  };
+  (res as unknown as HeadStore)._storeHeader = storeHeaderUnframed;
 }
+
+/** One function for every response (a closure per response would be garbage per request). */
+function storeHeaderUnframed(this: ServerResponse, firstLine: string, headers: unknown): void {
+  storeHeader.call(this, firstLine, headers);
+  this.chunkedEncoding = false;
+}
+const storeHeader = (ServerResponse.prototype as unknown as HeadStore)._storeHeader;

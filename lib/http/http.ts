@@ -2,7 +2,7 @@
 // own event loop; handlers get node:http's own IncomingMessage and ServerResponse.
 import { EventEmitter } from 'node:events';
 import { unlinkSync } from 'node:fs';
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { CgiIO } from './cgi-io';
 import { Engine, type RequestIO } from '../engine/engine';
@@ -349,18 +349,21 @@ function expectOf(rawHeaders: readonly string[]): string | undefined {
  * the response's prototype (Express).
  */
 function reportWritesAfterEnd(res: ServerResponse): void {
-  const write = res.write;
-  res.write = function (this: ServerResponse, ...args: Parameters<ServerResponse['write']>): boolean {
-    if (!this.writableEnded) return write.apply(this, args);
-    const error = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
-    const callback = args.find((arg) => typeof arg === 'function') as ((error: Error) => void) | undefined;
-    process.nextTick(() => {
-      this.emit('error', error);
-      callback?.(error);
-    });
-    return false;
-  } as ServerResponse['write'];
+  res.write = writeReportingAfterEnd;
 }
+
+/** One function for every response (a closure per response would be garbage per request). */
+const writeReportingAfterEnd = function (this: ServerResponse, ...args: Parameters<ServerResponse['write']>): boolean {
+  if (!this.writableEnded) return write.apply(this, args);
+  const error = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+  const callback = args.find((arg) => typeof arg === 'function') as ((error: Error) => void) | undefined;
+  process.nextTick(() => {
+    this.emit('error', error);
+    callback?.(error);
+  });
+  return false;
+} as ServerResponse['write'];
+const write = ServerResponse.prototype.write;
 
 export function createServer(listener?: RequestListener): Server;
 export function createServer(options: ServerOptions, listener?: RequestListener): Server;
