@@ -1,6 +1,6 @@
 // No request's parameters, body or headers reach another request or the process environment, and the sockets an app
 // opens itself are only as reachable as asked: TCP on 127.0.0.1 by default, Unix sockets with the permissions asked.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
@@ -76,6 +76,32 @@ function connects(port: number, host: string): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
+
+describe('createServer keeps requests apart over time', () => {
+  it('gives a request whose body comes slowly all of it, while 300 others come and go meanwhile', async () => {
+    const app = await startReportApp({});
+    const slow = distinctRequest(1000);
+    let sendRest = (): void => undefined;
+    const restMayGo = new Promise<void>((resolve) => (sendRest = resolve));
+    async function* slowBody(): AsyncGenerator<Buffer> {
+      yield slow.body.subarray(0, 50);
+      await restMayGo;
+      yield slow.body.subarray(50);
+    }
+    const connection = await FcgiConnection.connect(app.address);
+    const slowAnswer = connection.request(slow.params, { stdin: slowBody() });
+    for (let index = 0; index < 300; index++) {
+      const { params, body } = distinctRequest(index % 40);
+      const response = await fcgiRequest(app.address, params, { stdin: body });
+      expectOnlyItsOwn(JSON.parse(parseCgiResponse(response.stdout).body.toString()) as Report, index % 40, body);
+    }
+    sendRest();
+    const report = JSON.parse(parseCgiResponse((await slowAnswer).stdout).body.toString()) as Report;
+    expectOnlyItsOwn(report, 1000, slow.body);
+    expect(report.bodySha).toBe(createHash('sha256').update(slow.body).digest('hex'));
+    connection.close();
+  });
+});
 
 describe('sockets an app opens itself', () => {
   it('listen({ port }) and createServer().listen(port) bind 127.0.0.1, out of reach of other addresses', async () => {

@@ -5,6 +5,7 @@ import type { FcgiError } from '../errors';
 import type { RequestLimits } from '../limits';
 import { native, type NativeLoopServer } from '../native';
 import { paramsFromPairs, type Params } from '../params';
+import { RequestTable } from './request-table';
 
 const Dispatch = { request: 0, readable: 1, drained: 2, startData: 3, aborted: 4, closed: 5, refused: 6 } as const;
 
@@ -66,16 +67,23 @@ export class EngineRequest implements RequestIO {
   aborted = false;
   finished = false;
   readonly #server: NativeLoopServer;
-  readonly #serial: number;
+  /** The addon's number for the request. */
+  readonly serial: number;
   #read: { size: number; callback: ReadCallback } | null = null;
   /** Writes whose output waits for the socket, oldest first. */
   #writes: DoneCallback[] = [];
   #dataStart: DoneCallback | null = null;
-  readonly #onFinished: () => void;
+  readonly #onFinished: (request: EngineRequest) => void;
 
-  constructor(server: NativeLoopServer, serial: number, facts: number, params: string, onFinished: () => void) {
+  constructor(
+    server: NativeLoopServer,
+    serial: number,
+    facts: number,
+    params: string,
+    onFinished: (request: EngineRequest) => void,
+  ) {
     this.#server = server;
-    this.#serial = serial;
+    this.serial = serial;
     this.#onFinished = onFinished;
     this.role = facts & 3;
     this.keepConn = (facts & 4) !== 0;
@@ -90,7 +98,7 @@ export class EngineRequest implements RequestIO {
 
   /** Reads what has arrived of FCGI_STDIN (FCGI_DATA after startData), at most size bytes; null at the end. */
   read(size: number, callback: ReadCallback): void {
-    const result = this.#server.read(this.#serial, size);
+    const result = this.#server.read(this.serial, size);
     if (result === undefined) {
       this.#read = { size, callback };
     } else if (typeof result === 'number') {
@@ -104,18 +112,18 @@ export class EngineRequest implements RequestIO {
   write(chunk: string | Uint8Array | null, end: boolean, exitStatus: number, callback: DoneCallback): void {
     if (this.finished) throw new Error('write after the request was finished');
     if (end) this.finished = true;
-    this.#settleWrite(this.#server.write(this.#serial, chunk, end, exitStatus), 'write', callback, end);
-    if (end) this.#onFinished(); // the addon has forgotten the serial: nothing more comes for it
+    this.#settleWrite(this.#server.write(this.serial, chunk, end, exitStatus), 'write', callback, end);
+    if (end) this.#onFinished(this); // the addon has forgotten the serial: nothing more comes for it
   }
 
   writeStderr(chunk: string | Uint8Array, callback: DoneCallback): void {
     if (this.finished) throw new Error('writeStderr after the request was finished');
-    this.#settleWrite(this.#server.writeStderr(this.#serial, chunk), 'writeStderr', callback, false);
+    this.#settleWrite(this.#server.writeStderr(this.serial, chunk), 'writeStderr', callback, false);
   }
 
   /** For the filter role: skips the rest of FCGI_STDIN; reads then return FCGI_DATA. */
   startData(callback: DoneCallback): void {
-    const code = this.#server.startData(this.#serial);
+    const code = this.#server.startData(this.serial);
     if (code === undefined) this.#dataStart = callback;
     else process.nextTick(callback, code === 0 ? null : toError('startData', code));
   }
@@ -168,15 +176,15 @@ export interface EngineOptions {
 
 export class Engine {
   readonly #native: NativeLoopServer;
-  readonly #requests = new Map<number, EngineRequest>();
+  readonly #requests = new RequestTable<EngineRequest>();
   #closing = false;
 
   constructor(options: EngineOptions) {
+    const forget = (request: EngineRequest): void => this.#requests.delete(request);
     const dispatch = (kind: number, serial: number, code: number, payload: unknown): void => {
       if (kind === Dispatch.request) {
-        const onFinished = (): boolean => this.#requests.delete(serial);
-        const request = new EngineRequest(this.#native, serial, code, payload as string, onFinished);
-        this.#requests.set(serial, request);
+        const request = new EngineRequest(this.#native, serial, code, payload as string, forget);
+        this.#requests.add(request);
         options.onRequest(request);
       } else if (kind === Dispatch.closed) {
         options.onClose();

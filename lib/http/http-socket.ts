@@ -8,10 +8,10 @@ import type { FcgiError } from '../errors';
 /** Bytes queued for the engine above which write() asks the writer to wait for 'drain'. */
 const highWaterMark = 64 * 1024;
 /**
- * Headers that belong to the HTTP connection, which the web server owns; and Trailer, since a CGI response has no
- * trailers to announce (addTrailers() is dropped).
+ * Header lines that belong to the HTTP connection, which the web server owns; and Trailer, since a CGI response has
+ * no trailers to announce (addTrailers() is dropped). Each with the line break before it.
  */
-const connectionHeaders = /^(connection|transfer-encoding|keep-alive|trailer):/i;
+const connectionHeaderLines = /\r\n(?:connection|transfer-encoding|keep-alive|trailer):[^\r]*/gi;
 /** An interim (1xx) head from writeContinue(), writeProcessing() or writeEarlyHints(). */
 const interimHead = /^HTTP\/1\.[01] 1\d\d /;
 
@@ -20,14 +20,8 @@ type WriteCallback = ((error?: Error | null) => void) | undefined;
 
 /** "HTTP/1.1 404 Not Found\r\nA: b" → "Status: 404 Not Found\r\nA: b\r\n\r\n" */
 export function toCgiHead(httpHead: string): string {
-  const lines = httpHead.split('\r\n');
-  const statusLine = lines[0] ?? '';
-  let head = `Status: ${statusLine.slice(statusLine.indexOf(' ') + 1)}\r\n`;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
-    if (line !== '' && !connectionHeaders.test(line)) head += line + '\r\n';
-  }
-  return head + '\r\n';
+  const lines = httpHead.replace(connectionHeaderLines, '');
+  return `Status: ${lines.slice(lines.indexOf(' ') + 1)}\r\n\r\n`;
 }
 
 function isInterimHead(chunk: Chunk): boolean {
