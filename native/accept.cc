@@ -157,7 +157,7 @@ ssize_t ReceiveToServe(int fd, char* buffer, size_t length, const StopWhen& stop
       }
       *receiveTimeoutMs = timeoutMs;
     }
-    // A signal (SIGTERM) ends the recv() with EINTR even under SA_RESTART, since the socket has a timeout.
+    // SIGTERM ends the recv() with EINTR: its handler (stop_signal.cc) is installed without SA_RESTART.
     ssize_t count = recv(fd, buffer, length, 0);
     if (count >= 0) return count;
     if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return 0;  // reset: the connection is over
