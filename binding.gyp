@@ -20,6 +20,7 @@
         "native/options.cc",
         "native/param_names.cc",
         "native/record_guard.cc",
+        "native/replace_process.cc",
         "native/request.cc",
         "native/request_slot.cc",
         "native/signals.cc",

@@ -54,6 +54,11 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   /** The process environment as name, value… latin1 strings. */
   environ(): string[];
+  /**
+   * execve(file, args, env) after marking every fd above 2 close-on-exec: the process becomes a new image with the same
+   * pid and fds 0 to 2. Returns only by throwing an FcgiError (syscall 'execve').
+   */
+  replaceProcess(file: string, args: string[], env: string[]): never;
   /** Takes SIGTERM for the synchronous loop (native/stop_signal.h); only when no JS listener wants it. */
   watchStopSignal(graceMs: number): void;
   Request: new (listenFd: number, webServerAddrs: string, limits: Required<RequestLimits>) => NativeRequest;

@@ -7,6 +7,7 @@
 #include "listen.h"
 #include "loop_server.h"
 #include "param_names.h"
+#include "replace_process.h"
 #include "request.h"
 #include "signals.h"
 #include "stop_signal.h"
@@ -25,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("environ", Napi::Function::New(env, Environ, "environ"));
+  exports.Set("replaceProcess", Napi::Function::New(env, ReplaceProcess, "replaceProcess"));
   exports.Set("watchStopSignal", Napi::Function::New(env, WatchStopSignalJs, "watchStopSignal"));
   exports.Set("Request", Request::Define(env));
   exports.Set("LoopServer", LoopServer::Define(env));
