@@ -300,7 +300,12 @@ bool Connection::FeedGuard() {
   return input_.size() > before;
 }
 
+bool Connection::AwaitsFirstRequestWhileClosing() const {
+  return phase_ == Phase::kHead && fresh_ && !headStarted_ && closeAfterRequest_;
+}
+
 void Connection::BeginRequest() {
+  fresh_ = false;
   int code = 0;
   {
     Scope scope(*this);
@@ -473,6 +478,10 @@ void Connection::Expire() {
     peerEnded_ = true;  // lingered long enough: close
     return;
   }
+  if (AwaitsFirstRequestWhileClosing()) {
+    if (std::chrono::steady_clock::now() >= firstRequestUntil_) StartClosing();  // nothing came: close after all
+    return;
+  }
   if (guard_.refusal() == 0 && std::chrono::steady_clock::now() >= guard_.Deadline()) guard_.RefuseForTime();
 }
 
@@ -480,10 +489,16 @@ void Connection::RefChanged() { UpdateWatch(); }
 
 void Connection::CloseWhenIdle() {
   closeAfterRequest_ = true;
-  if (phase_ == Phase::kHead) {
-    StartClosing();
-    Progress();
+  if (phase_ != Phase::kHead) return;
+  if (fresh_ && !headStarted_) {
+    // Web servers write the request right after connecting, so a new connection's first request is on its way:
+    // closing now would lose it (a restart in place closes the server between a connect and its first bytes).
+    firstRequestUntil_ = std::chrono::steady_clock::now() + kFirstRequestGrace;
+    UpdateTimer();
+    return;
   }
+  StartClosing();
+  Progress();
 }
 
 void Connection::StartClosing() {
@@ -570,6 +585,8 @@ void Connection::UpdateTimer() {
     deadline = lingerUntil_;
   } else if ((phase_ == Phase::kHead && headStarted_) || phase_ == Phase::kActive || phase_ == Phase::kFinishing) {
     deadline = guard_.Deadline();
+  } else if (AwaitsFirstRequestWhileClosing()) {
+    deadline = firstRequestUntil_;
   }
   if (deadline == Clock::time_point::max()) {
     if (timerArmed_) uv_timer_stop(&timer_);

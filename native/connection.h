@@ -73,7 +73,8 @@ class Connection {
   int End(int exitStatus);
   // For the filter role: skips the rest of FCGI_STDIN; reads then return FCGI_DATA. 0, kLater or an error code.
   int StartData();
-  // The server is closing: an idle connection closes now, a busy one after its request.
+  // The server is closing: an idle connection closes now, a busy one after its request, a new one after its first
+  // request if that comes within kFirstRequestGrace.
   void CloseWhenIdle();
   // The owner's Refed() changed.
   void RefChanged();
@@ -90,6 +91,8 @@ class Connection {
   static Connection* Current();
 
  private:
+  static constexpr std::chrono::milliseconds kFirstRequestGrace{1000};
+
   enum class Phase {
     kHead,       // waiting for the next request's BEGIN_REQUEST and PARAMS
     kActive,     // the request is the app's
@@ -119,6 +122,7 @@ class Connection {
   void UpdateWatch();
   void UpdateTimer();
   bool ReadyToRelease() const;
+  bool AwaitsFirstRequestWhileClosing() const;
   // Reads and drops the rest of the current input stream: 0 at its end, kLater, or an error code.
   int SkipToEnd();
 
@@ -143,8 +147,10 @@ class Connection {
   FCGX_Request request_;
   Phase phase_ = Phase::kHead;
   bool headStarted_ = false;  // a byte of the next request has arrived (the guard's clock runs)
-  std::string raw_;           // received, not yet taken by the guard (what follows the request's input)
-  std::string input_;         // validated, not yet read by libfcgi
+  bool fresh_ = true;         // no request has begun on it yet
+  std::chrono::steady_clock::time_point firstRequestUntil_;  // see CloseWhenIdle
+  std::string raw_;    // received, not yet taken by the guard (what follows the request's input)
+  std::string input_;  // validated, not yet read by libfcgi
   size_t inputRead_ = 0;
   std::string output_;  // written by libfcgi, not yet sent
   size_t outputSent_ = 0;
