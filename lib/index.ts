@@ -1,4 +1,5 @@
 // The package's public API.
+import './restart/crash-guard'; // first: armed at once where a crash must restart the app in place
 export { accept, isCGI, listen, Listener, FCGI_LISTENSOCK_FILENO, type ListenOptions } from './accept-loop/listener';
 export { Request, type Role } from './accept-loop/request';
 export { FcgiError } from './errors';

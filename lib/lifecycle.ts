@@ -1,9 +1,14 @@
 // When an app stops serving on its own: on SIGTERM (how mod_fcgid and lighttpd stop apps) after the requests in
 // flight finish, after maxRequests (PHP_FCGI_MAX_REQUESTS), after idleTimeout, when the web server that spawned it
-// has died, or when its script was touched (a redeploy). Each ends the process with exit code 0; a second SIGTERM or
-// the end of the grace period ends it at once.
+// has died, or when its script was touched (a redeploy). SIGTERM and a dead web server end the process with exit code
+// 0 (a second SIGTERM or the end of the grace period at once). A redeploy replaces the process in place once the new
+// code has shown that it starts; maxRequests does too where the spawner would not start the app again.
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { checkStart } from './restart/start-check';
+import { canRestartInPlace, restartInPlace } from './restart/replace';
+import { setCrashGuard } from './restart/crash-guard';
+import { spawnerRestartsApp } from './restart/spawner';
 
 export interface LifecycleOptions {
   /**
@@ -24,14 +29,32 @@ export interface LifecycleOptions {
    */
   exitWithParent?: boolean;
   /**
-   * Stop and exit 0 once the script the web server runs (process.argv[1], e.g. app.fcgi) or a restart.txt beside it is
-   * touched, created or replaced, so that the next request starts the new code: a redeploy without root. Looked at
-   * once a second at most. Default: true when serving the listening socket a web server passed on fd 0.
+   * Restart with the new code once the script the web server runs (process.argv[1], e.g. app.fcgi) or a restart.txt
+   * beside it is touched, created or replaced: a redeploy without root. Looked at once a second at most. The new code
+   * is first started in a child until it reaches listen() or accept() (within startTimeout); if it fails, the old
+   * code keeps serving and the error goes to stderr. Then the requests in flight finish and, on the socket a web
+   * server passed on fd 0, the process replaces itself in place (same pid, same socket: no request refused); on a
+   * socket of its own it exits 0. Default: true when serving the listening socket a web server passed on fd 0.
    */
   watchScript?: boolean;
+  /**
+   * How long the new code may take to reach listen() or accept() when a redeploy checks it, in milliseconds.
+   * Default 30000.
+   */
+  startTimeout?: number;
+  /**
+   * After maxRequests, a crash (an uncaught exception, an unhandled rejection, an exit with a non-zero code), replace
+   * the process in place with a fresh one instead of exiting; after a crash, answer 503 during a back-off of 1 s,
+   * doubling to 30 s for crashes in a row. Default: true when serving fd 0 for a spawner that never starts the app
+   * again (spawn-fcgi, H2O's fastcgi.spawn), false under mod_fcgid and lighttpd, which start a new process on demand.
+   */
+  restartInPlace?: boolean;
 }
 
-export type Lifecycle = Required<LifecycleOptions>;
+export interface Lifecycle extends Required<LifecycleOptions> {
+  /** Whether the socket is the one a web server passed on fd 0, which a restart in place keeps. */
+  webServerSocket: boolean;
+}
 
 /** Why an app stopped serving by itself. */
 export type StopReason = 'SIGTERM' | 'maxRequests' | 'idleTimeout' | 'parentExited' | 'scriptChanged';
@@ -54,6 +77,12 @@ function maxRequestsFromEnvironment(): number {
 }
 
 export function resolveLifecycle(options: LifecycleOptions, servingWebServerSocket: boolean): Lifecycle {
+  for (const name of ['handleSignals', 'exitWithParent', 'watchScript', 'restartInPlace'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'boolean')
+      throw new TypeError(`${name} must be a boolean`);
+  }
+  const restartInPlace =
+    (options.restartInPlace ?? (servingWebServerSocket && !spawnerRestartsApp())) && canRestartInPlace();
   return {
     maxRequests: nonNegativeInteger('maxRequests', options.maxRequests, maxRequestsFromEnvironment()),
     idleTimeout: nonNegativeInteger('idleTimeout', options.idleTimeout, 0),
@@ -61,7 +90,44 @@ export function resolveLifecycle(options: LifecycleOptions, servingWebServerSock
     shutdownTimeout: nonNegativeInteger('shutdownTimeout', options.shutdownTimeout, 10_000),
     exitWithParent: options.exitWithParent ?? servingWebServerSocket,
     watchScript: options.watchScript ?? servingWebServerSocket,
+    startTimeout: nonNegativeInteger('startTimeout', options.startTimeout, 30_000) || 30_000,
+    restartInPlace,
+    webServerSocket: servingWebServerSocket,
   };
+}
+
+/**
+ * Applies what a lifecycle implies for the whole process when serving starts: the crash guard, and idleTimeout
+ * turned off (with a warning) where exiting would leave nobody to start the app again. Returns the lifecycle to use.
+ */
+export function startLifecycle(lifecycle: Lifecycle): Lifecycle {
+  setCrashGuard(lifecycle.restartInPlace);
+  if (!lifecycle.restartInPlace || lifecycle.idleTimeout === 0) return lifecycle;
+  process.stderr.write(
+    'libfcgi: idleTimeout is ignored: the process that spawned this app (spawn-fcgi, H2O) never starts it again, ' +
+      'so exiting when idle would take the site down until someone restarts it by hand\n',
+  );
+  return { ...lifecycle, idleTimeout: 0 };
+}
+
+/** What a stop ends in: the process exits, or (see LifecycleOptions) it becomes a fresh image of itself. */
+export function replacesProcess(lifecycle: Lifecycle, reason: StopReason): boolean {
+  if (reason === 'scriptChanged') return lifecycle.webServerSocket && canRestartInPlace();
+  return reason === 'maxRequests' && lifecycle.restartInPlace;
+}
+
+/** Ends the process as a stop for `reason` should: exit 0, or restart in place. */
+export function endProcess(lifecycle: Lifecycle, reason: StopReason): never {
+  if (replacesProcess(lifecycle, reason)) restartInPlace();
+  process.exit(0);
+}
+
+/** Says on stderr that a redeploy was refused, and why. */
+export function reportFailedStart(why: string): void {
+  process.stderr.write(
+    `libfcgi: the new version of ${process.argv[1]} does not start, so the running one goes on serving: ${why}\n` +
+      'libfcgi: it will be tried again at the next change of the script or restart.txt\n',
+  );
 }
 
 /** How often the parent and the script are looked at, in milliseconds. */
@@ -97,9 +163,19 @@ export class ScriptWatch {
     return lifecycle.watchScript && script ? new ScriptWatch(script) : null;
   }
 
+  /** Watches the script at this path and the restart.txt beside it. */
+  static of(script: string): ScriptWatch {
+    return new ScriptWatch(script);
+  }
+
   /** Two stat() calls: call it at most once per watchInterval. */
   changed(): boolean {
     return this.#paths.some((path, index) => fileStamp(path) !== this.#stamps[index]);
+  }
+
+  /** Takes the files as they are now as the ones to compare with: a change that was refused is not seen again. */
+  rebase(): void {
+    this.#paths.forEach((path, index) => (this.#stamps[index] = fileStamp(path)));
   }
 }
 
@@ -117,12 +193,16 @@ export function parentToWatch(lifecycle: Lifecycle): number {
   return process.ppid;
 }
 
-/** The lifecycle of a createServer() server, whose event loop runs: timers, and a process SIGTERM listener. */
+/**
+ * The lifecycle of a createServer() server, whose event loop runs: timers, and a process SIGTERM listener. stop(then)
+ * must stop accepting, let the requests in flight finish, and call then().
+ */
 export class ServerLifecycle {
   readonly #lifecycle: Lifecycle;
-  readonly #stop: (reason: StopReason) => void;
+  readonly #stop: (then: () => void) => void;
   #served = 0;
   #stopping = false;
+  #checking = false;
   #idleTimer: NodeJS.Timeout | undefined;
   #watchTimer: NodeJS.Timeout | undefined;
   readonly #onSigterm = (): void => {
@@ -130,8 +210,8 @@ export class ServerLifecycle {
     this.stopWith('SIGTERM');
   };
 
-  constructor(lifecycle: Lifecycle, stop: (reason: StopReason) => void) {
-    this.#lifecycle = lifecycle;
+  constructor(lifecycle: Lifecycle, stop: (then: () => void) => void) {
+    this.#lifecycle = startLifecycle(lifecycle);
     this.#stop = stop;
   }
 
@@ -143,10 +223,20 @@ export class ServerLifecycle {
     if (parent !== 0 || script !== null) {
       this.#watchTimer = setInterval(() => {
         if (parent !== 0 && process.ppid !== parent) this.stopWith('parentExited');
-        else if (script?.changed()) this.stopWith('scriptChanged');
+        else if (script !== null && !this.#checking && script.changed()) void this.#redeploy(script);
       }, watchInterval);
       this.#watchTimer.unref();
     }
+  }
+
+  /** The script changed: serve on while the new code is checked, then restart with it, or keep the old one. */
+  async #redeploy(script: ScriptWatch): Promise<void> {
+    this.#checking = true;
+    script.rebase();
+    const failed = await checkStart(this.#lifecycle.startTimeout);
+    this.#checking = false;
+    if (failed === null) this.stopWith('scriptChanged');
+    else reportFailedStart(failed);
   }
 
   /** Counts a request; the one that reaches maxRequests stops the server after it. */
@@ -161,10 +251,14 @@ export class ServerLifecycle {
     this.#stopping = true;
     clearTimeout(this.#idleTimer);
     clearInterval(this.#watchTimer);
+    const replaces = replacesProcess(this.#lifecycle, reason);
+    if (!replaces) setCrashGuard(false); // an exit that was asked for (SIGTERM, the end of the grace period)
     if (this.#lifecycle.shutdownTimeout > 0) {
-      setTimeout(() => process.exit(forcedExitCode), this.#lifecycle.shutdownTimeout).unref();
+      // A restart abandons the requests still in flight, as an exit does, but keeps the site up.
+      const giveUp = (): void => (replaces ? restartInPlace() : process.exit(forcedExitCode));
+      setTimeout(giveUp, this.#lifecycle.shutdownTimeout).unref();
     }
-    this.#stop(reason);
+    this.#stop(() => endProcess(this.#lifecycle, reason));
   }
 
   /** The server closed: stop watching. */

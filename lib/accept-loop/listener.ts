@@ -8,11 +8,17 @@ import {
   type Lifecycle,
   type LifecycleOptions,
   parentToWatch,
+  replacesProcess,
+  reportFailedStart,
   resolveLifecycle,
   ScriptWatch,
+  startLifecycle,
   type StopReason,
   watchInterval,
 } from '../lifecycle';
+import { setCrashGuard } from '../restart/crash-guard';
+import { restartInPlace } from '../restart/replace';
+import { checkStartSync, reportStartedIfChecking } from '../restart/start-check';
 import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
 import { native, type NativeRequest } from '../native';
 import type { Request } from './request';
@@ -74,10 +80,11 @@ export class Listener {
     options: RequestLimits &
       LifecycleOptions & { port?: number; path?: string; webServerAddrs?: string | readonly string[] } = {},
   ) {
+    reportStartedIfChecking();
     this.fd = fd;
     this.port = options.port;
     this.path = options.path;
-    this.#lifecycle = resolveLifecycle(options, fd === FCGI_LISTENSOCK_FILENO);
+    this.#lifecycle = startLifecycle(resolveLifecycle(options, fd === FCGI_LISTENSOCK_FILENO));
     this.#script = ScriptWatch.start(this.#lifecycle);
     this.#native = new native.Request(fd, addressList(options.webServerAddrs), resolveLimits(options));
   }
@@ -92,7 +99,7 @@ export class Listener {
     if (this.#closed) return null;
     const { maxRequests, idleTimeout, handleSignals, shutdownTimeout } = this.#lifecycle;
     if (maxRequests > 0 && this.#served >= maxRequests) return this.#stop('maxRequests');
-    if (this.#scriptChanged(false)) return this.#stop('scriptChanged');
+    if (this.#scriptChanged(false) && this.#newCodeStarts()) return this.#stop('scriptChanged');
     if (this.#parent === -1) {
       // The first accept: from here the loop owns the process, and SIGTERM becomes a request to stop after this one.
       this.#parent = parentToWatch(this.#lifecycle);
@@ -115,7 +122,7 @@ export class Listener {
         const accepted = this.#native.accept(waitMs, this.#parent);
         if (typeof accepted === 'number') this.#keptConnection = false;
         if (accepted === 1 && tick) {
-          if (this.#scriptChanged(true)) return this.#stop('scriptChanged');
+          if (this.#scriptChanged(true) && this.#newCodeStarts()) return this.#stop('scriptChanged');
           continue; // the idle time, if any, is counted above
         }
         if (typeof accepted === 'number') return this.#stop(stopReasons[accepted] ?? 'SIGTERM');
@@ -142,7 +149,23 @@ export class Listener {
     return this.#script.changed();
   }
 
+  /** Whether the changed script starts (see LifecycleOptions.watchScript); if not, says why and serves on. */
+  #newCodeStarts(): boolean {
+    const failed = checkStartSync(this.#lifecycle.startTimeout);
+    if (failed === null) return true;
+    reportFailedStart(failed);
+    this.#script?.rebase();
+    return false;
+  }
+
   #stop(reason: StopReason): null {
+    if (replacesProcess(this.#lifecycle, reason)) {
+      // The listening socket stays open on fd 0 for the new image; only the kept connection, if any, is dropped.
+      this.#current?.finish();
+      this.#native.close();
+      restartInPlace();
+    }
+    setCrashGuard(false); // a stop that was asked for: the process ends when the loop does
     this.stopReason = reason;
     this.close();
     return null;
@@ -210,6 +233,7 @@ export function openSocket(options: SocketOptions): OpenedSocket {
 
 /** Opens a listening socket on a Unix path or a TCP port. A failed bind throws an FcgiError (`EADDRINUSE`, …). */
 export function listen(options: ListenOptions): Listener {
+  reportStartedIfChecking();
   const { fd, port } = openSocket(options);
   return new Listener(fd, { ...options, port });
 }
@@ -230,6 +254,7 @@ class DefaultSource {
 
   accept(): Request | null {
     if (this.#listener === null && this.#cgi === null) {
+      reportStartedIfChecking();
       if (isCGI()) this.#cgi = 'pending';
       else this.#listener = new Listener(FCGI_LISTENSOCK_FILENO);
     }

@@ -13,6 +13,7 @@ import { type LifecycleOptions, resolveLifecycle, ServerLifecycle } from '../lif
 import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
 import { FCGI_LISTENSOCK_FILENO, isCGI, openSocket, type SocketOptions } from '../accept-loop/listener';
 import { native } from '../native';
+import { reportStartedIfChecking } from '../restart/start-check';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -104,6 +105,7 @@ export class Server extends EventEmitter {
     const { options, callback } = parseListenArguments(args);
     if (callback) this.once('listening', callback);
     if (this.listening) throw new Error('listen: the server is already listening');
+    reportStartedIfChecking();
     try {
       this.#open(options);
     } catch (error) {
@@ -209,7 +211,7 @@ export class Server extends EventEmitter {
     }
     this.#lifecycle = new ServerLifecycle(
       resolveLifecycle(this.#lifecycleOptions, this.#fd === FCGI_LISTENSOCK_FILENO),
-      () => this.close(() => process.exit(0)),
+      (then) => this.close(then),
     );
     this.#lifecycle.start();
     this.#engine = new Engine({
