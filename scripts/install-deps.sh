@@ -11,6 +11,7 @@ packages=(
   apache2 libapache2-mod-fcgid nginx  # the other web servers the tests run the apps under
   apache2-suexec-pristine             # Apache running apps as their owner, as shared hosts do
   caddy                               # and Caddy, whose fastcgi transport sends CONTENT_LENGTH=-1 for chunked uploads
+  h2o                                 # and H2O, whose fastcgi.spawn starts the app once and never again
   clang-format                        # C++ formatting check
   valgrind                            # leak checks of the native layer
   dpkg-dev                            # apt-get source libfcgi, for the prebuilt binary (scripts/build-prebuilt.sh)
@@ -63,6 +64,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 [ ${#missing[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packages start system instances on port 80; the demo and the tests run their own on high ports.
-for service in lighttpd apache2 nginx caddy; do
+for service in lighttpd apache2 nginx caddy h2o; do
   service "$service" stop >/dev/null 2>&1 || true
 done

@@ -155,6 +155,23 @@ const setups: Setup[] = [
     start: (app) => startFcgidApache(app),
   },
   {
+    name: 'H2O fastcgi.spawn (H2O starts the app once, as nobody)',
+    base: '/check/',
+    concurrent: true,
+    nonRoot: true,
+    start: (app) =>
+      startWebServer('h2o', 'h2o-spawn.conf', { COMMAND: `${process.execPath} @RUN@/app.js` }, (run) =>
+        launcher(join(run, 'app.js'), app),
+      ),
+  },
+  {
+    name: 'H2O fastcgi.connect to TCP',
+    base: '/check/',
+    concurrent: true,
+    start: async (app) =>
+      startWebServer('h2o', 'h2o-connect.conf', { CONNECT: `host: 127.0.0.1, port: ${await tcpApp(app)}` }),
+  },
+  {
     name: 'Apache plain CGI (mod_cgid)',
     base: '/check/app.cgi/',
     processes: 16, // a process per request

@@ -11,6 +11,8 @@ export interface WebServer {
   run: string;
   child: ChildProcess;
   errorLog(): string;
+  /** All the server wrote to stdout and stderr (where apps it spawned write too), then its error.log. */
+  fullLog(): string;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -68,13 +70,14 @@ async function waitForHttp(server: WebServer, timeoutMs = 15_000): Promise<void>
   }
 }
 
-export type ServerKind = 'lighttpd' | 'nginx' | 'apache' | 'caddy';
+export type ServerKind = 'lighttpd' | 'nginx' | 'apache' | 'caddy' | 'h2o';
 
 const commands: Record<ServerKind, (config: string, run: string) => string[]> = {
   lighttpd: (config) => ['lighttpd', '-D', '-f', config],
   nginx: (config, run) => ['nginx', '-p', run, '-c', config],
   apache: (config) => ['apache2', '-f', config, '-DFOREGROUND'],
   caddy: (config) => ['caddy', 'run', '--config', config, '--adapter', 'caddyfile'],
+  h2o: (config) => ['h2o', '--conf', config],
 };
 
 /**
@@ -118,13 +121,16 @@ export async function startWebServer(
     run,
     child,
     errorLog() {
+      return server.fullLog().split('\n').slice(-40).join('\n');
+    },
+    fullLog() {
       let log = '';
       try {
         log = readFileSync(join(run, 'error.log'), 'utf8');
       } catch {
         // not written yet
       }
-      return (output + log).split('\n').slice(-40).join('\n');
+      return output + log;
     },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       forget();
