@@ -13,11 +13,15 @@ import { spawnerRestartsApp } from './restart/spawner';
 export interface LifecycleOptions {
   /**
    * Serve this many requests, then stop accepting, finish those in flight and exit 0, so the web server starts a
-   * fresh process; 0 for no limit. Default: PHP_FCGI_MAX_REQUESTS from the environment (the convention mod_fcgid and
-   * lighttpd users know), else 0.
+   * fresh process (or, with restartInPlace, become a fresh process in place); 0 for no limit. Default:
+   * PHP_FCGI_MAX_REQUESTS from the environment (the convention mod_fcgid and lighttpd users know), else 0.
    */
   maxRequests?: number;
-  /** Milliseconds without a request after which the app stops and exits 0; 0 for never. Default 0. */
+  /**
+   * Milliseconds without a request after which the app stops and exits 0, to free its memory where the spawner starts
+   * it again on demand (mod_fcgid, lighttpd); 0 for never. Ignored, with a warning, where restartInPlace is on.
+   * Default 0.
+   */
   idleTimeout?: number;
   /** Handle SIGTERM: stop accepting, finish the requests in flight, exit 0. Default true. */
   handleSignals?: boolean;

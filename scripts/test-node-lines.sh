@@ -10,12 +10,13 @@ lines=(${NODE_LINES:-22 24 26})
 cache="${NODE_LINES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/libfcgi-node-lines}"
 mkdir -p "$cache"
 
-# What differs between Node lines is node:http itself, the event loop and Node-API: the adapter and the differential
-# suite, both serving APIs, signals and lifecycle, the frameworks, and the dev server.
+# What differs between Node lines is node:http itself, the event loop, Node-API and how Node starts (which fds it
+# marks close-on-exec, for restarts in place): the adapter and the differential suite, both serving APIs, signals,
+# lifecycle and restarts, the frameworks, and the dev server.
 suites=(
   test/node-http-parity.test.ts test/differential.test.ts test/http-server.test.ts test/sync-loop.test.ts
   test/signals.test.ts test/lifecycle.test.ts test/frameworks.test.ts test/cgi.test.ts test/listen.test.ts
-  test/cli.test.ts test/examples.test.ts test/engine-connections.test.ts
+  test/cli.test.ts test/examples.test.ts test/engine-connections.test.ts test/restart.test.ts
 )
 
 node_bin() {
