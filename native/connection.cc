@@ -222,7 +222,8 @@ void Connection::Step() {
         if (guard_.idle()) headStarted_ = false;  // only management records came: no request's clock runs yet
       }
       if (!headStarted_ || !guard_.paramsEnded()) {
-        if (peerEnded_) StartClosing();
+        // Closing, and what had begun to arrive was only management records: nothing is left to serve.
+        if (peerEnded_ || (closeAfterRequest_ && !headStarted_ && !fresh_)) StartClosing();
         return;
       }
       // The head is here (it may have waited for a request in flight to end, see MayBegin).
@@ -489,8 +490,9 @@ void Connection::RefChanged() { UpdateWatch(); }
 
 void Connection::CloseWhenIdle() {
   closeAfterRequest_ = true;
-  if (phase_ != Phase::kHead) return;
-  if (fresh_ && !headStarted_) {
+  // Busy, or a request's head has begun to arrive (the guard's clock bounds it): closes after that request.
+  if (phase_ != Phase::kHead || headStarted_) return;
+  if (fresh_) {
     // Web servers write the request right after connecting, so a new connection's first request is on its way:
     // closing now would lose it (a restart in place closes the server between a connect and its first bytes).
     firstRequestUntil_ = std::chrono::steady_clock::now() + kFirstRequestGrace;

@@ -73,8 +73,8 @@ class Connection {
   int End(int exitStatus);
   // For the filter role: skips the rest of FCGI_STDIN; reads then return FCGI_DATA. 0, kLater or an error code.
   int StartData();
-  // The server is closing: an idle connection closes now, a busy one after its request, a new one after its first
-  // request if that comes within kFirstRequestGrace.
+  // The server is closing: an idle connection closes now; a busy one, or one whose next request has begun to arrive,
+  // after that request; a new one after its first request if that comes within kFirstRequestGrace.
   void CloseWhenIdle();
   // The owner's Refed() changed.
   void RefChanged();

@@ -6,9 +6,21 @@ import { spawn } from 'node:child_process';
 import { existsSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createConnection } from 'node:net';
 import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../lib/client/client';
+import { RecordParser, RecordType } from '../lib/client/protocol';
 import { fixture, freePort, spawnFcgiApp, stopAll, stopWithAll, tempDir, type RunningApp } from './helpers/apps';
-import { cgiParams, expectServedCorrectly, type Report, reportAppModes, startReportApp } from './helpers/raw-fastcgi';
+import {
+  begin,
+  cgiParams,
+  params,
+  stdin,
+  expectServedCorrectly,
+  type Report,
+  reportAppModes,
+  startReportApp,
+  wholeRequest,
+} from './helpers/raw-fastcgi';
 
 afterAll(stopAll);
 
@@ -200,5 +212,93 @@ describe.each(reportAppModes)('$mode redeployed by touching its script', ({ env 
     const started = Date.now();
     expect(await app.exited).toEqual({ code: 0, signal: null });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1300);
+  });
+});
+
+// A web server writes its request right after connecting; a server that stops (SIGTERM, or a restart in place) in
+// between must not lose it.
+describe('createServer stopping while a request is on its way', () => {
+  /** Connects, runs `between` once connected, then sends `later` and collects the answer until the app closes. */
+  function converse(app: RunningApp, first: Buffer, between: () => Promise<void>, later: Buffer): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const socket = createConnection(app.address.port ?? 0, '127.0.0.1');
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(received)));
+      socket.once('connect', async () => {
+        if (first.length > 0) socket.write(first);
+        await between();
+        socket.write(later);
+      });
+    });
+  }
+
+  const request = wholeRequest(cgiParams());
+  const reportOf = (answer: Buffer, requestId = 1): Report => {
+    const stdout = Buffer.concat(
+      new RecordParser()
+        .push(answer)
+        .filter((record) => record.type === RecordType.stdout && record.requestId === requestId)
+        .map((record) => record.content),
+    );
+    return JSON.parse(parseCgiResponse(stdout).body.toString()) as Report;
+  };
+
+  it('serves the next request on a kept connection when its first record came before SIGTERM', async () => {
+    const app = await startReportApp({});
+    await expectServedCorrectly(app.address, app.pid);
+    const socket = createConnection(app.address.port ?? 0, '127.0.0.1');
+    let received = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const ended = (requestId: number): boolean =>
+      new RecordParser()
+        .push(received)
+        .some((record) => record.type === RecordType.endRequest && record.requestId === requestId);
+    // A first request on a connection the web server keeps, answered.
+    socket.write(Buffer.concat([begin(1, true), params(cgiParams(), 1), stdin(Buffer.alloc(0), 1)]));
+    for (let i = 0; i < 100 && !ended(1); i++) await sleep(20);
+    expect(ended(1)).toBe(true);
+    // The next one's first record, then SIGTERM, then the rest.
+    socket.write(begin(2));
+    await sleep(100);
+    process.kill(app.pid, 'SIGTERM');
+    await sleep(200);
+    socket.write(Buffer.concat([params(cgiParams(), 2), stdin(Buffer.alloc(0), 2)]));
+    await closed;
+    expect(ended(2)).toBe(true);
+    expect(reportOf(received, 2).pid).toBe(app.pid);
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it("serves a new connection's first request when it comes within a second of SIGTERM", async () => {
+    const app = await startReportApp({});
+    await expectServedCorrectly(app.address, app.pid);
+    const answer = await converse(
+      app,
+      Buffer.alloc(0),
+      async () => {
+        await sleep(100);
+        process.kill(app.pid, 'SIGTERM');
+        await sleep(300);
+      },
+      request,
+    );
+    expect(reportOf(answer).pid).toBe(app.pid);
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('closes a new connection that sends nothing, and exits, about a second after SIGTERM', async () => {
+    const app = await startReportApp({});
+    await expectServedCorrectly(app.address, app.pid);
+    const socket = createConnection(app.address.port ?? 0, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    await sleep(100);
+    const signalled = Date.now();
+    process.kill(app.pid, 'SIGTERM');
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - signalled).toBeLessThan(2500);
+    socket.destroy();
   });
 });
