@@ -3,11 +3,11 @@
 // has died, or when its script was touched (a redeploy). SIGTERM and a dead web server end the process with exit code
 // 0 (a second SIGTERM or the end of the grace period at once). A redeploy replaces the process in place once the new
 // code has shown that it starts; maxRequests does too where the spawner would not start the app again.
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { checkStart } from './restart/start-check';
 import { canRestartInPlace, restartInPlace } from './restart/replace';
 import { setCrashGuard } from './restart/crash-guard';
+import { ScriptWatch, watchInterval } from './restart/script-watch';
 import { spawnerRestartsApp } from './restart/spawner';
 
 export interface LifecycleOptions {
@@ -134,55 +134,6 @@ export function reportFailedStart(why: string): void {
   );
 }
 
-/** How often the parent and the script are looked at, in milliseconds. */
-export const watchInterval = 1000;
-
-/** What a file looks like now: inode, modification and change times ('' when it is missing). */
-function fileStamp(path: string): string {
-  try {
-    const stats = statSync(path);
-    return `${stats.ino}:${stats.mtimeMs}:${stats.ctimeMs}`;
-  } catch {
-    return '';
-  }
-}
-
-/**
- * The files whose change means a redeploy: the script the process runs (process.argv[1]) and restart.txt beside it
- * (the Passenger convention). Compared with what they were when the watch began, not with the clock, so that a file
- * server's clock cannot make it fire.
- */
-export class ScriptWatch {
-  readonly #paths: string[];
-  readonly #stamps: string[];
-
-  private constructor(script: string) {
-    this.#paths = [script, join(dirname(script), 'restart.txt')];
-    this.#stamps = this.#paths.map(fileStamp);
-  }
-
-  /** Null when there is nothing to watch: watchScript is off, or the process runs no script (node -e). */
-  static start(lifecycle: Lifecycle): ScriptWatch | null {
-    const script = process.argv[1];
-    return lifecycle.watchScript && script ? new ScriptWatch(script) : null;
-  }
-
-  /** Watches the script at this path and the restart.txt beside it. */
-  static of(script: string): ScriptWatch {
-    return new ScriptWatch(script);
-  }
-
-  /** Two stat() calls: call it at most once per watchInterval. */
-  changed(): boolean {
-    return this.#paths.some((path, index) => fileStamp(path) !== this.#stamps[index]);
-  }
-
-  /** Takes the files as they are now as the ones to compare with: a change that was refused is not seen again. */
-  rebase(): void {
-    this.#paths.forEach((path, index) => (this.#stamps[index] = fileStamp(path)));
-  }
-}
-
 /**
  * The parent to watch: the process that spawned the app, unless there is none to watch (already reparented to init)
  * or it is spawn-fcgi, which exits by design once the app has started.
@@ -210,7 +161,10 @@ export class ServerLifecycle {
   #idleTimer: NodeJS.Timeout | undefined;
   #watchTimer: NodeJS.Timeout | undefined;
   readonly #onSigterm = (): void => {
-    if (this.#stopping) process.exit(forcedExitCode);
+    if (this.#stopping) {
+      setCrashGuard(false); // even while a restart drains: SIGTERM ends the process
+      process.exit(forcedExitCode);
+    }
     this.stopWith('SIGTERM');
   };
 
@@ -223,7 +177,7 @@ export class ServerLifecycle {
     if (this.#lifecycle.handleSignals) process.on('SIGTERM', this.#onSigterm);
     this.#armIdleTimer();
     const parent = parentToWatch(this.#lifecycle);
-    const script = ScriptWatch.start(this.#lifecycle);
+    const script = this.#lifecycle.watchScript ? ScriptWatch.ofThisProcess() : null;
     if (parent !== 0 || script !== null) {
       this.#watchTimer = setInterval(() => {
         if (parent !== 0 && process.ppid !== parent) this.stopWith('parentExited');

@@ -2,7 +2,7 @@
 // lighttpd bin-path (which start a new process when one exits), spawn-fcgi, also with -F 2, and H2O's fastcgi.spawn
 // (which never do). A client asks every 50 ms while the app's script is rewritten in place.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../lib/client/client';
@@ -25,6 +25,8 @@ interface Site {
   /** Asks with ?crash: the app answers, then throws outside any handler. */
   askCrash: Ask;
   log(): string;
+  /** The app's pids, when the spawner says them. */
+  pids?: number[];
 }
 
 interface Spawner {
@@ -67,7 +69,7 @@ async function spawnFcgi(script: string, children: number): Promise<Site> {
       const response = parseCgiResponse((await withinFiveSeconds(fcgiRequest({ port }, params))).stdout);
       return { status: response.status, body: response.body.toString() };
     };
-  return { script, ask: ask(''), askCrash: ask('crash'), log: () => '' }; // spawn-fcgi points the app's stdout and stderr at /dev/null
+  return { script, ask: ask(''), askCrash: ask('crash'), log: () => '', pids }; // spawn-fcgi points the app's stdout and stderr at /dev/null
 }
 
 const spawners: Spawner[] = [
@@ -139,6 +141,20 @@ const spawners: Spawner[] = [
   },
 ];
 
+/** The processes whose command line runs this script. */
+function pidsRunning(script: string): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(script);
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+}
+
 /** CPU seconds the whole machine has spent busy (not idle, not waiting for I/O), from /proc/stat. */
 function machineBusySeconds(): number {
   const [, ...ticks] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
@@ -153,12 +169,20 @@ async function startSite(spawner: Spawner): Promise<{ site: Site; pids: Set<numb
   const script = join(dir, 'app.fcgi');
   deploy(script, { version: 'v1' });
   const site = await spawner.start(script);
-  const pids = new Set<number>();
-  for (let i = 0; i < 40 && pids.size < spawner.processes; i++) {
-    const { status, body } = await site.ask();
-    expect(status, body).toBe(200);
-    pids.add(Number(body.split(' ')[1]));
+  const { status, body } = await site.ask();
+  expect(status, body).toBe(200);
+  // spawn-fcgi says its children's pids; the web servers' are the processes running the script.
+  let pids = new Set<number>(site.pids ?? pidsRunning(site.script));
+  for (let i = 0; i < 50 && pids.size < spawner.processes; i++) {
+    await sleep(100);
+    pids = new Set(pidsRunning(site.script));
   }
+  expect(pids.size).toBe(spawner.processes);
+  // Each has read v1 and answers (spawn-fcgi listens before its children have even started node).
+  const answered = new Set<number>();
+  for (let i = 0; i < 200 && answered.size < pids.size; i++)
+    answered.add(Number((await site.ask()).body.split(' ')[1]));
+  expect(answered).toEqual(pids);
   return { site, pids };
 }
 
@@ -183,7 +207,7 @@ describe.each(spawners)('under $name', (spawner) => {
       answers.slice(-spawner.processes * 3).every((answer) => answer.version === 'v2'),
       poller.summary(),
     ).toBe(true);
-    expect(new Set(answers.map((answer) => answer.pid))).toEqual(pids);
+    for (const answer of answers) expect(pids, `pid ${answer.pid}`).toContain(answer.pid);
   });
 
   it('keeps the old code serving when the new one throws at start-up, and logs why', async () => {

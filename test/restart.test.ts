@@ -3,7 +3,7 @@
 // lost, whoever spawned the app. A new version that does not start never replaces one that serves. The apps run under
 // spawn-fcgi as web servers spawn them, and are driven over FastCGI from outside.
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type FcgiAddress, fcgiRequest, parseCgiResponse } from '../lib/client/client';
@@ -12,6 +12,19 @@ import { type Ask, cpuSeconds, deploy, type Deployment, Poller } from './helpers
 import { cgiParams } from './helpers/raw-fastcgi';
 
 afterAll(stopAll);
+
+/** How many processes run this script (the app, and a check of its new code). */
+function processesRunning(script: string): number {
+  let count = 0;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(script)) count++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return count;
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -105,6 +118,22 @@ describe.each(modes)('$mode redeployed', ({ env, mode }) => {
       poller.answers.every((answer) => answer.status === 200 && answer.version === 'v1'),
       poller.summary(),
     ).toBe(true);
+  });
+
+  it('on SIGTERM while the new code is being checked, exits 0 and leaves no check behind', async () => {
+    // The accept() loop blocks while it checks (it has no event loop to wait on), so it hears SIGTERM after the check.
+    const startTimeout = 2000;
+    const { app, script } = await startDeployed(env, { startTimeout });
+    deploy(script, { version: 'stuck', neverListens: true });
+    const checking = (): boolean => processesRunning(script) > 1;
+    for (let i = 0; i < 60 && !checking(); i++) await sleep(50);
+    expect(checking(), `${mode}: no check started`).toBe(true);
+    const signalled = Date.now();
+    process.kill(app.pid, 'SIGTERM');
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - signalled).toBeLessThan(mode === 'createServer' ? 1500 : startTimeout + 1500);
+    for (let i = 0; i < 40 && processesRunning(script) > 0; i++) await sleep(50);
+    expect(processesRunning(script)).toBe(0);
   });
 
   it('keeps serving the old code after a rewrite with watchScript: false', async () => {

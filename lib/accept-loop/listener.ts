@@ -11,11 +11,10 @@ import {
   replacesProcess,
   reportFailedStart,
   resolveLifecycle,
-  ScriptWatch,
   startLifecycle,
   type StopReason,
-  watchInterval,
 } from '../lifecycle';
+import { ScriptWatch, watchInterval } from '../restart/script-watch';
 import { setCrashGuard } from '../restart/crash-guard';
 import { restartInPlace } from '../restart/replace';
 import { checkStartSync, reportStartedIfChecking } from '../restart/start-check';
@@ -85,7 +84,7 @@ export class Listener {
     this.port = options.port;
     this.path = options.path;
     this.#lifecycle = startLifecycle(resolveLifecycle(options, fd === FCGI_LISTENSOCK_FILENO));
-    this.#script = ScriptWatch.start(this.#lifecycle);
+    this.#script = this.#lifecycle.watchScript ? ScriptWatch.ofThisProcess() : null;
     this.#native = new native.Request(fd, addressList(options.webServerAddrs), resolveLimits(options));
   }
 

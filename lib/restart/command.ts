@@ -9,7 +9,7 @@ export const crashGuardModule = join(__dirname, 'crash-guard.js');
 export const crashCountVariable = 'LIBFCGI_CRASH_COUNT';
 
 /** A string of bytes, one char per byte, as the addon takes them. */
-const bytes = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
+export const bytes = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
 
 /**
  * The environment this image started with, NAME=value as bytes: /proc/self/environ, not process.env, which the app may

@@ -3,7 +3,8 @@
 // connections that arrive meanwhile wait in the socket's listen queue.
 import { join } from 'node:path';
 import { native } from '../native';
-import { crashCountVariable, restartCommand, startEnvironment, withEnvironment } from './command';
+import { bytes, crashCountVariable, restartCommand, startEnvironment, withEnvironment } from './command';
+import { ScriptWatch } from './script-watch';
 
 /** Whether this process can start itself again: it runs a script (not node -e or a REPL). */
 export function canRestartInPlace(): boolean {
@@ -22,7 +23,20 @@ export function restartInPlace(): never {
  */
 export function restartAfterCrash(delayMs: number, crashes: number): never {
   const { file, args } = restartCommand();
-  const standIn = [args[0] as string, join(__dirname, 'unavailable.js'), String(delayMs), file, ...args];
+  // The stand-in compares the script with what it was when the crashed image started: a fix deployed meanwhile (even
+  // before that image looked) ends the back-off.
+  const watch = ScriptWatch.ofThisProcess();
+  const script = bytes(process.argv[1] ?? '');
+  const stamps = JSON.stringify(watch?.stamps ?? []);
+  const standIn = [
+    args[0] as string,
+    join(__dirname, 'unavailable.js'),
+    String(delayMs),
+    script,
+    stamps,
+    file,
+    ...args,
+  ];
   const environment = withEnvironment(startEnvironment(), { [crashCountVariable]: String(crashes) });
   return native.replaceProcess(file, standIn, environment);
 }

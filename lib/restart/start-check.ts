@@ -2,7 +2,7 @@
 // web server would, until it reaches listen() or accept(), where it reports on a pipe and exits without serving. A
 // version that throws, exits, or does not get there within the bound never replaces the running one.
 import { spawn, spawnSync } from 'node:child_process';
-import { writeSync } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
 import { startEnvironment } from './command';
 
 /** Set in the checking child: the fd of the pipe to report on. */
@@ -11,13 +11,30 @@ const checkFd = 3;
 const ready = 'ready\n';
 
 /**
+ * In a checking child, the pipe to report on, taken out of the environment at once so that no process the app starts
+ * inherits it (and writes to whatever its own fd 3 is).
+ */
+const reportFd = ((): number | null => {
+  const text = process.env[checkVariable];
+  if (text === undefined) return null;
+  delete process.env[checkVariable];
+  const fd = Number(text);
+  try {
+    if (!Number.isInteger(fd) || fd < 3) return null;
+    const stats = fstatSync(fd);
+    return stats.isFIFO() || stats.isSocket() ? fd : null; // Node's child_process pipes are socket pairs
+  } catch {
+    return null;
+  }
+})();
+
+/**
  * Called by listen() and accept() before they open or take any socket: in a checking child, reports that the app got
  * this far and ends it. Does nothing elsewhere.
  */
 export function reportStartedIfChecking(): void {
-  const fd = Number(process.env[checkVariable]);
-  if (!Number.isInteger(fd) || fd < 3) return;
-  writeSync(fd, ready);
+  if (reportFd === null) return;
+  writeSync(reportFd, ready);
   process.exit(0);
 }
 
@@ -61,19 +78,28 @@ export function checkStart(timeoutMs: number): Promise<string | null> {
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     (child.stdio[checkFd] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => (reported += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (error) => {
+    const kill = (): void => void child.kill('SIGKILL');
+    const timer = setTimeout(kill, timeoutMs);
+    process.once('exit', kill); // a SIGTERM while the check runs must not leave the child behind
+    const done = (): void => {
       clearTimeout(timer);
+      process.removeListener('exit', kill);
+    };
+    child.once('error', (error) => {
+      done();
       resolve(failure(`it could not be started: ${error.message}`, ''));
     });
     child.once('close', (code, signal) => {
-      clearTimeout(timer);
+      done();
       resolve(verdict(reported, code, signal, output, timeoutMs));
     });
   });
 }
 
-/** The same check for the synchronous accept loop, which blocks while it runs. */
+/**
+ * The same check for the synchronous accept loop, which blocks while it runs: a SIGTERM meanwhile is heard when it
+ * ends, within timeoutMs.
+ */
 export function checkStartSync(timeoutMs: number): string | null {
   const { command, args } = checkCommand();
   const result = spawnSync(command, args, {

@@ -1,13 +1,14 @@
 // The stand-in that a crashed app becomes while it waits to start again (crash-guard.ts): it answers every request at
 // once with a 503 and Retry-After, so visitors get a page and the web server no hang or refusal, and after the back-off
 // (or as soon as the app's script changes: the fix is deployed) becomes the app again, with the same pid.
-// argv: node unavailable.js DELAY_MS SCRIPT FILE ARG0 ARG1…, where FILE and ARGs start the app as it was started.
+// argv: node unavailable.js DELAY_MS SCRIPT STAMPS FILE ARG0 ARG1…, where STAMPS (JSON) is what the script's files
+// were when the crashed image started, and FILE and ARGs start the app as it was started.
 import { createServer } from '../http/http';
-import { ScriptWatch, watchInterval } from '../lifecycle';
 import { native } from '../native';
-import { startEnvironment } from './command';
+import { bytes, startEnvironment } from './command';
+import { ScriptWatch, watchInterval } from './script-watch';
 
-const [delayText = '1000', script = '', file = '', ...args] = process.argv.slice(2);
+const [delayText = '1000', script = '', stampsText = '[]', file = '', ...args] = process.argv.slice(2);
 const delayMs = Number(delayText);
 const until = Date.now() + delayMs;
 const page =
@@ -33,12 +34,14 @@ function startApp(): void {
   clearTimeout(backoff);
   clearInterval(watching);
   // Closing stops accepting and lets answers in flight go; fd 0 stays open for the app.
-  server.close(() => native.replaceProcess(file, args, startEnvironment()));
+  server.close(() => native.replaceProcess(bytes(file), args.map(bytes), startEnvironment()));
 }
 
+const stamps = JSON.parse(stampsText) as string[];
+const watch = script === '' ? null : new ScriptWatch(script, stamps.length === 2 ? stamps : undefined);
 const backoff = setTimeout(startApp, delayMs);
-const watch = script === '' ? null : ScriptWatch.of(script);
 const watching = setInterval(() => {
   if (watch?.changed()) startApp();
 }, watchInterval);
 server.listen();
+if (watch?.changed()) startApp(); // new code came while the crashed one ran: no back-off for it
