@@ -299,6 +299,16 @@ describe('createServer() on the socket a web server passes as fd 0', () => {
     expect(response.body.toString()).toBe('short and stout');
   });
 
+  it.each(['/final-1xx', '/final-1xx?interim=1'])(
+    'sends a final head with a 1xx status (%s) as the Status line, and drops only interim heads',
+    async (path) => {
+      const { raw, response } = await send(app.address, path);
+      expect(raw.stdout.toString('latin1')).toMatch(/^Status: 101 Switching Protocols\r\n/);
+      expect(response.header('x-final')).toBe('yes');
+      expect(raw.stdout.toString('latin1')).not.toContain('103');
+    },
+  );
+
   it.each([
     ['/throw', 'thrown on purpose'],
     ['/reject', 'rejected on purpose'],

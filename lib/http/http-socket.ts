@@ -24,6 +24,9 @@ export function toCgiHead(httpHead: string): string {
   return `Status: ${lines.slice(lines.indexOf(' ') + 1)}\r\n\r\n`;
 }
 
+/** The part of ServerResponse that says whether its final head has been stored: node:http's _header. */
+type WithStoredHead = { _header?: string | null };
+
 function isInterimHead(chunk: Chunk): boolean {
   return interimHead.test(typeof chunk === 'string' ? chunk.slice(0, 16) : chunk.toString('latin1', 0, 16));
 }
@@ -104,8 +107,10 @@ export class FcgiSocket extends EventEmitter {
           ? data
           : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (!this.#headTranslated) {
-      // A CGI response has one head, the final one: interim responses cannot be carried, so they are dropped.
-      if (isInterimHead(chunk)) {
+      // A CGI response has one head, the final one: interim responses cannot be carried, so they are dropped. An
+      // interim head is written before the response has stored its own (_header); a final head may have a 1xx status
+      // too (res.status(101).end()), and goes out as one.
+      if (isInterimHead(chunk) && !this.#finalHeadStored()) {
         if (callback) process.nextTick(callback);
         return true;
       }
@@ -123,6 +128,11 @@ export class FcgiSocket extends EventEmitter {
     const below = this.#inFlightBytes + this.#pendingBytes < highWaterMark;
     if (!below) this.#needDrain = true;
     return below;
+  }
+
+  #finalHeadStored(): boolean {
+    const stored = (this._httpMessage as WithStoredHead | null)?._header;
+    return typeof stored === 'string' && stored.length > 0;
   }
 
   /** Ends the FastCGI request after what has been written (the response finished, or was destroyed). */
