@@ -55,6 +55,25 @@ export interface LifecycleOptions {
   restartInPlace?: boolean;
 }
 
+const lifecycleOptionNames = [
+  'maxRequests',
+  'idleTimeout',
+  'handleSignals',
+  'shutdownTimeout',
+  'exitWithParent',
+  'watchScript',
+  'startTimeout',
+  'restartInPlace',
+] as const satisfies ReadonlyArray<keyof LifecycleOptions>;
+
+/** The lifecycle options among others (server.listen() takes them too, over createServer()'s). */
+export function lifecycleOptionsIn(options: object): LifecycleOptions {
+  const picked: Record<string, unknown> = {};
+  for (const name of lifecycleOptionNames)
+    if (name in options) picked[name] = (options as Record<string, unknown>)[name];
+  return picked as LifecycleOptions;
+}
+
 export interface Lifecycle extends Required<LifecycleOptions> {
   /** Whether the socket is the one a web server passed on fd 0, which a restart in place keeps. */
   webServerSocket: boolean;

@@ -178,11 +178,15 @@ async function startSite(spawner: Spawner): Promise<{ site: Site; pids: Set<numb
     pids = new Set(pidsRunning(site.script));
   }
   expect(pids.size).toBe(spawner.processes);
-  // Each has read v1 and answers (spawn-fcgi listens before its children have even started node).
-  const answered = new Set<number>();
-  for (let i = 0; i < 200 && answered.size < pids.size; i++)
-    answered.add(Number((await site.ask()).body.split(' ')[1]));
-  expect(answered).toEqual(pids);
+  // spawn-fcgi listens before its children have even started node: wait until each has read v1 and answers. (The web
+  // servers wait for their processes; lighttpd sends one request at a time to the same one.)
+  if (site.pids) {
+    const answered = new Set<number>();
+    for (let i = 0; i < 200 && answered.size < pids.size; i++) {
+      answered.add(Number((await site.ask()).body.split(' ')[1]));
+    }
+    expect(answered).toEqual(pids);
+  }
   return { site, pids };
 }
 

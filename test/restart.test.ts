@@ -145,6 +145,15 @@ describe.each(modes)('$mode redeployed', ({ env, mode }) => {
   });
 });
 
+it('createServer keeps serving the old code after a rewrite with listen({ watchScript: false })', async () => {
+  const { app, script, ask } = await startDeployed({
+    DEPLOY_APP_LISTEN_OPTIONS: JSON.stringify({ watchScript: false }),
+  });
+  deploy(script, { version: 'v2' });
+  await sleep(1800);
+  expect((await ask()).body).toMatch(new RegExp(`^v1 ${app.pid} `));
+});
+
 describe.each(modes)('$mode with restartInPlace', ({ env, mode }) => {
   it('replaces itself after maxRequests instead of exiting, refusing nothing', async () => {
     const { app, ask } = await startDeployed({ ...env, PHP_FCGI_MAX_REQUESTS: '3' }, { restartInPlace: true });

@@ -9,7 +9,7 @@ import { Engine, type RequestIO } from '../engine/engine';
 import { closeRequest, createRequest, createResponse, dumpRequest } from './http-message';
 import type { FcgiSocket } from './http-socket';
 import type { FcgiError } from '../errors';
-import { type LifecycleOptions, resolveLifecycle, ServerLifecycle } from '../lifecycle';
+import { type LifecycleOptions, lifecycleOptionsIn, resolveLifecycle, ServerLifecycle } from '../lifecycle';
 import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
 import { FCGI_LISTENSOCK_FILENO, isCGI, openSocket, type SocketOptions } from '../accept-loop/listener';
 import { native } from '../native';
@@ -29,7 +29,8 @@ export interface ServerOptions extends RequestLimits, LifecycleOptions {
   webServerAddrs?: string | readonly string[];
 }
 
-export interface ListenOptions extends SocketOptions {
+/** Where to listen, and lifecycle options that override createServer()'s for this listen(). */
+export interface ListenOptions extends SocketOptions, LifecycleOptions {
   /** An already listening socket; 0 is what web servers that spawn apps pass. */
   fd?: number;
 }
@@ -193,6 +194,8 @@ export class Server extends EventEmitter {
   }
 
   #open(options: ListenOptions): void {
+    const lifecycleOptions = { ...this.#lifecycleOptions, ...lifecycleOptionsIn(options) };
+    resolveLifecycle(lifecycleOptions, false); // validated before any socket is opened
     if (options.path !== undefined || options.port !== undefined) {
       const opened = openSocket(options);
       this.#fd = opened.fd;
@@ -210,7 +213,7 @@ export class Server extends EventEmitter {
       }
     }
     this.#lifecycle = new ServerLifecycle(
-      resolveLifecycle(this.#lifecycleOptions, this.#fd === FCGI_LISTENSOCK_FILENO),
+      resolveLifecycle(lifecycleOptions, this.#fd === FCGI_LISTENSOCK_FILENO),
       (then) => this.close(then),
     );
     this.#lifecycle.start();
