@@ -156,8 +156,8 @@ import(require('node:url').pathToFileURL(path.join(__dirname, ${quote(appFile)})
   return `#!${options.node}
 // Written by \`libfcgi init\`. Apache's mod_fcgid runs this file (so the line above names node by its full path: node
 // is not on the web server's PATH); it prepares the process and loads the app from outside the document root.
-// After a deploy, touch this file or restart.txt beside it: each process finishes its request and exits, and the next
-// request starts the new code.
+// After a deploy, touch this file or restart.txt beside it: each process tries the new code and, if it starts,
+// finishes its requests and restarts in place with it; if it does not, the old code serves on and the error is logged.
 'use strict';
 const path = require('node:path');
 const appDir = path.join(__dirname, ${quote(appDir)});
@@ -188,7 +188,7 @@ export function exampleApp(esm: boolean): string {
   const express = esm ? `//   import express from 'express';` : `//   const express = require('express');`;
   return `// The app: a request handler (req, res) as node:http has them, served by libfcgi's createServer() in each process
 // that Apache's mod_fcgid starts. It answers every path with a page that shows the path, the process and when it
-// started: a clean URL should reach it, and after a redeploy the process id changes.
+// started: a clean URL should reach it, and after a redeploy the start time changes.
 ${imports}
 
 const startedAt = new Date();
@@ -322,7 +322,8 @@ Next:
   4. Visit your site at / and at any other path: the page shows the path, the process id and when it started.
   5. To redeploy: upload the new code (npm install if dependencies changed), then
        touch ${script}   (or ${docroot}/restart.txt)
-     Each process finishes its request and exits; the next request starts the new code (a new process id).
+     Each process tries the new code and, if it starts, restarts in place with it (a new start time, the same
+     process id); if it does not start, the old code serves on and Apache's error log says why.
 `;
 }
 
