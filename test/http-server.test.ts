@@ -233,6 +233,28 @@ describe('createServer() on the socket a web server passes as fd 0', () => {
     expect(plain.headers).toEqual({});
   });
 
+  it('takes the later of a single header set twice (a configuration override), and merges repeated list headers', async () => {
+    const params = [
+      ...Object.entries(cgiParams('/headers')),
+      ['HTTP_HOST', 'from-host.test'],
+      ['HTTP_ACCEPT', 'text/html'],
+      ['HTTP_HOST', 'from-http-host.test:8080'],
+      ['HTTP_ACCEPT', 'application/json'],
+    ] as Array<[string, string]>;
+    const reply = JSON.parse(parseCgiResponse((await fcgiRequest(app.address, params)).stdout).body.toString());
+    expect(reply.headers.host).toBe('from-http-host.test:8080');
+    expect(reply.headers.accept).toBe('text/html, application/json');
+    expect(reply.rawHeaders).toEqual([
+      'Host',
+      'from-http-host.test:8080',
+      'Accept',
+      'text/html',
+      'Accept',
+      'application/json',
+    ]);
+    expect(reply.fcgi.params.HTTP_HOST).toBe('from-http-host.test:8080');
+  });
+
   it('echoes a streamed body byte-exact as a CGI response without chunked encoding or Date', async () => {
     const body = randomBytes(3 * MB + 17);
     const { response } = await post(app.address, '/echo', body);
