@@ -77,7 +77,7 @@ describe('libfcgi init', () => {
     expect(existsSync(join(dir, 'node_modules'))).toBe(false);
 
     expect(run.stdout).toContain('npm install');
-    expect(run.stdout).toContain('chmod 755 . public_html public_html/app.fcgi');
+    expect(run.stdout).toContain('chmod 755 public_html/app.fcgi && chmod go-w . public_html');
     expect(run.stdout).toContain('touch public_html/app.fcgi   (or public_html/restart.txt)');
   });
 

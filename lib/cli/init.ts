@@ -317,7 +317,8 @@ Next:
   2. Try it here, run the way Apache runs it: ${serve}   (then open http://127.0.0.1:8080/anything)
   3. On the host, ${docroot} must be the site's document root (on cPanel, ~/public_html is the main domain's).
      suexec runs only files that are yours and not writable by others:
-       chmod 755 . ${docroot} ${script} && chmod 644 ${docroot}/.htaccess package.json ${posix(options.app)}
+       chmod 755 ${script} && chmod go-w . ${docroot} && chmod 644 ${docroot}/.htaccess package.json ${posix(options.app)}
+     (go-w keeps your host's 711 or 750 on the folders: suexec only asks that nobody else may write there)
      ${script} starts ${options.node}: made on another machine, run init again on the host, or edit its first line.
   4. Visit your site at / and at any other path: the page shows the path, the process id and when it started.
   5. To redeploy: upload the new code (npm install if dependencies changed), then
