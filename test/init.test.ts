@@ -11,6 +11,7 @@ import {
   readFileSync,
   readlinkSync,
   statSync,
+  symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -146,6 +147,19 @@ describe('libfcgi init', () => {
     expect(page).toContain('<p>Path: <code>/</code></p>'); // run as CGI without REQUEST_URI: req.url is '/'
     expect(page).toContain('NODE_ENV=production');
     expect(runLauncher(join(dir, 'public_html', 'app.fcgi'), { NODE_ENV: 'staging' })).toContain('NODE_ENV=staging');
+  });
+
+  it('makes a launcher that serves an Express app ending in its own app.listen(PORT), unchanged', () => {
+    const dir = tempDir();
+    makeSite(dir);
+    symlinkSync(join(repoRoot, 'node_modules', 'express'), join(dir, 'node_modules', 'express'));
+    writeFileSync(
+      join(dir, 'app.js'),
+      `const app = require('express')();\napp.get('/', (req, res) => res.send('express as written'));\n` +
+        `app.listen(process.env.PORT || 3000);\n`,
+    );
+    const page = runLauncher(join(dir, 'public_html', 'app.fcgi'), { GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_URI: '/' });
+    expect(page).toBe('express as written');
   });
 });
 

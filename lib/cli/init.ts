@@ -177,6 +177,9 @@ if (typeof enableCompileCache === 'function') {
 
 // Relative paths in the app mean its own folder, as with \`node ${basename(options.app)}\`, not the document root.
 process.chdir(appDir);
+// An app that ends in its own listen() (Express's app.listen(PORT), Koa, Fastify, NestJS) is served here unchanged:
+// its first server's listen() takes the FastCGI socket instead of a port.
+require(require.resolve('libfcgi/adopt', { paths: [appDir] }));
 ${load}
 `;
 }

@@ -28,6 +28,11 @@ const reportFd = ((): number | null => {
   }
 })();
 
+/** Whether this process is a check of new code (then listen() and accept() report and end it). */
+export function isStartCheck(): boolean {
+  return reportFd !== null;
+}
+
 /**
  * Called by listen() and accept() before they open or take any socket: in a checking child, reports that the app got
  * this far and ends it. Does nothing elsewhere.
