@@ -1,5 +1,5 @@
-// libfcgi/adopt: apps that end in their own listen() (Express, Koa, Fastify, a second server on a port of its own)
-// served unchanged on the FastCGI socket a web server passes as fd 0, with `node -r libfcgi/adopt app.js`.
+// libfcgi/adopt: apps that end in their own listen() (Express, Koa, Fastify, NestJS, a second server on a port of
+// its own) served unchanged on the FastCGI socket a web server passes as fd 0, with `node -r libfcgi/adopt app.js`.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -31,20 +31,23 @@ const refused = (port: number): Promise<boolean> =>
     socket.once('error', () => resolve(true));
   });
 
-describe.each(['express', 'koa', 'fastify'])('%s, ending in its own listen(), under -r libfcgi/adopt', (framework) => {
-  it('is served on the FastCGI socket, binding no port', async () => {
-    const port = await freePort();
-    const app = await spawnFcgiApp(fixture(`own-listen/${framework}.js`), {
-      tcp: true,
-      nodeArgs: adoptArgs,
-      env: { PORT: String(port) },
+describe.each(['express', 'koa', 'fastify', 'nestjs'])(
+  '%s, ending in its own listen(), under -r libfcgi/adopt',
+  (framework) => {
+    it('is served on the FastCGI socket, binding no port', async () => {
+      const port = await freePort();
+      const app = await spawnFcgiApp(fixture(`own-listen/${framework}.js`), {
+        tcp: true,
+        nodeArgs: adoptArgs,
+        env: { PORT: String(port) },
+      });
+      const { status, json } = await getJson(app.address, '/hello/world');
+      expect(status).toBe(200);
+      expect(json).toEqual({ framework, hello: 'world', pid: app.pid });
+      expect(await refused(port), `${framework} bound its own port`).toBe(true);
     });
-    const { status, json } = await getJson(app.address, '/hello/world');
-    expect(status).toBe(200);
-    expect(json).toEqual({ framework, hello: 'world', pid: app.pid });
-    expect(await refused(port), `${framework} bound its own port`).toBe(true);
-  });
-});
+  },
+);
 
 describe('-r libfcgi/adopt', () => {
   it('passes Express its JSON bodies, and its listen() callback runs', async () => {
