@@ -149,6 +149,14 @@ describe('libfcgi init', () => {
     expect(runLauncher(join(dir, 'public_html', 'app.fcgi'), { NODE_ENV: 'staging' })).toContain('NODE_ENV=staging');
   });
 
+  it("makes a launcher that loads the app's .env first, where the process's own variables win", () => {
+    const dir = tempDir();
+    makeSite(dir);
+    writeFileSync(join(dir, '.env'), '# settings\nNODE_ENV=staging\n');
+    expect(runLauncher(join(dir, 'public_html', 'app.fcgi'))).toContain('NODE_ENV=staging');
+    expect(runLauncher(join(dir, 'public_html', 'app.fcgi'), { NODE_ENV: 'test' })).toContain('NODE_ENV=test');
+  });
+
   it('makes a launcher that serves an Express app ending in its own app.listen(PORT), unchanged', () => {
     const dir = tempDir();
     makeSite(dir);

@@ -162,6 +162,13 @@ import(require('node:url').pathToFileURL(path.join(__dirname, ${quote(appFile)})
 const path = require('node:path');
 const appDir = path.join(__dirname, ${quote(appDir)});
 
+// The app's .env, as with node --env-file: the one place a shared-hosting account can set the process's environment
+// (SetEnv in .htaccess sets request parameters only). Variables the process has already win.
+const envFile = path.join(appDir, '.env');
+if (require('node:fs').existsSync(envFile)) {
+  require(require.resolve('libfcgi/env-file', { paths: [appDir] })).loadEnvFile(envFile);
+}
+
 // Express and others hide stack traces from visitors only in production.
 if (!process.env.NODE_ENV) process.env.NODE_ENV = 'production';
 
