@@ -11,6 +11,7 @@
         "native/accept.cc",
         "native/addon.cc",
         "native/connection.cc",
+        "native/dup2.cc",
         "native/environ.cc",
         "native/errors.cc",
         "native/js_bytes.cc",

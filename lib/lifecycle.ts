@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { checkStart } from './restart/start-check';
 import { canRestartInPlace, restartInPlace } from './restart/replace';
-import { setCrashGuard } from './restart/crash-guard';
+import { setCrashGuard, startedListening } from './restart/crash-guard';
 import { ScriptWatch, watchInterval } from './restart/script-watch';
 import { spawnerRestartsApp } from './restart/spawner';
 
@@ -124,6 +124,7 @@ export function resolveLifecycle(options: LifecycleOptions, servingWebServerSock
  * turned off (with a warning) where exiting would leave nobody to start the app again. Returns the lifecycle to use.
  */
 export function startLifecycle(lifecycle: Lifecycle): Lifecycle {
+  startedListening();
   setCrashGuard(lifecycle.restartInPlace);
   if (!lifecycle.restartInPlace || lifecycle.idleTimeout === 0) return lifecycle;
   process.stderr.write(

@@ -59,6 +59,8 @@ export interface NativeAddon {
    * pid and fds 0 to 2. Returns only by throwing an FcgiError (syscall 'execve').
    */
   replaceProcess(file: string, args: string[], env: string[]): never;
+  /** dup2(from, to): fd `to` refers to what `from` does from now on. */
+  dup2(from: number, to: number): void;
   /** Takes SIGTERM for the synchronous loop (native/stop_signal.h); only when no JS listener wants it. */
   watchStopSignal(graceMs: number): void;
   Request: new (listenFd: number, webServerAddrs: string, limits: Required<RequestLimits>) => NativeRequest;

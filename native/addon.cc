@@ -1,6 +1,7 @@
 // The addon's exports, and nothing else: each entry translates libfcgi or socket calls for lib/native.ts.
 #include <napi.h>
 
+#include "dup2.h"
 #include "environ.h"
 #include "errors.h"
 #include "instance.h"
@@ -26,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("environ", Napi::Function::New(env, Environ, "environ"));
+  exports.Set("dup2", Napi::Function::New(env, Dup2, "dup2"));
   exports.Set("replaceProcess", Napi::Function::New(env, ReplaceProcess, "replaceProcess"));
   exports.Set("watchStopSignal", Napi::Function::New(env, WatchStopSignalJs, "watchStopSignal"));
   exports.Set("Request", Request::Define(env));

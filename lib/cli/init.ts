@@ -161,13 +161,18 @@ import(require('node:url').pathToFileURL(path.join(__dirname, ${quote(appFile)})
 'use strict';
 const path = require('node:path');
 const appDir = path.join(__dirname, ${quote(appDir)});
+const launch = require(require.resolve('libfcgi/launch', { paths: [appDir] }));
+
+// All the app prints (console.*, a crash's stack) goes to logs/app.log in its folder, which you can read: Apache's own
+// error log is the server's. What it writes to stderr while serving a request also reaches the site's error log.
+launch.startAppLog(path.join(appDir, 'logs', 'app.log'));
+// Until the app listens, a failure to start answers visitors with a 503 page and retries after a growing pause.
+launch.guardStart();
 
 // The app's .env, as with node --env-file: the one place a shared-hosting account can set the process's environment
 // (SetEnv in .htaccess sets request parameters only). Variables the process has already win.
 const envFile = path.join(appDir, '.env');
-if (require('node:fs').existsSync(envFile)) {
-  require(require.resolve('libfcgi/env-file', { paths: [appDir] })).loadEnvFile(envFile);
-}
+if (require('node:fs').existsSync(envFile)) launch.loadEnvFile(envFile);
 
 // Express and others hide stack traces from visitors only in production.
 if (!process.env.NODE_ENV) process.env.NODE_ENV = 'production';
@@ -184,9 +189,8 @@ if (typeof enableCompileCache === 'function') {
 
 // Relative paths in the app mean its own folder, as with \`node ${basename(options.app)}\`, not the document root.
 process.chdir(appDir);
-// An app that ends in its own listen() (Express's app.listen(PORT), Koa, Fastify, NestJS) is served here unchanged:
-// its first server's listen() takes the FastCGI socket instead of a port.
-require(require.resolve('libfcgi/adopt', { paths: [appDir] }));
+// An app that ends in its own listen() (Express's app.listen(PORT), Koa, Fastify, NestJS) is served unchanged (loading
+// libfcgi/launch did it): its first server's listen() takes the FastCGI socket instead of a port.
 ${load}
 `;
 }

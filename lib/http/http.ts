@@ -8,6 +8,7 @@ import { CgiIO } from './cgi-io';
 import { Engine, type RequestIO } from '../engine/engine';
 import { closeRequest, createRequest, createResponse, dumpRequest } from './http-message';
 import type { FcgiSocket } from './http-socket';
+import { runInRequest } from './request-context';
 import type { FcgiError } from '../errors';
 import { type LifecycleOptions, lifecycleOptionsIn, resolveLifecycle, ServerLifecycle } from '../lifecycle';
 import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
@@ -288,14 +289,16 @@ export class Server extends EventEmitter {
 
     const event = this.#eventFor(req, res);
     if (event === null) return;
-    for (const listener of this.listeners(event)) {
-      try {
-        const result = (listener as RequestListener).call(this, req, res);
-        if (result instanceof Promise) result.catch((error: unknown) => this.#handlerFailed(error, req, res, socket));
-      } catch (error) {
-        this.#handlerFailed(error, req, res, socket);
+    runInRequest(socket, () => {
+      for (const listener of this.listeners(event)) {
+        try {
+          const result = (listener as RequestListener).call(this, req, res);
+          if (result instanceof Promise) result.catch((error: unknown) => this.#handlerFailed(error, req, res, socket));
+        } catch (error) {
+          this.#handlerFailed(error, req, res, socket);
+        }
       }
-    }
+    });
   }
 
   /**

@@ -13,6 +13,9 @@ import { spawnerRestartsApp } from './spawner';
 const stableAfterMs = 60_000;
 
 let armed = false;
+/** guardStart() was called and no server has started listening yet. */
+let starting = false;
+let startTimer: NodeJS.Timeout | undefined;
 /** The error that is ending the process, while Node decides whether anything handles it. */
 let uncaught: { error: unknown } | null = null;
 
@@ -22,8 +25,9 @@ function onUncaught(error: unknown): void {
 }
 
 function onExit(this: NodeJS.Process, code: number): void {
-  if (!armed || code === 0) return;
+  if (!armed || (code === 0 && !starting)) return;
   armed = false;
+  if (code === 0) process.stderr.write('libfcgi: the app ended without calling listen() or accept()\n');
   if (uncaught !== null) process.stderr.write(`${inspect(uncaught.error)}\n`);
   // The 'exit' listeners after this one would never run: run them now, as the exit would have.
   const listeners = process.listeners('exit');
@@ -41,9 +45,32 @@ function onExit(this: NodeJS.Process, code: number): void {
   restartAfterCrash(delay, crashes);
 }
 
+/**
+ * For init's launcher, before it loads the app: until a server listens, whoever spawned the app, a failure (a throw
+ * at start-up, an exit, no listen() within timeoutMs) restarts it in place after a back-off with 503 answers
+ * meanwhile, instead of leaving the visitor a bare 500 and the spawner a tight loop of new processes.
+ */
+export function guardStart(timeoutMs = 30_000): void {
+  if (!native.isListeningSocket(0)) return; // run as CGI or by hand: a failure is the caller's to see
+  starting = true;
+  setCrashGuard(true);
+  startTimer = setTimeout(() => {
+    process.stderr.write(`libfcgi: the app did not reach listen() or accept() within ${timeoutMs} ms\n`);
+    const crashes = (Number(process.env[crashCountVariable] ?? 0) || 0) + 1;
+    restartAfterCrash(crashBackoff(crashes), crashes);
+  }, timeoutMs);
+  startTimer.unref();
+}
+
+/** A server has started listening: the start is over, and crashes follow the app's options from here. */
+export function startedListening(): void {
+  starting = false;
+  clearTimeout(startTimer);
+}
+
 /** Restart in place after a crash (true), or let the process end (false): see LifecycleOptions.restartInPlace. */
 export function setCrashGuard(on: boolean): void {
-  armed = on && canRestartInPlace();
+  armed = (on || starting) && canRestartInPlace();
   if (armed && !process.listeners('exit').includes(onExit)) {
     process.on('exit', onExit);
     process.on('uncaughtExceptionMonitor', onUncaught);
