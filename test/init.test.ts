@@ -93,21 +93,71 @@ describe('libfcgi init', () => {
     }
   });
 
-  it('never overwrites a file, says which exist and exits 1; --force overwrites', () => {
+  it("never changes a project's own files, adds its block to an .htaccess there, and updates only its own on a re-run", () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'public_html'));
-    writeFileSync(join(dir, 'public_html', '.htaccess'), '# mine\n');
+    writeFileSync(join(dir, 'public_html', '.htaccess'), '# mine\nOptions -Indexes\n');
     writeFileSync(join(dir, 'app.js'), '// mine\n');
+    writeFileSync(join(dir, 'package.json'), '{ "name": "mine", "dependencies": { "express": "^5.0.0" } }\n');
+    const first = runInit(['.'], { cwd: dir });
+    expect(first.status, first.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'app.js'), 'utf8')).toBe('// mine\n');
+    expect(readFileSync(join(dir, 'package.json'), 'utf8')).toContain('"mine"');
+    expect(first.stdout).toContain('(yours, left as it is)');
+    expect(first.stdout).toContain('npm install libfcgi');
+    const htaccessText = readFileSync(join(dir, 'public_html', '.htaccess'), 'utf8');
+    expect(htaccessText).toContain('# mine\nOptions -Indexes\n');
+    expect(htaccessText.indexOf('# BEGIN libfcgi init')).toBe(0);
+    expect(existsSync(join(dir, 'public_html', 'app.fcgi'))).toBe(true);
+
+    // A re-run, as after a Node upgrade: init's own files again, one block, the project's untouched.
+    writeFileSync(join(dir, 'public_html', 'app.fcgi'), '#!/old/node\n// Written by `libfcgi init`.\n');
+    const again = runInit(['.'], { cwd: dir });
+    expect(again.status, again.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'public_html', 'app.fcgi'), 'utf8').split('\n')[0]).toBe(`#!${process.execPath}`);
+    expect(readFileSync(join(dir, 'public_html', '.htaccess'), 'utf8')).toBe(htaccessText);
+    expect(readFileSync(join(dir, 'app.js'), 'utf8')).toBe('// mine\n');
+  });
+
+  it('refuses a launcher it did not write, naming it, and replaces it with --force', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'public_html'));
+    writeFileSync(join(dir, 'public_html', 'app.fcgi'), '#!/bin/sh\n# mine\n');
     const refused = runInit(['.'], { cwd: dir });
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toContain('public_html/.htaccess');
-    expect(refused.stderr).toContain('app.js');
+    expect(refused.stderr).toContain('public_html/app.fcgi');
     expect(refused.stderr).toContain('--force');
-    expect(readFileSync(join(dir, 'app.js'), 'utf8')).toBe('// mine\n');
-    expect(existsSync(join(dir, 'public_html', 'app.fcgi'))).toBe(false);
-
+    expect(readFileSync(join(dir, 'public_html', 'app.fcgi'), 'utf8')).toBe('#!/bin/sh\n# mine\n');
     expect(runInit(['.', '--force'], { cwd: dir }).status).toBe(0);
-    expect(readFileSync(join(dir, 'app.js'), 'utf8')).toContain('createServer');
+    expect(readFileSync(join(dir, 'public_html', 'app.fcgi'), 'utf8')).toContain('libfcgi init');
+  });
+
+  it.each([
+    [{ main: 'server.js' }, 'server.js'],
+    [{ scripts: { start: 'NODE_ENV=production node --enable-source-maps dist/main.js' } }, 'dist/main.js'],
+    [{}, 'index.js'],
+  ])("finds an existing project's entry from package.json %j: %s", (manifest, entry) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest));
+    if (entry === 'index.js') writeFileSync(join(dir, 'index.js'), '// mine\n');
+    const run = runInit(['.'], { cwd: dir });
+    expect(run.status, run.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'public_html', 'app.fcgi'), 'utf8')).toContain(`'../${entry}'`);
+  });
+
+  it("writes into a document root outside the app's folder, such as the host's ~/public_html", () => {
+    const home = tempDir();
+    const app = join(home, 'myapp');
+    mkdirSync(app);
+    mkdirSync(join(home, 'public_html'));
+    writeFileSync(join(app, 'server.js'), '// mine\n');
+    const run = runInit([app, '--docroot', join(home, 'public_html')]);
+    expect(run.status, run.stderr).toBe(0);
+    const launcherText = readFileSync(join(home, 'public_html', 'app.fcgi'), 'utf8');
+    expect(launcherText).toContain("path.join(__dirname, '../myapp')");
+    expect(launcherText).toContain("'../myapp/server.js'");
+    const inside = runInit([join(home, 'public_html', 'app'), '--docroot', join(home, 'public_html')]);
+    expect(inside.stderr).toContain("must not hold the app's folder");
   });
 
   it('takes --docroot, --script and --app, and loads an .mjs app with import()', () => {
@@ -127,7 +177,7 @@ describe('libfcgi init', () => {
   it.each([
     [['--app', 'public_html/app.js'], '--app must be outside the document root'],
     [['--script', 'app.js'], '--script takes a file name ending in .fcgi'],
-    [['--docroot', '.'], '--docroot must be a folder inside'],
+    [['--docroot', '.'], "--docroot must not hold the app's folder"],
   ])('refuses %j with exit status 2', (args, message) => {
     const run = runInit([tempDir(), ...args]);
     expect(run.status).toBe(2);

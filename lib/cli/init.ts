@@ -1,6 +1,7 @@
 // `libfcgi init [DIR]`: lays out an app the way a shared host runs it under Apache's mod_fcgid: a document root that
 // holds only an .htaccess and the launcher app.fcgi, and the app's own code (package.json, app.js) beside it, where
-// the web server does not serve it.
+// the web server does not serve it. On an existing project it never changes the project's files: it finds the app's
+// entry, writes the launcher, and adds its block to an .htaccess that exists; run again, it updates only what it owns.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,20 +15,30 @@ export interface InitOptions {
   script: string;
   /** The app's main file, relative to dir, outside the document root. */
   app: string;
-  /** Overwrite files that exist. */
+  /** Replace a launcher (or the document root's package.json) that init did not write. */
   force: boolean;
   /** The node that the launcher's #! line names: the one running init. */
   node: string;
 }
 
-/** A file init writes: where, what, and the mode suexec accepts (not writable by group or others). */
+/**
+ * A file init writes: where, what, and the mode suexec accepts (not writable by group or others). `project` files (the
+ * app, package.json) are the user's: written only when missing. `owned` ones are init's: written again on every run,
+ * unless one that init did not write is there. The .htaccess gets init's block, the rest of it left as it is.
+ */
 export interface ScaffoldFile {
   path: string;
   text: string;
   mode: number;
+  kind: 'project' | 'owned' | 'htaccess';
   /** What it is, for the list init prints. */
   about: string;
 }
+
+/** The mark of what init wrote: in the launcher, the document root's package.json, and its .htaccess block. */
+const writtenByInit = 'libfcgi init';
+const blockStart = '# BEGIN libfcgi init';
+const blockEnd = '# END libfcgi init';
 
 /** A mistake in the command line, or files that are in the way: the message says which. */
 export class InitError extends Error {
@@ -57,7 +68,7 @@ export function parseInitArgs(argv: string[]): InitOptions {
     dir: resolve(dir),
     docroot: values.docroot ?? 'public_html',
     script: values.script ?? 'app.fcgi',
-    app: values.app ?? 'app.js',
+    app: values.app ?? projectEntry(resolve(dir)),
     force: values.force ?? false,
     node: process.execPath,
   };
@@ -69,8 +80,11 @@ export function parseInitArgs(argv: string[]): InitOptions {
   }
   const docroot = resolve(options.dir, options.docroot);
   const app = resolve(options.dir, options.app);
-  if (docroot === options.dir || !isInside(options.dir, docroot)) {
-    throw new InitError(`--docroot must be a folder inside ${options.dir}, got '${options.docroot}'`, 2);
+  if (docroot === options.dir || isInside(docroot, options.dir)) {
+    throw new InitError(
+      `--docroot must not hold the app's folder ${options.dir}, which it would serve to anyone: got '${options.docroot}'`,
+      2,
+    );
   }
   if (app === docroot || isInside(docroot, app)) {
     throw new InitError(
@@ -85,6 +99,24 @@ export function parseInitArgs(argv: string[]): InitOptions {
     );
   }
   return options;
+}
+
+/**
+ * The app's entry in an existing project: package.json's main, else the file its start script runs with node, else
+ * the first of app.js, server.js, index.js that exists; app.js for a new project.
+ */
+export function projectEntry(dir: string): string {
+  let manifest: { main?: unknown; scripts?: { start?: unknown } } = {};
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as typeof manifest;
+  } catch {
+    // no package.json, or not JSON: a new project
+  }
+  if (typeof manifest.main === 'string' && manifest.main !== '') return manifest.main;
+  const start = typeof manifest.scripts?.start === 'string' ? manifest.scripts.start : '';
+  const started = /(?:^|[\s;&|])node\s+(?:-\S+\s+)*([^\s;&|-][^\s;&|]*)/.exec(start)?.[1];
+  if (started !== undefined) return started;
+  return ['app.js', 'server.js', 'index.js'].find((file) => existsSync(join(dir, file))) ?? 'app.js';
 }
 
 function isInside(parent: string, child: string): boolean {
@@ -123,7 +155,8 @@ export const refusedPaths = [
 ] as const;
 
 export function htaccess(script: string): string {
-  return `# Written by \`libfcgi init\`: Apache runs ${script} with mod_fcgid and sends it every URL that is not a file here.
+  return `${blockStart}
+# Written by \`libfcgi init\`: Apache runs ${script} with mod_fcgid and sends it every URL that is not a file here.
 # It needs \`AllowOverride FileInfo Options\`, which shared hosts give. A site under a sub-path (an Alias, ~user/)
 # may need \`RewriteBase /that/path/\` after RewriteEngine.
 
@@ -139,7 +172,19 @@ ${refusedPaths.map((path) => `RewriteRule ${path} - [F]\n`).join('')}# Clean URL
 # or %3F working.
 RewriteCond %{REQUEST_FILENAME} !-f
 RewriteRule ^ ${script} [L]
+${blockEnd}
 `;
+}
+
+/** An .htaccess with init's block in it: in place of the one there, else first, before the rules that were there. */
+export function withInitBlock(existing: string, block: string): string {
+  const start = existing.indexOf(blockStart);
+  const end = existing.indexOf(blockEnd, start);
+  if (start >= 0 && end > start) {
+    const after = existing.indexOf('\n', end);
+    return existing.slice(0, start) + block + (after >= 0 ? existing.slice(after + 1) : '');
+  }
+  return `${block}\n${existing}`;
 }
 
 export function launcher(options: InitOptions): string {
@@ -254,36 +299,41 @@ export function launcherPackageJson(script: string): string {
 
 /** The files of the layout, in the order they are written. */
 export function scaffold(options: InitOptions): ScaffoldFile[] {
-  const docroot = join(options.dir, options.docroot);
+  const docroot = resolve(options.dir, options.docroot);
   return [
     {
       path: join(docroot, '.htaccess'),
       text: htaccess(options.script),
       mode: 0o644,
+      kind: 'htaccess',
       about: `runs ${options.script} with mod_fcgid, sends it the URLs that are not files, refuses the app's files`,
     },
     {
       path: join(docroot, options.script),
       text: launcher(options),
       mode: 0o755,
+      kind: 'owned',
       about: `what Apache runs: #!${options.node}, NODE_ENV=production, loads ${posix(options.app)}`,
     },
     {
       path: resolve(options.dir, options.app),
       text: exampleApp(options.app.endsWith('.mjs')),
       mode: 0o644,
+      kind: 'project',
       about: 'your app (outside the document root)',
     },
     {
       path: join(docroot, 'package.json'),
       text: launcherPackageJson(options.script),
       mode: 0o644,
+      kind: 'owned',
       about: `keeps ${options.script} CommonJS even if package.json says "type": "module"`,
     },
     {
       path: join(options.dir, 'package.json'),
       text: packageJson(options),
       mode: 0o644,
+      kind: 'project',
       about: 'its dependencies: libfcgi',
     },
   ];
@@ -297,27 +347,57 @@ function makeDirectory(dir: string): void {
   chmodSync(dir, 0o755);
 }
 
-/** Writes the layout; refuses, naming them, when files are in the way and force is not set. */
-export function init(options: InitOptions): ScaffoldFile[] {
+/** What init does to each file of the layout: write it, add its block, or leave the project's own one alone. */
+export type Outcome = 'written' | 'updated' | 'kept';
+
+/**
+ * Writes the layout: the project's own files only where missing, init's own (the launcher, the document root's
+ * package.json) again, and its block into an .htaccess that exists. Refuses, naming them, a launcher or document-root
+ * package.json that init did not write, unless force is set.
+ */
+export function init(options: InitOptions): Array<ScaffoldFile & { outcome: Outcome }> {
   const files = scaffold(options);
-  const existing = files.filter((file) => existsSync(file.path));
-  if (existing.length > 0 && !options.force) {
-    const names = existing.map((file) => `  ${relative(process.cwd(), file.path) || file.path}`).join('\n');
-    throw new InitError(`these files exist already (--force overwrites them):\n${names}`, 1);
+  const foreign = files.filter(
+    (file) =>
+      file.kind === 'owned' && existsSync(file.path) && !readFileSync(file.path, 'utf8').includes(writtenByInit),
+  );
+  if (foreign.length > 0 && !options.force) {
+    const names = foreign.map((file) => `  ${relative(process.cwd(), file.path) || file.path}`).join('\n');
+    throw new InitError(`these files exist and were not written by libfcgi init (--force replaces them):\n${names}`, 1);
   }
-  for (const file of files) {
+  return files.map((file) => {
+    const exists = existsSync(file.path);
+    if (file.kind === 'project' && exists) return { ...file, outcome: 'kept' as const };
     makeDirectory(dirname(file.path));
-    writeFileSync(file.path, file.text);
+    const text =
+      file.kind === 'htaccess' && exists ? withInitBlock(readFileSync(file.path, 'utf8'), file.text) : file.text;
+    writeFileSync(file.path, text);
     chmodSync(file.path, file.mode); // exactly: a umask of 077 would hide .htaccess from an Apache without suexec
+    return { ...file, outcome: exists ? ('updated' as const) : ('written' as const) };
+  });
+}
+
+/** Whether the project's package.json names libfcgi as a dependency. */
+function dependsOnLibfcgi(dir: string): boolean {
+  try {
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    return manifest.dependencies?.libfcgi !== undefined;
+  } catch {
+    return false;
   }
-  return files;
 }
 
 /** What to do next, as init prints it. */
-export function nextSteps(options: InitOptions, files: ScaffoldFile[]): string {
+export function nextSteps(options: InitOptions, files: Array<ScaffoldFile & { outcome: Outcome }>): string {
   const shown = (path: string): string => relative(options.dir, path);
   const width = Math.max(...files.map((file) => shown(file.path).length));
-  const list = files.map((file) => `  ${shown(file.path).padEnd(width)}  ${file.about}`).join('\n');
+  const done = { written: '', updated: '(updated) ', kept: '(yours, left as it is) ' };
+  const list = files
+    .map((file) => `  ${shown(file.path).padEnd(width)}  ${done[file.outcome]}${file.about}`)
+    .join('\n');
+  const install = dependsOnLibfcgi(options.dir) ? 'npm install' : 'npm install libfcgi';
   const where = relative(process.cwd(), options.dir);
   const cd = where === '' ? '' : `cd ${where.includes(' ') ? JSON.stringify(where) : where} && `;
   const docroot = posix(options.docroot);
@@ -327,7 +407,7 @@ export function nextSteps(options: InitOptions, files: ScaffoldFile[]): string {
 ${list}
 
 Next:
-  1. ${cd}npm install
+  1. ${cd}${install}
   2. Try it here, run the way Apache runs it: ${serve}   (then open http://127.0.0.1:8080/anything)
   3. On the host, ${docroot} must be the site's document root (on cPanel, ~/public_html is the main domain's).
      suexec runs only files that are yours and not writable by others:
