@@ -233,7 +233,7 @@ describe('createServer() on the socket a web server passes as fd 0', () => {
     expect(plain.headers).toEqual({});
   });
 
-  it('takes the later of a single header set twice (a configuration override), and merges repeated list headers', async () => {
+  it('takes the later of HTTP_HOST set twice (a configuration override), and merges repeated list headers', async () => {
     const params = [
       ...Object.entries(cgiParams('/headers')),
       ['HTTP_HOST', 'from-host.test'],

@@ -64,30 +64,12 @@ type CgiFacts = Partial<Record<(typeof cgiFacts)[number], string>>;
 const isCgiFact = new Set<string>(cgiFacts);
 
 /**
- * The headers node:http keeps only one of (the first line). A parameter for one of them that comes twice was set twice
- * in the web server's configuration (nginx's `fastcgi_param HTTP_HOST $http_host;` after one that sets $host): a
- * client cannot send two (nginx refuses two Host lines), so the later is an override and wins, as PHP-FPM reads it.
+ * HTTP_HOST sent twice was set twice in the web server's configuration (nginx's `fastcgi_param HTTP_HOST $http_host;`
+ * after a line that sets it from $host): nginx refuses a request with two Host lines, and hides the client's Host when
+ * the configuration sets HTTP_HOST. So the later is an override and wins, as PHP-FPM reads it. Other repeated header
+ * parameters are repeated client lines (nginx 1.22 sends each as a parameter), merged by node:http's rules.
  */
-const singleHeaderParams = new Set(
-  [
-    'HOST',
-    'USER_AGENT',
-    'REFERER',
-    'AUTHORIZATION',
-    'PROXY_AUTHORIZATION',
-    'IF_MODIFIED_SINCE',
-    'IF_UNMODIFIED_SINCE',
-    'FROM',
-    'LOCATION',
-    'MAX_FORWARDS',
-    'RETRY_AFTER',
-    'ETAG',
-    'LAST_MODIFIED',
-    'SERVER',
-    'AGE',
-    'EXPIRES',
-  ].map((name) => `HTTP_${name}`),
-);
+const overriddenParam = 'HTTP_HOST';
 
 /** A whole non-negative decimal number: a CONTENT_LENGTH or a port as CGI sends them. */
 const isDecimal = (value: string | undefined): value is string => value !== undefined && /^\d+$/.test(value);
@@ -105,7 +87,7 @@ function readPairs(pairs: readonly string[]): { raw: string[]; cgi: CgiFacts } {
   const raw: string[] = [];
   const cgi: CgiFacts = {};
   let transferEncodingAt = -1;
-  let singleAt: Map<string, number> | undefined; // where each single header's line is, once one has come
+  let hostAt = -1; // where the Host line is, once one has come
   for (let i = 0; i + 1 < pairs.length; i += 2) {
     const name = pairs[i] as string;
     const value = pairs[i + 1] as string;
@@ -117,14 +99,12 @@ function readPairs(pairs: readonly string[]): { raw: string[]; cgi: CgiFacts } {
         if (transferEncodingAt >= 0) continue;
         transferEncodingAt = raw.length;
       }
-      if (singleHeaderParams.has(name)) {
-        singleAt ??= new Map();
-        const at = singleAt.get(name);
-        if (at !== undefined) {
-          raw[at + 1] = value; // set again by the configuration: the later wins
+      if (name === overriddenParam) {
+        if (hostAt >= 0) {
+          raw[hostAt + 1] = value; // set again by the configuration: the later wins
           continue;
         }
-        singleAt.set(name, raw.length);
+        hostAt = raw.length;
       }
       raw.push(headerName(name.slice(5)), value);
     } else if (name === 'CONTENT_TYPE' && value !== '') {
