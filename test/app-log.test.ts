@@ -92,6 +92,23 @@ describe('the launcher, when the app fails at start-up', () => {
   });
 });
 
+describe('guardStart', () => {
+  it('answers 503 once an app has not reached listen() within its bound, and says so', async () => {
+    const script = join(tempDir(), 'app.fcgi');
+    writeFileSync(
+      script,
+      `require(${JSON.stringify(join(repoRoot, 'dist', 'launch.js'))}).guardStart(500);\nsetInterval(() => {}, 1000);\n`,
+    );
+    const app = await spawnFcgiApp(script, { tcp: true });
+    const started = Date.now();
+    const reply = await get(app.address);
+    expect(reply.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(app.output()).toContain('did not reach listen() or accept() within 500 ms');
+    expect(app.child.exitCode).toBeNull();
+  });
+});
+
 describe('startAppLog', () => {
   it('moves a log past maxBytes to FILE.1 and starts a new one, keeping one older file', () => {
     const dir = tempDir();

@@ -1,11 +1,22 @@
 // The shared-hosting user, end to end, following docs/shared-hosting.md: an unprivileged account whose node is in its
-// home (on no PATH Apache has), with no libfcgi and no compiler, installs the packed package, runs `libfcgi init`,
-// writes an Express app, and is served by Apache with mod_fcgid through suexec (Debian's apache2-suexec-pristine) with
-// the overrides and the defaults of a shared host: clean URLs, static files, what must not be served, uploads, errors
-// and a redeploy.
+// home (on no PATH Apache has), with no libfcgi and no compiler, brings an existing Express project (ending in its own
+// app.listen(PORT)), installs the packed package, runs `libfcgi init` in the project, and is served by Apache with
+// mod_fcgid through suexec (Debian's apache2-suexec-pristine) with the overrides and the defaults of a shared host:
+// clean URLs, static files, what must not be served, uploads, errors, where console output goes, a redeploy, and a
+// start-up that fails.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll, tempDir } from './helpers/apps';
@@ -23,15 +34,17 @@ import { httpGet, startWebServer, type HttpResult, type WebServer } from './help
 const suexecRoot = '/var/www';
 const hasSuexec = existsSync('/usr/lib/apache2/suexec') && existsSync('/usr/lib/apache2/modules/mod_suexec.so');
 
-/** The user's Express app, as they would write it in app.js; VERSION tells a redeploy. */
+/** The user's Express app as they wrote it for node:http (server.js, ending in its own listen); VERSION tells a deploy. */
 function expressApp(version: string): string {
   return `'use strict';
 const { createHash } = require('node:crypto');
 const express = require('express');
-const { createServer } = require('libfcgi');
 
+console.log('server.js ${version} loading');
 const app = express();
-app.get('/hello/:name', (req, res) =>
+app.get('/hello/:name', (req, res) => {
+  console.log('served ' + req.url);
+  console.error('warned about ' + req.url);
   res.json({
     version: ${JSON.stringify(version)},
     name: req.params.name,
@@ -41,16 +54,35 @@ app.get('/hello/:name', (req, res) =>
     execPath: process.execPath,
     nodeEnv: process.env.NODE_ENV,
     path: process.env.PATH,
-  }),
-);
+  });
+});
 app.post('/upload', express.raw({ type: () => true, limit: '10mb' }), (req, res) =>
   res.json({ bytes: req.body.length, sha256: createHash('sha256').update(req.body).digest('hex') }),
 );
 app.get('/boom', () => {
   throw new Error('boom in ' + __dirname);
 });
-createServer(app).listen();
+const port = process.env.PORT || 3000;
+app.listen(port, () => console.log('listening on ' + port));
 `;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The processes of this user running an app.fcgi (suexec may name it by a relative path), found in /proc. */
+function appProcessesOf(uid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        const owner = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+        return Number(owner) === uid && args.some((arg) => arg === 'app.fcgi' || arg.endsWith('/app.fcgi'));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 const json = (reply: HttpResult): Record<string, unknown> =>
@@ -63,6 +95,7 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
   let node = '';
   let server: WebServer;
   let installOutput = '';
+  let initOutput = '';
 
   beforeAll(async () => {
     const scratch = tempDir();
@@ -102,13 +135,22 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     // docs/shared-hosting.md: `npx libfcgi init ~/myapp`, then `npm install` in it. npx would fetch the package from
     // the registry; here it comes from the tarball, installed once into a folder of tools.
     installOutput = shell(join(home, 'tools'), `${npmInstall} ../libfcgi.tgz`);
-    shell(home, `./tools/node_modules/.bin/libfcgi init ${join(home, 'myapp')}`);
+    // Their existing project, as it ran on node:http: package.json, server.js, Express.
     site = join(home, 'myapp');
-    installOutput += shell(site, `${npmInstall} ../libfcgi.tgz express`);
-    writeFileSync(join(site, 'app.js'), expressApp('v1'));
+    mkdirSync(site);
+    writeFileSync(
+      join(site, 'package.json'),
+      JSON.stringify({ name: 'myapp', private: true, scripts: { start: 'node server.js' } }),
+    );
+    writeFileSync(join(site, 'server.js'), expressApp('v1'));
+    user.own(site);
+    installOutput += shell(site, `${npmInstall} express`);
+    // docs/shared-hosting.md: in the project, `npx libfcgi init`, then `npm install libfcgi` as it says.
+    initOutput = shell(site, '../tools/node_modules/.bin/libfcgi init .');
+    installOutput += shell(site, `${npmInstall} ../libfcgi.tgz`);
     writeFileSync(join(site, 'public_html', 'robots.txt'), 'User-agent: *\n');
     user.own(site);
-    shell(site, 'chmod 644 app.js public_html/robots.txt');
+    shell(site, 'chmod 644 server.js public_html/robots.txt');
 
     server = await startWebServer('apache', 'apache-suexec.conf', { SITE: site, USER: user.name }, (run) => {
       mkdirSync(join(run, 'fcgid'));
@@ -139,6 +181,24 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     });
   });
 
+  it("leaves the project's files as they were, and finds server.js from its start script", () => {
+    expect(initOutput).toContain('server.js');
+    expect(initOutput).toContain('(yours, left as it is)');
+    expect(initOutput).toContain('npm install libfcgi');
+  });
+
+  it("writes what the app prints to logs/app.log, and its stderr during a request to the site's own log too", async () => {
+    await httpGet(server.port, '/hello/logs');
+    const appLog = (): string => readFileSync(join(site, 'logs', 'app.log'), 'utf8');
+    for (let i = 0; i < 40 && !appLog().includes('served /hello/logs'); i++) await sleep(50);
+    expect(appLog()).toContain('server.js v1 loading');
+    expect(appLog()).toContain('listening on 3000');
+    expect(appLog()).toContain('served /hello/logs');
+    expect(appLog()).toContain('warned about /hello/logs');
+    expect(readFileSync(join(server.run, 'site-error.log'), 'utf8')).toContain('warned about /hello/logs');
+    expect(readFileSync(join(server.run, 'error.log'), 'utf8')).not.toContain('served /hello/logs');
+  });
+
   it('serves a real file in the document root as a file', async () => {
     const reply = await httpGet(server.port, '/robots.txt');
     expect(reply.status).toBe(200);
@@ -161,7 +221,7 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     expect(json(reply)).toEqual({ bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
     const tooLarge = await httpGet(server.port, '/upload', { method: 'POST', body: randomBytes(200 * 1024) });
     expect(tooLarge.status).toBe(500);
-    expect(server.errorLog()).toContain('exceeds MaxRequestLen');
+    expect(readFileSync(join(server.run, 'site-error.log'), 'utf8')).toContain('exceeds MaxRequestLen');
   });
 
   it('answers a throwing route with a 500 that shows visitors no stack trace and no path', async () => {
@@ -175,7 +235,7 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
   it('runs the new code after an upload and a touch of app.fcgi, without root, in the same process', async () => {
     const before = json(await httpGet(server.port, '/hello/deploy'));
     expect(before.version).toBe('v1');
-    writeFileSync(join(site, 'app.js'), expressApp('v2'));
+    writeFileSync(join(site, 'server.js'), expressApp('v2'));
     const now = new Date();
     utimesSync(join(site, 'public_html', 'app.fcgi'), now, now); // touch public_html/app.fcgi
     let after = before;
@@ -189,5 +249,28 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     expect(execFileSync('tail', ['-n', '50', '/var/log/apache2/suexec.log'], { encoding: 'utf8' })).toContain(
       `uid: (${user.uid}/${user.name})`,
     );
+  });
+
+  it('answers 503 with no stack when a fresh process cannot start, logs why, and serves the fix after a touch', async () => {
+    writeFileSync(join(site, 'server.js'), "require('a-module-not-installed');\n");
+    // A fresh process, as after mod_fcgid's idle timeout (or the user stopping their own processes).
+    for (const pid of appProcessesOf(user.uid)) process.kill(pid, 'SIGKILL');
+    await sleep(500);
+    const failed = await httpGet(server.port, '/hello/broken');
+    expect(failed.status).toBe(503);
+    expect(failed.body.toString()).not.toContain('a-module-not-installed');
+    expect(failed.body.toString()).not.toContain(home);
+    expect(readFileSync(join(site, 'logs', 'app.log'), 'utf8')).toContain(
+      "Cannot find module 'a-module-not-installed'",
+    );
+    writeFileSync(join(site, 'server.js'), expressApp('v3'));
+    const now = new Date();
+    utimesSync(join(site, 'public_html', 'app.fcgi'), now, now);
+    let reply = await httpGet(server.port, '/hello/fixed');
+    for (let i = 0; i < 60 && reply.status !== 200; i++) {
+      await sleep(250);
+      reply = await httpGet(server.port, '/hello/fixed');
+    }
+    expect(json(reply).version).toBe('v3');
   });
 });
