@@ -27,6 +27,8 @@ interface Site {
   log(): string;
   /** The app's pids, when the spawner says them. */
   pids?: number[];
+  /** Stops the web server that spawned the app (none for spawn-fcgi). */
+  stopServer?: () => Promise<void>;
 }
 
 interface Spawner {
@@ -97,6 +99,7 @@ const spawners: Spawner[] = [
         ask: httpAsk(server.port, '/check/app.fcgi'),
         askCrash: httpAsk(server.port, '/check/app.fcgi?crash'),
         log: () => server.fullLog(),
+        stopServer: () => server.stop(),
       };
     },
   },
@@ -113,6 +116,7 @@ const spawners: Spawner[] = [
         ask: httpAsk(server.port, '/check'),
         askCrash: httpAsk(server.port, '/check?crash'),
         log: () => server.fullLog(),
+        stopServer: () => server.stop(),
       };
     },
   },
@@ -136,6 +140,7 @@ const spawners: Spawner[] = [
         ask: httpAsk(server.port, '/check'),
         askCrash: httpAsk(server.port, '/check?crash'),
         log: () => server.fullLog(),
+        stopServer: () => server.stop(),
       };
     },
   },
@@ -285,6 +290,23 @@ describe.each(spawners)('under $name', (spawner) => {
       );
       // The spawner, not the app, decides how long a request waits for a new process here (mod_fcgid's spawn score).
       expect(recovered.at - fixedAt).toBeLessThan(4000);
+    },
+  );
+
+  it.runIf(spawner.name !== 'spawn-fcgi' && spawner.name !== 'spawn-fcgi -F 2')(
+    'leaves no process behind when the web server stops, even while a crashed app waits out its back-off',
+    async () => {
+      const { site } = await startSite(spawner);
+      if (!spawner.restarts) {
+        await site.askCrash();
+        const poller = new Poller(site.ask);
+        await poller.until((answer) => answer.status === 503, 5000); // the stand-in answers
+        await poller.stop();
+      }
+      expect(pidsRunning(site.script).length).toBeGreaterThan(0);
+      await site.stopServer?.();
+      for (let i = 0; i < 100 && pidsRunning(site.script).length > 0; i++) await sleep(50);
+      expect(pidsRunning(site.script)).toEqual([]);
     },
   );
 

@@ -289,17 +289,20 @@ export class Server extends EventEmitter {
 
     const event = this.#eventFor(req, res);
     if (event === null) return;
-    runInRequest(socket, () => {
-      for (const listener of this.listeners(event)) {
-        try {
-          const result = (listener as RequestListener).call(this, req, res);
-          if (result instanceof Promise) result.catch((error: unknown) => this.#handlerFailed(error, req, res, socket));
-        } catch (error) {
-          this.#handlerFailed(error, req, res, socket);
-        }
-      }
-    });
+    runInRequest(socket, this.#callListeners, event, req, res, socket);
   }
+
+  /** One function for every request (a closure per request would be garbage per request). */
+  readonly #callListeners = (event: string, req: IncomingMessage, res: ServerResponse, socket: FcgiSocket): void => {
+    for (const listener of this.listeners(event)) {
+      try {
+        const result = (listener as RequestListener).call(this, req, res);
+        if (result instanceof Promise) result.catch((error: unknown) => this.#handlerFailed(error, req, res, socket));
+      } catch (error) {
+        this.#handlerFailed(error, req, res, socket);
+      }
+    }
+  };
 
   /**
    * node:http's rules for Expect: 'checkContinue' for 100-continue when someone listens (writeContinue() is then

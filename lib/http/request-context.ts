@@ -10,10 +10,14 @@ export function trackRequests(): void {
   requests ??= new AsyncLocalStorage();
 }
 
-/** Runs a request's handlers; what they start asynchronously knows the request too. */
-export function runInRequest(socket: FcgiSocket, handlers: () => void): void {
-  if (requests === null) handlers();
-  else requests.run(socket, handlers);
+/** Runs a request's handlers with args; what they start asynchronously knows the request too. */
+export function runInRequest<A extends unknown[]>(
+  socket: FcgiSocket,
+  handlers: (...args: A) => void,
+  ...args: A
+): void {
+  if (requests === null) handlers(...args);
+  else requests.run(socket, handlers, ...args);
 }
 
 /** The socket of the request being served here, when trackRequests() was called and there is one. */
