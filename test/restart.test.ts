@@ -122,11 +122,11 @@ describe.each(modes)('$mode redeployed', ({ env, mode }) => {
 
   it('on SIGTERM while the new code is being checked, exits 0 and leaves no check behind', async () => {
     // The accept() loop blocks while it checks (it has no event loop to wait on), so it hears SIGTERM after the check.
-    const startTimeout = 2000;
+    const startTimeout = 5000; // long enough that the check is seen running on a busy machine
     const { app, script } = await startDeployed(env, { startTimeout });
     deploy(script, { version: 'stuck', neverListens: true });
     const checking = (): boolean => processesRunning(script) > 1;
-    for (let i = 0; i < 60 && !checking(); i++) await sleep(50);
+    for (let i = 0; i < 120 && !checking(); i++) await sleep(50);
     expect(checking(), `${mode}: no check started`).toBe(true);
     const signalled = Date.now();
     process.kill(app.pid, 'SIGTERM');
