@@ -10,15 +10,16 @@ import { Server as NetServer } from 'node:net';
 import { createServer, type Server } from './http/http';
 import { isCGI } from './accept-loop/listener';
 import { isStartCheck } from './restart/start-check';
+import { relaySocketPath } from './relay/control-socket';
 
 type Listen = NetServer['listen'];
 
 /**
- * Whether this process serves a web server: FastCGI on fd 0, or one CGI request (GATEWAY_INTERFACE is set); or checks
+ * Whether this process serves a web server: FastCGI on fd 0 or from relays, or one CGI request (GATEWAY_INTERFACE is set); or checks
  * a redeploy's new code for one, which must then report at the app's listen() instead of binding its port.
  */
 function startedByWebServer(): boolean {
-  return !isCGI() || process.env.GATEWAY_INTERFACE !== undefined || isStartCheck();
+  return !isCGI() || relaySocketPath() !== undefined || process.env.GATEWAY_INTERFACE !== undefined || isStartCheck();
 }
 
 /** The port the app asked for, for address(): frameworks log it, and some read it back. */

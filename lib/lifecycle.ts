@@ -80,7 +80,8 @@ export interface Lifecycle extends Required<LifecycleOptions> {
 }
 
 /** Why an app stopped serving by itself. */
-export type StopReason = 'SIGTERM' | 'maxRequests' | 'idleTimeout' | 'parentExited' | 'scriptChanged';
+/** relaysGone: the relays that handed this process their sockets have all exited (see lib/relay). */
+export type StopReason = 'SIGTERM' | 'maxRequests' | 'idleTimeout' | 'parentExited' | 'scriptChanged' | 'relaysGone';
 
 /** Exit status when the grace period ends with requests still in flight, as if SIGTERM had not been handled. */
 export const forcedExitCode = 143;

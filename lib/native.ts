@@ -46,10 +46,22 @@ export interface NativeLoopServer {
   startData(serial: number): number | undefined;
 }
 
+/**
+ * (kind, id, value, why): 0 relay id handed over the listening socket value (an fd, the receiver's to close); 1 relay
+ * id's connection closed; 2 a connection was refused, value the peer's uid or -1, why the reason.
+ */
+export type RelayDispatch = (kind: number, id: number, value: number, why: string | undefined) => void;
+
+export interface NativeRelayListener {
+  /** Stops accepting relays and closes their connections. */
+  close(): void;
+}
+
 export interface NativeAddon {
   setErrorClass(errorClass: typeof FcgiError): void;
   listenTcp(host: string, port: number, backlog: number): { fd: number; port: number };
-  listenUnix(path: string, backlog: number): number;
+  /** seqpacket: a SOCK_SEQPACKET socket, as relays' control socket is (native/relay_listener.h). */
+  listenUnix(path: string, backlog: number, seqpacket?: boolean): number;
   isListeningSocket(fd: number): boolean;
   closeFd(fd: number): void;
   /** The process environment as name, value… latin1 strings. */
@@ -72,6 +84,8 @@ export interface NativeAddon {
     limits: Required<RequestLimits>,
     dispatch: Dispatch,
   ) => NativeLoopServer;
+  /** Takes relays' sockets on a listening control socket (native/relay_listener.h); owns listenFd. */
+  RelayListener: new (listenFd: number, dispatch: RelayDispatch) => NativeRelayListener;
   /** The parameter names the event-loop engine sends as numbers (native/param_names.h). */
   knownParamNames: string[];
   /** The FcgiError for a result code (errno or FCGX_*), as the addon names it; detail replaces the description. */

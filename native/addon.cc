@@ -8,6 +8,7 @@
 #include "listen.h"
 #include "loop_server.h"
 #include "param_names.h"
+#include "relay_listener.h"
 #include "replace_process.h"
 #include "request.h"
 #include "signals.h"
@@ -32,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchStopSignal", Napi::Function::New(env, WatchStopSignalJs, "watchStopSignal"));
   exports.Set("Request", Request::Define(env));
   exports.Set("LoopServer", LoopServer::Define(env));
+  exports.Set("RelayListener", RelayListener::Define(env));
   exports.Set("knownParamNames", KnownParamNames(env));
   return exports;
 }

@@ -25,8 +25,9 @@ void CloseKeepingErrno(int fd) {
   errno = saved;
 }
 
-int BindAndListen(Napi::Env env, int family, const sockaddr* address, socklen_t length, int backlog) {
-  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+int BindAndListen(Napi::Env env, int family, const sockaddr* address, socklen_t length, int backlog,
+                  int type = SOCK_STREAM) {
+  int fd = socket(family, type | SOCK_CLOEXEC, 0);
   if (fd < 0) throw MakeError(env, "socket", errno);
   if (family != AF_UNIX) {
     int on = 1;
@@ -86,15 +87,16 @@ Napi::Value ListenTcp(const Napi::CallbackInfo& info) {
 Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString() || !info[1].IsNumber())
-    ThrowTypeError(env, "listenUnix(path, backlog) expects a string and a number");
+    ThrowTypeError(env, "listenUnix(path, backlog[, seqpacket]) expects a string and a number");
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int backlog = info[1].As<Napi::Number>().Int32Value();
+  int type = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value() ? SOCK_SEQPACKET : SOCK_STREAM;
 
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof(address.sun_path)) throw MakeError(env, "bind", ENAMETOOLONG);
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  int fd = BindAndListen(env, AF_UNIX, reinterpret_cast<sockaddr*>(&address), sizeof(address), backlog);
+  int fd = BindAndListen(env, AF_UNIX, reinterpret_cast<sockaddr*>(&address), sizeof(address), backlog, type);
   return Napi::Number::New(env, fd);
 }
 

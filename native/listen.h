@@ -7,7 +7,7 @@ namespace fcgi {
 
 // JS: listenTcp(host: string, port: number, backlog: number) -> { fd, port }
 Napi::Value ListenTcp(const Napi::CallbackInfo& info);
-// JS: listenUnix(path: string, backlog: number) -> fd
+// JS: listenUnix(path: string, backlog: number, seqpacket = false) -> fd (SOCK_SEQPACKET: relays' control socket)
 Napi::Value ListenUnix(const Napi::CallbackInfo& info);
 // JS: isListeningSocket(fd) -> boolean, decided as libfcgi's OS_IsFcgi does: getpeername() fails with ENOTCONN.
 Napi::Value IsListeningSocket(const Napi::CallbackInfo& info);

@@ -1,4 +1,5 @@
 // Where requests come from: fd 0 as a web server hands it over, a socket the app opens itself, or plain CGI.
+import { relaySocketPath } from '../relay/control-socket';
 import { isIP } from 'node:net';
 import { CgiRequest } from './cgi-request';
 import { chmodSync, statSync } from 'node:fs';
@@ -254,6 +255,12 @@ class DefaultSource {
   accept(): Request | null {
     if (this.#listener === null && this.#cgi === null) {
       reportStartedIfChecking();
+      if (relaySocketPath() !== undefined) {
+        throw new Error(
+          'libfcgi: this launcher runs through fcgi-relay (its #! line), which only createServer() apps can serve; ' +
+            'for the accept() loop, write the launcher with `libfcgi init --no-relay`',
+        );
+      }
       if (isCGI()) this.#cgi = 'pending';
       else this.#listener = new Listener(FCGI_LISTENSOCK_FILENO);
     }

@@ -15,6 +15,8 @@ import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
 import { FCGI_LISTENSOCK_FILENO, isCGI, openSocket, type SocketOptions } from '../accept-loop/listener';
 import { native } from '../native';
 import { reportStartedIfChecking } from '../restart/start-check';
+import { relaySocketPath } from '../relay/control-socket';
+import { RelayHub } from '../relay/relay-hub';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -73,6 +75,8 @@ export class Server extends EventEmitter {
   readonly #lifecycleOptions: LifecycleOptions;
   #lifecycle: ServerLifecycle | null = null;
   #engine: Engine | null = null;
+  /** Under relays (lib/relay): the sockets they handed over, each served by an engine of its own. */
+  #relayHub: RelayHub | null = null;
   #fd = -1;
   #ownsFd = false;
   #path: string | undefined;
@@ -131,6 +135,7 @@ export class Server extends EventEmitter {
     if (callback) this.once('close', callback);
     this.#closing = true;
     this.#engine?.close();
+    this.#relayHub?.close();
     return this;
   }
 
@@ -151,11 +156,13 @@ export class Server extends EventEmitter {
   /** Whether waiting for requests keeps the process alive (it does by default, as with net.Server). */
   ref(): this {
     this.#engine?.ref();
+    this.#relayHub?.ref();
     return this;
   }
 
   unref(): this {
     this.#engine?.unref();
+    this.#relayHub?.unref();
     return this;
   }
 
@@ -208,6 +215,11 @@ export class Server extends EventEmitter {
           : (opened.path ?? null);
     } else {
       this.#fd = options.fd ?? FCGI_LISTENSOCK_FILENO;
+      const relaySocket = relaySocketPath();
+      if (this.#fd === FCGI_LISTENSOCK_FILENO && relaySocket !== undefined) {
+        this.#openRelayed(relaySocket, lifecycleOptions);
+        return;
+      }
       if (this.#fd === FCGI_LISTENSOCK_FILENO && isCGI()) {
         this.#serveCgi();
         return;
@@ -218,16 +230,41 @@ export class Server extends EventEmitter {
       (then) => this.close(then),
     );
     this.#lifecycle.start();
-    this.#engine = new Engine({
-      fd: this.#fd,
+    this.#engine = this.#newEngine(this.#fd, () => this.#closed());
+    this.#engine.start();
+  }
+
+  /**
+   * Started by a relay (lib/relay): serves the listening socket of every relay the web server spawned, and stops when
+   * none is left. Redeploys, maxRequests and crashes end the process; the relays start the next one.
+   */
+  #openRelayed(path: string, lifecycleOptions: LifecycleOptions): void {
+    this.#lifecycle = new ServerLifecycle(resolveLifecycle({ watchScript: true, ...lifecycleOptions }, false), (then) =>
+      this.close(then),
+    );
+    this.#lifecycle.start();
+    this.#relayHub = new RelayHub({
+      path,
+      serve: (fd, onClose) => {
+        const engine = this.#newEngine(fd, onClose);
+        engine.start();
+        return engine;
+      },
+      onIdle: () => this.#lifecycle?.stopWith('relaysGone'),
+      onClose: () => this.#closed(),
+    });
+  }
+
+  #newEngine(fd: number, onClose: () => void): Engine {
+    return new Engine({
+      fd,
       webServerAddrs: this.#webServerAddrs,
       concurrency: this.#concurrency,
       limits: this.#limits,
       onRequest: (io) => this.#serve(io),
       onRefused: (error) => this.#refused(error),
-      onClose: () => this.#closed(),
+      onClose,
     });
-    this.#engine.start();
   }
 
   #refused(error: FcgiError): void {
@@ -256,6 +293,7 @@ export class Server extends EventEmitter {
     this.#lifecycle?.dispose();
     this.#lifecycle = null;
     this.#engine = null;
+    this.#relayHub = null;
     this.listening = false;
     this.#closing = false;
     this.emit('close');

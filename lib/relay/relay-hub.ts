@@ -1,0 +1,135 @@
+// The site's one Node process under relays: takes the listening socket of every relay the web server spawned
+// (native/relay_listener.h), serves each until its relay goes, and says when none is left, which is when the process
+// should finish its requests and exit: nothing of the site outlives the web server's own processes.
+import { native, type NativeRelayListener } from '../native';
+import { openControlSocket } from './control-socket';
+
+const RelayDispatch = { socket: 0, gone: 1, refused: 2 } as const;
+
+/** A process no relay reaches within this long was started for a relay that went away: it exits. */
+const firstRelayTimeoutMs = 30_000;
+/** Refused connections are reported at most once per this long, with a count of the others. */
+const refusalReportIntervalMs = 1_000;
+
+/** What serving one handed socket gives back: closing it stops accepting; onClose comes once its requests are done. */
+export interface ServedSocket {
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface RelayHubOptions {
+  path: string;
+  /** Serves a listening socket until close(); calls onClose once it is closed and its requests are done. */
+  serve: (fd: number, onClose: () => void) => ServedSocket;
+  /** No relay is left (or none came): the process has nothing to serve. */
+  onIdle: () => void;
+  /** After close(): every socket is closed. */
+  onClose: () => void;
+}
+
+export class RelayHub {
+  readonly #options: RelayHubOptions;
+  readonly #listener: NativeRelayListener;
+  /** Sockets being served, by relay id, and sockets closing (their relay went) until their requests are done. */
+  readonly #served = new Map<number, ServedSocket>();
+  readonly #closing = new Set<ServedSocket>();
+  #closed = false;
+  #closeTold = false;
+  #idleTold = false;
+  #refed = true;
+  readonly #firstRelayTimer: NodeJS.Timeout;
+  #refusals = { reported: 0, unreported: 0 };
+
+  constructor(options: RelayHubOptions) {
+    this.#options = options;
+    const fd = openControlSocket(options.path);
+    this.#listener = new native.RelayListener(fd, (kind, id, value, why) => {
+      if (kind === RelayDispatch.socket) this.#adopt(id, value);
+      else if (kind === RelayDispatch.gone) this.#relayGone(id);
+      else this.#refused(value, why ?? 'unknown');
+    });
+    this.#firstRelayTimer = setTimeout(() => this.#tellIdle(), firstRelayTimeoutMs);
+    this.#firstRelayTimer.unref();
+  }
+
+  /** Stops taking relays and lets every one go (each finds or starts another process); then onClose. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#firstRelayTimer);
+    this.#listener.close();
+    for (const [id, socket] of this.#served) {
+      this.#served.delete(id);
+      this.#closeSocket(socket);
+    }
+    this.#closedIfDone();
+  }
+
+  ref(): void {
+    this.#refed = true;
+    for (const socket of this.#served.values()) socket.ref();
+  }
+
+  unref(): void {
+    this.#refed = false;
+    for (const socket of this.#served.values()) socket.unref();
+  }
+
+  #adopt(id: number, fd: number): void {
+    if (this.#closed) {
+      native.closeFd(fd);
+      return;
+    }
+    clearTimeout(this.#firstRelayTimer);
+    let socket: ServedSocket | null = null;
+    socket = this.#options.serve(fd, () => {
+      native.closeFd(fd);
+      if (socket !== null) this.#closing.delete(socket);
+      this.#closedIfDone();
+    });
+    if (!this.#refed) socket.unref();
+    this.#served.set(id, socket);
+  }
+
+  #relayGone(id: number): void {
+    const socket = this.#served.get(id);
+    if (socket === undefined) return;
+    this.#served.delete(id);
+    this.#closeSocket(socket);
+    if (this.#served.size === 0) this.#tellIdle();
+  }
+
+  #closeSocket(socket: ServedSocket): void {
+    this.#closing.add(socket);
+    socket.close();
+  }
+
+  #tellIdle(): void {
+    if (this.#idleTold || this.#closed) return;
+    this.#idleTold = true;
+    this.#options.onIdle();
+  }
+
+  #closedIfDone(): void {
+    if (!this.#closed || this.#closeTold || this.#served.size > 0 || this.#closing.size > 0) return;
+    this.#closeTold = true;
+    this.#options.onClose();
+  }
+
+  /** Someone other than a relay of this account knocked: say so where the app's errors go, not once per attempt. */
+  #refused(uid: number, why: string): void {
+    const now = Date.now();
+    if (now - this.#refusals.reported < refusalReportIntervalMs) {
+      this.#refusals.unreported++;
+      return;
+    }
+    const others =
+      this.#refusals.unreported > 0 ? ` (and ${this.#refusals.unreported} more since the last report)` : '';
+    this.#refusals = { reported: now, unreported: 0 };
+    const who = uid >= 0 ? ` from uid ${uid}` : '';
+    process.stderr.write(
+      `libfcgi: refused a connection${who} on the relay control socket ${this.#options.path}: ${why}${others}\n`,
+    );
+  }
+}

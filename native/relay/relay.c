@@ -1,0 +1,235 @@
+// fcgi-relay: what a web server that spawns FastCGI processes (mod_fcgid, lighttpd's bin-path, spawn-fcgi) runs in
+// place of a Node process. It holds the listening socket the web server passed on fd 0 and hands a copy to the site's
+// one Node process over a Unix socket (SCM_RIGHTS), starting that process when none runs; then it waits. The web
+// server keeps managing relays as it managed apps (spawn on demand, idle timeout, kill at stop); the Node process
+// serves every socket it was handed, drops one when its relay's connection closes, and exits when none is left.
+//
+// Run by a launcher's first line: `#!/path/to/fcgi-relay /path/to/node [node options]`, so argv is
+// [relay, "node [options]", launcher]. The launcher names the control socket on a line `// relay-socket: PATH`.
+// Without a listening socket on fd 0 (run by hand, or as CGI), or without that line, it becomes Node at once.
+//
+// No libfcgi and no allocation after start: it costs a few hundred kilobytes and a millisecond per spawn.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_NODE_ARGS 32
+static const char kHello[] = "libfcgi-relay 1";  // what a relay sends with its socket; lib/relay says the same
+static const char kMarker[] = "// relay-socket: ";
+static const char kSocketVariable[] = "LIBFCGI_RELAY_SOCKET";
+static const int kStartTimeoutMs = 60000;  // a Node process that has not taken a socket by then never will
+
+static char* nodeArgs[MAX_NODE_ARGS + 2];
+static char controlPath[sizeof(((struct sockaddr_un*)0)->sun_path)];
+static char lockPath[sizeof(controlPath) + 16];
+
+static void say(const char* what, const char* detail) {
+  fprintf(stderr, "fcgi-relay[%d]: %s%s%s\n", (int)getpid(), what, detail ? ": " : "", detail ? detail : "");
+}
+
+static long long nowMs(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static int isListeningSocket(int fd) {
+  int listening = 0;
+  socklen_t length = sizeof(listening);
+  return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening;
+}
+
+// Becomes Node with the launcher, serving fd 0 itself: the model without a relay.
+static void becomeNode(void) {
+  unsetenv(kSocketVariable);
+  execv(nodeArgs[0], nodeArgs);
+  say("cannot run node", strerror(errno));
+  _exit(127);
+}
+
+// Splits "node [options]" at spaces into nodeArgs, then the launcher. Returns 0, or -1 for too many options.
+static int parseCommand(char* command, char* launcher) {
+  int count = 0;
+  for (char* word = strtok(command, " \t"); word != NULL; word = strtok(NULL, " \t")) {
+    if (count == MAX_NODE_ARGS) return -1;
+    nodeArgs[count++] = word;
+  }
+  if (count == 0) return -1;
+  nodeArgs[count++] = launcher;
+  nodeArgs[count] = NULL;
+  return 0;
+}
+
+// Reads the control socket's path from the launcher's `// relay-socket: PATH` line. Returns 0, or -1 without one.
+static int readControlPath(const char* launcher) {
+  char head[4096];
+  int fd = open(launcher, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t length = read(fd, head, sizeof(head) - 1);
+  close(fd);
+  if (length <= 0) return -1;
+  head[length] = '\0';
+  for (char* line = head; line != NULL; line = strchr(line, '\n')) {
+    if (*line == '\n') line++;
+    if (strncmp(line, kMarker, sizeof(kMarker) - 1) != 0) continue;
+    const char* path = line + sizeof(kMarker) - 1;
+    size_t size = strcspn(path, "\r\n");
+    if (size == 0 || size >= sizeof(controlPath) || path[0] != '/') return -1;
+    memcpy(controlPath, path, size);
+    controlPath[size] = '\0';
+    const char* slash = strrchr(controlPath, '/');
+    snprintf(lockPath, sizeof(lockPath), "%.*s/relay.lock", (int)(slash - controlPath), controlPath);
+    return 0;
+  }
+  return -1;
+}
+
+// Connects to the Node process and hands it fd 0. Returns the connection once Node has said it took the socket (the
+// relay then waits on it), or -1 when no Node process listens or it refused.
+static int handOver(void) {
+  int control = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (control < 0) return -1;
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  strcpy(address.sun_path, controlPath);
+  if (connect(control, (struct sockaddr*)&address, sizeof(address)) != 0) {
+    close(control);
+    return -1;
+  }
+  union {
+    char bytes[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ancillary;
+  memset(&ancillary, 0, sizeof(ancillary));
+  struct iovec payload = {.iov_base = (void*)kHello, .iov_len = sizeof(kHello) - 1};
+  struct msghdr message = {
+      .msg_iov = &payload, .msg_iovlen = 1, .msg_control = ancillary.bytes, .msg_controllen = sizeof(ancillary.bytes)};
+  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  int listener = 0;
+  memcpy(CMSG_DATA(header), &listener, sizeof(int));
+  char answer = 0;
+  struct pollfd wait = {.fd = control, .events = POLLIN};
+  if (sendmsg(control, &message, MSG_NOSIGNAL) < 0 || poll(&wait, 1, 10000) != 1 || recv(control, &answer, 1, 0) != 1 ||
+      answer != 'k') {
+    close(control);
+    return -1;
+  }
+  return control;
+}
+
+static void reapChildren(void) {
+  while (waitpid(-1, NULL, WNOHANG) > 0) {
+  }
+}
+
+// Starts the site's Node process and waits until it has taken fd 0. Called with the lock held, so that relays
+// spawned together start one. Returns the connection; if Node exits or never listens, the relay becomes Node itself,
+// whose start-up guard answers 503 and retries, as without a relay.
+static int startNode(void) {
+  pid_t child = fork();
+  if (child < 0) {
+    say("cannot fork", strerror(errno));
+    return -1;
+  }
+  if (child == 0) {
+    // Its own session: whoever stops this relay (by pid or by group) leaves Node to finish its other relays' work.
+    setsid();
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0 && null != 0) {
+      dup2(null, 0);
+      close(null);
+    }
+    setenv(kSocketVariable, controlPath, 1);
+    execv(nodeArgs[0], nodeArgs);
+    say("cannot run node", strerror(errno));
+    _exit(127);
+  }
+  long long deadline = nowMs() + kStartTimeoutMs;
+  for (int pause = 2;; pause = pause < 50 ? pause * 2 : 50) {
+    int control = handOver();
+    if (control >= 0) return control;
+    int status;
+    if (waitpid(child, &status, WNOHANG) == child) {
+      say("the app exited before it listened; serving this socket without the relay", NULL);
+      return -2;
+    }
+    if (nowMs() > deadline) {
+      say("the app did not listen in time; serving this socket without the relay", NULL);
+      return -2;
+    }
+    usleep(pause * 1000);
+  }
+}
+
+// Hands fd 0 to the running Node process, or starts one. Returns the connection, or -2 for "become Node".
+static int connectOrStart(void) {
+  int control = handOver();
+  if (control >= 0) return control;
+  char folder[sizeof(controlPath)];
+  strcpy(folder, controlPath);
+  *strrchr(folder, '/') = '\0';
+  mkdir(folder, 0700);  // the app's own: nobody else may reach the control socket
+  int lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0) {
+    say("cannot open the lock file", strerror(errno));
+    return -2;
+  }
+  while (flock(lock, LOCK_EX) != 0 && errno == EINTR) {
+  }
+  control = handOver();  // another relay may have started one while this one waited for the lock
+  if (control < 0) control = startNode();
+  close(lock);
+  return control;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s 'NODE [OPTIONS]' LAUNCHER (as a launcher's #! line runs it)\n", argv[0]);
+    return 2;
+  }
+  if (parseCommand(argv[1], argv[2]) != 0) {
+    say("too many node options on the #! line", NULL);
+    return 2;
+  }
+  if (!isListeningSocket(0)) becomeNode();  // run by hand or as CGI: Node does what it does there
+  if (readControlPath(argv[2]) != 0) {
+    say("the launcher has no '// relay-socket: /absolute/path' line", argv[2]);
+    becomeNode();
+  }
+  signal(SIGPIPE, SIG_IGN);
+  int control = connectOrStart();
+  for (;;) {
+    if (control == -2) becomeNode();
+    if (control < 0) {
+      sleep(1);
+      control = connectOrStart();
+      continue;
+    }
+    // Handed over: wait for the Node process to let go (it exited, crashed, or is being replaced).
+    char byte;
+    for (ssize_t got = 1; got > 0 || (got < 0 && errno == EINTR);) got = recv(control, &byte, 1, 0);
+    close(control);
+    reapChildren();
+    // A new Node process may already run (a redeploy); if not, the next request starts one.
+    control = handOver();
+    if (control >= 0) continue;
+    struct pollfd pending = {.fd = 0, .events = POLLIN};
+    while (poll(&pending, 1, -1) < 0 && errno == EINTR) {
+    }
+    control = connectOrStart();
+  }
+}
