@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the prebuilt addon for linux-x64, prebuilds/linux-x64/fcgi.node: libfcgi compiled from Debian's source
+# Builds the prebuilt addon for linux-x64, prebuilds/linux-x64/fcgi.node (and the relay, fcgi-relay, a static
+# executable that needs nothing at all): libfcgi compiled from Debian's source
 # package (with Debian's security patches) into a PIC static archive and linked in, with libstdc++ and libgcc, so
 # that the binary needs nothing but glibc (2.28 or newer) and Node-API 8.
 #
@@ -13,7 +14,7 @@ work=${LIBFCGI_PREBUILT_WORK:-$repo/build/prebuilt}
 out=$repo/prebuilds/linux-x64
 say() { echo "build-prebuilt: $*"; }
 
-if [ "${1:-}" = --if-stale ] && [ -f "$out/fcgi.node" ] &&
+if [ "${1:-}" = --if-stale ] && [ -f "$out/fcgi.node" ] && [ -f "$out/fcgi-relay" ] &&
   [ -z "$(find binding.gyp native scripts/build-prebuilt.sh -newer "$out/fcgi.node" | head -n 1)" ]; then
   say "prebuilds/linux-x64/fcgi.node is up to date"
   exit 0
@@ -125,6 +126,14 @@ if objdump -T "$binary" | grep -q 'GLIBCXX_\|CXXABI_\|GCC_[0-9]'; then
   exit 1
 fi
 
+relay=$work/addon/build/Release/fcgi-relay
+strip "$relay"
+if objdump -p "$relay" | grep -q NEEDED; then
+  say "fcgi-relay is linked dynamically: it would not run everywhere the addon loads" >&2
+  exit 1
+fi
+
 mkdir -p "$out"
 cp "$binary" "$out/fcgi.node"
-say "wrote prebuilds/linux-x64/fcgi.node (minimum $newest)"
+cp "$relay" "$out/fcgi-relay"
+say "wrote prebuilds/linux-x64/fcgi.node (minimum $newest) and fcgi-relay (static)"

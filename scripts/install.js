@@ -14,6 +14,9 @@ const root = path.join(__dirname, '..');
 const addon = path.join(root, 'build', 'Release', 'fcgi.node');
 const platform = `${process.platform}-${process.arch}`;
 const prebuilt = path.join(root, 'prebuilds', platform, 'fcgi.node');
+// The relay init's launchers name (lib/relay): node-gyp builds it beside the addon; the prebuilt set has one.
+const relay = path.join(root, 'build', 'Release', 'fcgi-relay');
+const prebuiltRelay = path.join(root, 'prebuilds', platform, 'fcgi-relay');
 const say = (line) => process.stderr.write(`libfcgi: ${line}\n`);
 
 /** node-gyp as npm runs it for addons (npm_config_node_gyp), else a local one, else the one on PATH. */
@@ -60,6 +63,10 @@ function usePrebuilt() {
   fs.rmSync(path.join(root, 'build'), { recursive: true, force: true });
   fs.mkdirSync(path.dirname(addon), { recursive: true });
   fs.copyFileSync(prebuilt, addon);
+  if (fs.existsSync(prebuiltRelay)) {
+    fs.copyFileSync(prebuiltRelay, relay);
+    fs.chmodSync(relay, 0o755);
+  }
   const error = loadError(addon);
   if (error) {
     fs.rmSync(addon);

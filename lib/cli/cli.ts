@@ -46,6 +46,8 @@ Options of init:
   --script NAME         the launcher in it, ending in .fcgi (default app.fcgi)
   --app FILE            the app's code in DIR, outside the document root (default app.js; .mjs for an ES module)
   --force               overwrite files that exist (init refuses otherwise)
+  --no-relay            a launcher that is node itself: one Node process per process Apache starts (the default
+                        runs through fcgi-relay, with one Node process for the site; accept() loop apps never do)
 `;
 
 export interface ServeOptions {

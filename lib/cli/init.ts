@@ -17,8 +17,13 @@ export interface InitOptions {
   app: string;
   /** Replace a launcher (or the document root's package.json) that init did not write. */
   force: boolean;
-  /** The node that the launcher's #! line names: the one running init. */
+  /** The node that runs the app: the one running init. */
   node: string;
+  /**
+   * The relay the launcher's #! line names (lib/relay): mod_fcgid's processes are then relays, and the site has one
+   * Node process. null for a launcher that is node itself (--no-relay, or an app on the synchronous accept() loop).
+   */
+  relay: string | null;
 }
 
 /**
@@ -59,6 +64,7 @@ export function parseInitArgs(argv: string[]): InitOptions {
       script: { type: 'string' },
       app: { type: 'string' },
       force: { type: 'boolean' },
+      'no-relay': { type: 'boolean' },
     },
   });
   const [command, dir = '.', ...extra] = positionals;
@@ -71,6 +77,7 @@ export function parseInitArgs(argv: string[]): InitOptions {
     app: values.app ?? projectEntry(resolve(dir)),
     force: values.force ?? false,
     node: process.execPath,
+    relay: null,
   };
   if (!/^[^/\s]+\.fcgi$/.test(options.script)) {
     throw new InitError(
@@ -98,8 +105,58 @@ export function parseInitArgs(argv: string[]): InitOptions {
       1,
     );
   }
+  if (values['no-relay'] !== true && !usesAcceptLoop(app)) options.relay = relayFor(options.dir);
   return options;
 }
+
+/**
+ * Whether the app serves with libfcgi's synchronous accept() loop, which a relay cannot feed (it serves fd 0 itself):
+ * it names accept from libfcgi and never calls createServer() or listen().
+ */
+export function usesAcceptLoop(appFile: string): boolean {
+  let source: string;
+  try {
+    source = readFileSync(appFile, 'utf8');
+  } catch {
+    return false; // a new app: init writes one on createServer()
+  }
+  return /['"]libfcgi['"]/.test(source) && /\baccept\b/.test(source) && !/\bcreateServer\b|\.listen\(/.test(source);
+}
+
+/**
+ * The relay binary for a launcher in dir: the one of the libfcgi that the project's node_modules holds, else of the
+ * libfcgi running init. It must be a file by then: a #! line naming a missing program fails where nobody sees why.
+ */
+export function relayFor(dir: string): string {
+  const candidates: string[] = [];
+  try {
+    candidates.push(join(dirname(require.resolve('libfcgi/package.json', { paths: [dir] })), ...relayInPackage));
+  } catch {
+    // not installed in the project (yet)
+  }
+  candidates.push(join(__dirname, '..', '..', ...relayInPackage));
+  const relay = candidates.find((file) => existsSync(file));
+  if (relay === undefined) {
+    throw new InitError(
+      `the relay (${relayInPackage.join('/')}) is missing from libfcgi: run \`npm rebuild libfcgi\`, or write a ` +
+        'launcher that runs node for every process with --no-relay',
+      1,
+    );
+  }
+  if (/\s/.test(relay) || relay.length > maxShebangPath) {
+    throw new InitError(
+      `the relay is at '${relay}': a #! line cannot name a path with spaces or longer than ${maxShebangPath} ` +
+        'characters; move the project, or use --no-relay',
+      1,
+    );
+  }
+  return relay;
+}
+
+/** Where node-gyp (or the install step, from the prebuilt set) puts the relay in the package. */
+const relayInPackage = ['build', 'Release', 'fcgi-relay'];
+/** Kernels before Linux 5.1 (CloudLinux 7 and 8 among them) read only the first 127 bytes of a #! line. */
+const maxShebangPath = 125;
 
 /**
  * The app's entry in an existing project: package.json's main, else the file its start script runs with node, else
@@ -198,12 +255,7 @@ import(require('node:url').pathToFileURL(path.join(__dirname, ${quote(appFile)})
   process.exit(1);
 });`
     : `require(path.join(__dirname, ${quote(appFile)}));`;
-  return `#!${options.node}
-// Written by \`libfcgi init\`. Apache's mod_fcgid runs this file (so the line above names node by its full path: node
-// is not on the web server's PATH); it prepares the process and loads the app from outside the document root.
-// After a deploy, touch this file or restart.txt beside it: each process tries the new code and, if it starts,
-// finishes its requests and restarts in place with it; if it does not, the old code serves on and the error is logged.
-'use strict';
+  return `${options.relay === null ? unrelayedHead(options) : relayedHead(options)}'use strict';
 const path = require('node:path');
 const appDir = path.join(__dirname, ${quote(appDir)});
 const launch = require(require.resolve('libfcgi/launch', { paths: [appDir] }));
@@ -237,6 +289,34 @@ process.chdir(appDir);
 // An app that ends in its own listen() (Express's app.listen(PORT), Koa, Fastify, NestJS) is served unchanged (loading
 // libfcgi/launch did it): its first server's listen() takes the FastCGI socket instead of a port.
 ${load}
+`;
+}
+
+/** Where a relayed site's control socket and the relays' lock live: a folder of the app's, 0700. */
+export function relaySocketOf(dir: string): string {
+  return join(dir, '.libfcgi', 'relay.sock');
+}
+
+function relayedHead(options: InitOptions): string {
+  return `#!${options.relay}
+// Written by \`libfcgi init\`. Apache's mod_fcgid runs this file through fcgi-relay (the line above), a program of a
+// few hundred kilobytes: each process mod_fcgid starts is a relay, which hands its socket to the site's one Node
+// process (started with this file by the first relay, and ended when the last one goes). One Node process serves all
+// requests at once, however many relays mod_fcgid runs. \`libfcgi init --no-relay\` writes a launcher without it.
+// relay-node: ${options.node}
+// relay-socket: ${relaySocketOf(options.dir)}
+// After a deploy, touch this file or restart.txt beside it: the Node process tries the new code and, if it starts,
+// finishes its requests and exits, and the relays start the new one; if it does not, the old code serves on and the
+// error is logged.
+`;
+}
+
+function unrelayedHead(options: InitOptions): string {
+  return `#!${options.node}
+// Written by \`libfcgi init\`. Apache's mod_fcgid runs this file (so the line above names node by its full path: node
+// is not on the web server's PATH); it prepares the process and loads the app from outside the document root.
+// After a deploy, touch this file or restart.txt beside it: each process tries the new code and, if it starts,
+// finishes its requests and restarts in place with it; if it does not, the old code serves on and the error is logged.
 `;
 }
 
@@ -313,7 +393,10 @@ export function scaffold(options: InitOptions): ScaffoldFile[] {
       text: launcher(options),
       mode: 0o755,
       kind: 'owned',
-      about: `what Apache runs: #!${options.node}, NODE_ENV=production, loads ${posix(options.app)}`,
+      about:
+        options.relay === null
+          ? `what Apache runs: #!${options.node}, NODE_ENV=production, loads ${posix(options.app)}`
+          : `what Apache runs: through fcgi-relay, one Node process (${options.node}) for the site, NODE_ENV=production, loads ${posix(options.app)}`,
     },
     {
       path: resolve(options.dir, options.app),
@@ -413,12 +496,17 @@ Next:
      suexec runs only files that are yours and not writable by others:
        chmod 755 ${script} && chmod go-w . ${docroot} && chmod 644 ${docroot}/.htaccess package.json ${posix(options.app)}
      (go-w keeps your host's 711 or 750 on the folders: suexec only asks that nobody else may write there)
-     ${script} starts ${options.node}: made on another machine, run init again on the host, or edit its first line.
+     ${script} ${options.relay === null ? `starts ${options.node}` : `names fcgi-relay and ${options.node}`}: made on another machine, run init again on the host.
   4. Visit your site at / and at any other path: the page shows the path, the process id and when it started.
   5. To redeploy: upload the new code (npm install if dependencies changed), then
        touch ${script}   (or ${docroot}/restart.txt)
-     Each process tries the new code and, if it starts, restarts in place with it (a new start time, the same
-     process id); if it does not start, the old code serves on and Apache's error log says why.
+${
+  options.relay === null
+    ? `     Each process tries the new code and, if it starts, restarts in place with it (a new start time, the same
+     process id); if it does not start, the old code serves on and logs/app.log says why.`
+    : `     The Node process tries the new code and, if it starts, hands over to a new process running it (a new start
+     time and process id); if it does not start, the old code serves on and logs/app.log says why.`
+}
 `;
 }
 

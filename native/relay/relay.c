@@ -4,9 +4,10 @@
 // server keeps managing relays as it managed apps (spawn on demand, idle timeout, kill at stop); the Node process
 // serves every socket it was handed, drops one when its relay's connection closes, and exits when none is left.
 //
-// Run by a launcher's first line: `#!/path/to/fcgi-relay /path/to/node [node options]`, so argv is
-// [relay, "node [options]", launcher]. The launcher names the control socket on a line `// relay-socket: PATH`.
-// Without a listening socket on fd 0 (run by hand, or as CGI), or without that line, it becomes Node at once.
+// Run by a launcher's first line, `#!/path/to/fcgi-relay`, so argv is [relay, launcher]. The launcher names node (and
+// its options) on a line `// relay-node: /path/to/node`, and the control socket on a line `// relay-socket: PATH`;
+// node on the #! line instead (argv [relay, "node [options]", launcher]) works too, where the kernel allows the
+// length. Without a listening socket on fd 0 (run by hand, or as CGI), or without a socket line, it becomes Node.
 //
 // No libfcgi and no allocation after start: it costs a few hundred kilobytes and a millisecond per spawn.
 #define _GNU_SOURCE
@@ -27,7 +28,6 @@
 
 #define MAX_NODE_ARGS 32
 static const char kHello[] = "libfcgi-relay 1";  // what a relay sends with its socket; lib/relay says the same
-static const char kMarker[] = "// relay-socket: ";
 static const char kSocketVariable[] = "LIBFCGI_RELAY_SOCKET";
 static const int kStartTimeoutMs = 60000;  // a Node process that has not taken a socket by then never will
 
@@ -59,7 +59,7 @@ static void becomeNode(void) {
   _exit(127);
 }
 
-// Splits "node [options]" at spaces into nodeArgs, then the launcher. Returns 0, or -1 for too many options.
+// Splits "node [options]" at spaces into nodeArgs, then the launcher. Returns 0, or -1 for none or too many.
 static int parseCommand(char* command, char* launcher) {
   int count = 0;
   for (char* word = strtok(command, " \t"); word != NULL; word = strtok(NULL, " \t")) {
@@ -72,28 +72,42 @@ static int parseCommand(char* command, char* launcher) {
   return 0;
 }
 
-// Reads the control socket's path from the launcher's `// relay-socket: PATH` line. Returns 0, or -1 without one.
-static int readControlPath(const char* launcher) {
-  char head[4096];
+// The launcher's first lines, where its relay-node and relay-socket lines are.
+static char head[4096];
+
+static void readHead(const char* launcher) {
   int fd = open(launcher, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t length = read(fd, head, sizeof(head) - 1);
-  close(fd);
-  if (length <= 0) return -1;
-  head[length] = '\0';
-  for (char* line = head; line != NULL; line = strchr(line, '\n')) {
+  ssize_t length = fd < 0 ? -1 : read(fd, head, sizeof(head) - 1);
+  if (fd >= 0) close(fd);
+  head[length > 0 ? length : 0] = '\0';
+}
+
+// Copies the value of the launcher's `// NAME: value` line into value (of size bytes). Returns value, or NULL.
+static char* headLine(const char* name, char* value, size_t size) {
+  size_t nameLength = strlen(name);
+  for (const char* line = head; line != NULL && *line != '\0'; line = strchr(line, '\n')) {
     if (*line == '\n') line++;
-    if (strncmp(line, kMarker, sizeof(kMarker) - 1) != 0) continue;
-    const char* path = line + sizeof(kMarker) - 1;
-    size_t size = strcspn(path, "\r\n");
-    if (size == 0 || size >= sizeof(controlPath) || path[0] != '/') return -1;
-    memcpy(controlPath, path, size);
-    controlPath[size] = '\0';
-    const char* slash = strrchr(controlPath, '/');
-    snprintf(lockPath, sizeof(lockPath), "%.*s/relay.lock", (int)(slash - controlPath), controlPath);
-    return 0;
+    if (strncmp(line, "// ", 3) != 0 || strncmp(line + 3, name, nameLength) != 0 ||
+        strncmp(line + 3 + nameLength, ": ", 2) != 0)
+      continue;
+    const char* start = line + 3 + nameLength + 2;
+    size_t length = strcspn(start, "\r\n");
+    if (length >= size) return NULL;
+    memcpy(value, start, length);
+    value[length] = '\0';
+    return value;
   }
-  return -1;
+  return NULL;
+}
+
+// Takes the control socket's path. Returns 0, or -1 when it is missing, relative or too long.
+static int setControlPath(const char* path) {
+  size_t size = strlen(path);
+  if (size == 0 || size >= sizeof(controlPath) || path[0] != '/') return -1;
+  memcpy(controlPath, path, size + 1);
+  const char* slash = strrchr(controlPath, '/');
+  snprintf(lockPath, sizeof(lockPath), "%.*s/relay.lock", (int)(slash - controlPath), controlPath);
+  return 0;
 }
 
 // Connects to the Node process and hands it fd 0. Returns the connection once Node has said it took the socket (the
@@ -197,17 +211,22 @@ static int connectOrStart(void) {
 }
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: %s 'NODE [OPTIONS]' LAUNCHER (as a launcher's #! line runs it)\n", argv[0]);
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s [NODE] LAUNCHER (as a launcher's #! line runs it)\n", argv[0]);
     return 2;
   }
-  if (parseCommand(argv[1], argv[2]) != 0) {
-    say("too many node options on the #! line", NULL);
+  char* launcher = argv[argc - 1];
+  readHead(launcher);
+  static char socketLine[sizeof(controlPath)], nodeLine[1024];
+  char* node = argc >= 3 ? argv[1] : headLine("relay-node", nodeLine, sizeof(nodeLine));
+  if (headLine("relay-socket", socketLine, sizeof(socketLine)) == NULL) socketLine[0] = '\0';
+  if (node == NULL || parseCommand(node, launcher) != 0) {
+    say("name node on the launcher's '// relay-node: /path/to/node' line", launcher);
     return 2;
   }
   if (!isListeningSocket(0)) becomeNode();  // run by hand or as CGI: Node does what it does there
-  if (readControlPath(argv[2]) != 0) {
-    say("the launcher has no '// relay-socket: /absolute/path' line", argv[2]);
+  if (setControlPath(socketLine) != 0) {
+    say("the launcher has no '// relay-socket: /absolute/path' line; serving without the relay", launcher);
     becomeNode();
   }
   signal(SIGPIPE, SIG_IGN);
