@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { currentRequestSocket, trackRequests } from './http/request-context';
 import { isCGI } from './accept-loop/listener';
 import { native } from './native';
+import { relaySocketPath } from './relay/control-socket';
 
 export interface AppLogOptions {
   /** Past this size the log becomes FILE.1 (replacing the one there) and a new one starts. Default 10 MiB. */
@@ -25,8 +26,9 @@ export function startAppLog(file: string, options: AppLogOptions = {}): void {
   if (started) return;
   started = true;
   const maxBytes = options.maxBytes ?? 10 * 1024 * 1024;
-  // Run as plain CGI, stdout is the response: only stderr goes to the log then.
-  const targets = isCGI() ? [2] : [1, 2];
+  // Run as plain CGI, stdout is the response: only stderr goes to the log then. (Started by a relay, fd 0 is no
+  // socket either, but requests come through the relays.)
+  const targets = isCGI() && relaySocketPath() === undefined ? [2] : [1, 2];
   const openLog = (): void => {
     const fd = openSync(file, 'a', 0o600);
     for (const target of targets) native.dup2(fd, target);

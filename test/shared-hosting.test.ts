@@ -14,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -59,6 +60,7 @@ app.get('/hello/:name', (req, res) => {
 app.post('/upload', express.raw({ type: () => true, limit: '10mb' }), (req, res) =>
   res.json({ bytes: req.body.length, sha256: createHash('sha256').update(req.body).digest('hex') }),
 );
+app.get('/slow', (req, res) => setTimeout(() => res.json({ pid: process.pid, version: ${JSON.stringify(version)} }), 1000));
 app.get('/boom', () => {
   throw new Error('boom in ' + __dirname);
 });
@@ -69,20 +71,50 @@ app.listen(port, () => console.log('listening on ' + port));
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The processes of this user running an app.fcgi (suexec may name it by a relative path), found in /proc. */
-function appProcessesOf(uid: number): number[] {
+/**
+ * The processes of this user running an app.fcgi (suexec may name it by a relative path), found in /proc: relays
+ * (fcgi-relay app.fcgi), Node processes (node app.fcgi), or both.
+ */
+function appProcessesOf(uid: number, kind: 'relay' | 'node' | 'any' = 'any'): number[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .filter((pid) => {
       try {
         const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
         const owner = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-        return Number(owner) === uid && args.some((arg) => arg === 'app.fcgi' || arg.endsWith('/app.fcgi'));
+        if (Number(owner) !== uid || !args.some((arg) => arg === 'app.fcgi' || arg.endsWith('/app.fcgi'))) return false;
+        const relay = (args[0] ?? '').endsWith('fcgi-relay');
+        return kind === 'any' || (kind === 'relay') === relay;
       } catch {
         return false;
       }
     })
     .map(Number);
+}
+
+/** Waits up to ms for test() to hold. */
+async function waitFor(test: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!test() && Date.now() < deadline) await sleep(100);
+  return test();
+}
+
+/**
+ * Connects to a relay control socket as this process (root, so another user than the site's) and sends what a relay
+ * sends, its listening socket: python3, since node:net has no SOCK_SEQPACKET or SCM_RIGHTS. Returns what it read back.
+ */
+function knockAsAnotherUser(path: string): string {
+  const script = [
+    'import socket, sys',
+    'listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); listener.bind(""); listener.listen(1)',
+    'control = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); control.connect(sys.argv[1])',
+    'try:',
+    '    socket.send_fds(control, [b"libfcgi-relay 1"], [listener.fileno()])',
+    '    control.settimeout(5); print(repr(control.recv(1)))',
+    'except ConnectionError:',
+    '    print("closed")',
+  ].join('\n');
+  return execFileSync('python3', ['-c', script, path], { encoding: 'utf8' }).trim();
 }
 
 const json = (reply: HttpResult): Record<string, unknown> =>
@@ -232,23 +264,66 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     expect((await httpGet(server.port, '/hello/again')).status).toBe(200);
   });
 
-  it('runs the new code after an upload and a touch of app.fcgi, without root, in the same process', async () => {
+  it('serves 20 concurrent requests of 1 s at once from one Node process, with relays as mod_fcgid processes', async () => {
+    const started = Date.now();
+    const replies = await Promise.all(Array.from({ length: 20 }, () => httpGet(server.port, '/slow')));
+    const wall = Date.now() - started;
+    expect(replies.map((reply) => reply.status)).toEqual(Array(20).fill(200));
+    expect(new Set(replies.map((reply) => json(reply).pid)).size).toBe(1);
+    // One request per process, as without the relay, would take 20 starts of Node; one after another, 20 s.
+    expect(wall).toBeLessThan(10_000);
+    expect(appProcessesOf(user.uid, 'node')).toHaveLength(1);
+    const relays = appProcessesOf(user.uid, 'relay');
+    expect(relays.length).toBeGreaterThan(1);
+    for (const pid of relays) {
+      const rssKiB = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+      expect(rssKiB).toBeLessThanOrEqual(1024);
+    }
+  });
+
+  it("keeps the relays' control socket to the user: mode 0600 in the app's folder, another uid refused and logged", () => {
+    const control = join(site, '.libfcgi', 'relay.sock');
+    const stats = statSync(control);
+    expect(stats.isSocket()).toBe(true);
+    expect(stats.uid).toBe(user.uid);
+    expect(stats.mode & 0o777).toBe(0o600);
+    expect(statSync(join(site, '.libfcgi')).mode & 0o777).toBe(0o700);
+    expect(knockAsAnotherUser(control)).toMatch(/^(?:b''|closed)$/); // closed without the answer a relay gets
+    expect(readFileSync(join(site, 'logs', 'app.log'), 'utf8')).toContain(
+      `libfcgi: refused a connection from uid ${process.getuid?.()} on the relay control socket ${control}`,
+    );
+  });
+
+  it('runs the new code after an upload and a touch of app.fcgi, without root, failing no request meanwhile', async () => {
     const before = json(await httpGet(server.port, '/hello/deploy'));
     expect(before.version).toBe('v1');
     writeFileSync(join(site, 'server.js'), expressApp('v2'));
     const now = new Date();
     utimesSync(join(site, 'public_html', 'app.fcgi'), now, now); // touch public_html/app.fcgi
+    const statuses: number[] = [];
     let after = before;
     const deadline = Date.now() + 15_000;
     while (after.version !== 'v2' && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      after = json(await httpGet(server.port, '/hello/deploy'));
+      // Four at a time, as visitors would come, while the old process finishes and the relays start the new one.
+      const replies = await Promise.all(Array.from({ length: 4 }, () => httpGet(server.port, '/slow')));
+      statuses.push(...replies.map((reply) => reply.status));
+      after = json(replies[replies.length - 1] as HttpResult);
     }
     expect(after.version).toBe('v2');
-    expect(after.pid).toBe(before.pid); // restarted in place: mod_fcgid keeps the process it knows
+    expect(after.pid).not.toBe(before.pid); // the relays started a new Node process with the new code
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    expect(await waitFor(() => appProcessesOf(user.uid, 'node').length === 1, 5_000)).toBe(true);
     expect(execFileSync('tail', ['-n', '50', '/var/log/apache2/suexec.log'], { encoding: 'utf8' })).toContain(
       `uid: (${user.uid}/${user.name})`,
     );
+  });
+
+  it('starts another Node process at the next request after one crashes', async () => {
+    const [crashed] = appProcessesOf(user.uid, 'node');
+    process.kill(crashed as number, 'SIGKILL');
+    const reply = await httpGet(server.port, '/hello/after-crash');
+    expect(reply.status).toBe(200);
+    expect(json(reply).pid).not.toBe(crashed);
   });
 
   it('answers 503 with no stack when a fresh process cannot start, logs why, and serves the fix after a touch', async () => {
@@ -272,5 +347,21 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
       reply = await httpGet(server.port, '/hello/fixed');
     }
     expect(json(reply).version).toBe('v3');
+  });
+
+  it("leaves no process of the site 5 s after Apache's graceful restart, and after it stops", async () => {
+    expect((await httpGet(server.port, '/hello/before-restart')).status).toBe(200);
+    const before = appProcessesOf(user.uid);
+    expect(before.length).toBeGreaterThan(0);
+    process.kill(server.child.pid as number, 'SIGUSR1'); // apache2 -k graceful
+    expect(await waitFor(() => before.every((pid) => !existsSync(`/proc/${pid}`)), 5_000)).toBe(true);
+    let reply = await httpGet(server.port, '/hello/after-restart');
+    for (let i = 0; i < 20 && reply.status !== 200; i++) {
+      await sleep(250);
+      reply = await httpGet(server.port, '/hello/after-restart');
+    }
+    expect(reply.status).toBe(200);
+    await server.stop('SIGTERM'); // apache2 -k stop
+    expect(await waitFor(() => appProcessesOf(user.uid).length === 0, 5_000)).toBe(true);
   });
 });
