@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   copyFileSync,
   existsSync,
   linkSync,
@@ -25,6 +26,8 @@ import { httpGet, startWebServer, type WebServer } from './helpers/webservers';
 
 const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 const mode = (path: string): number => statSync(path).mode & 0o777;
+/** The relay init's launchers name: this checkout's, which node_modules/libfcgi links to in these tests. */
+const relay = join(repoRoot, 'build', 'Release', 'fcgi-relay');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const touch = (path: string): void => {
   const now = Date.now() / 1000;
@@ -53,7 +56,9 @@ describe('libfcgi init', () => {
     const docroot = join(dir, 'public_html');
 
     const launcher = readFileSync(join(docroot, 'app.fcgi'), 'utf8');
-    expect(launcher.split('\n')[0]).toBe(`#!${process.execPath}`);
+    expect(launcher.split('\n')[0]).toBe(`#!${relay}`);
+    expect(launcher.split('\n')).toContain(`// relay-node: ${process.execPath}`);
+    expect(launcher.split('\n')).toContain(`// relay-socket: ${join(dir, '.libfcgi', 'relay.sock')}`);
     expect(launcher).toContain("if (!process.env.NODE_ENV) process.env.NODE_ENV = 'production';");
     expect(launcher).toContain("enableCompileCache(path.join(appDir, '.cache', 'node-compile'))");
     expect(launcher).toContain("require(path.join(__dirname, '../app.js'));");
@@ -80,6 +85,23 @@ describe('libfcgi init', () => {
     expect(run.stdout).toContain('npm install');
     expect(run.stdout).toContain('chmod 755 public_html/app.fcgi && chmod go-w . public_html');
     expect(run.stdout).toContain('touch public_html/app.fcgi   (or public_html/restart.txt)');
+  });
+
+  it('writes a launcher that is node itself with --no-relay, and for an app on the synchronous accept() loop', () => {
+    const dir = tempDir();
+    expect(runInit([dir, '--no-relay']).status).toBe(0);
+    const launcher = readFileSync(join(dir, 'public_html', 'app.fcgi'), 'utf8');
+    expect(launcher.split('\n')[0]).toBe(`#!${process.execPath}`);
+    expect(launcher).not.toContain('relay-socket');
+
+    const loop = tempDir();
+    writeFileSync(
+      join(loop, 'app.js'),
+      "const { accept } = require('libfcgi');\nfor (let req; (req = accept()); ) req.finish();\n",
+    );
+    const run = runInit([loop]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(readFileSync(join(loop, 'public_html', 'app.fcgi'), 'utf8').split('\n')[0]).toBe(`#!${process.execPath}`);
   });
 
   it('gives directories and the launcher mode 755, other files 644, whatever the umask', () => {
@@ -114,7 +136,7 @@ describe('libfcgi init', () => {
     writeFileSync(join(dir, 'public_html', 'app.fcgi'), '#!/old/node\n// Written by `libfcgi init`.\n');
     const again = runInit(['.'], { cwd: dir });
     expect(again.status, again.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'public_html', 'app.fcgi'), 'utf8').split('\n')[0]).toBe(`#!${process.execPath}`);
+    expect(readFileSync(join(dir, 'public_html', 'app.fcgi'), 'utf8').split('\n')[0]).toBe(`#!${relay}`);
     expect(readFileSync(join(dir, 'public_html', '.htaccess'), 'utf8')).toBe(htaccessText);
     expect(readFileSync(join(dir, 'app.js'), 'utf8')).toBe('// mine\n');
   });
@@ -249,6 +271,9 @@ describe("libfcgi init's layout served by Apache mod_fcgid, node not on Apache's
       }
       site = join(run, 'site');
       docroot = makeSite(site, node);
+      // The app's folder is the account's own (here www-data's, with no suexec): its relays keep their control
+      // socket there, and the app its logs.
+      chownSync(site, 33, 33);
       writeFileSync(join(docroot, 'hello.txt'), 'a static file\n');
       chmodSync(join(docroot, 'hello.txt'), 0o644);
       mkdirSync(join(docroot, 'node_modules', 'x'), { recursive: true });
@@ -260,10 +285,12 @@ describe("libfcgi init's layout served by Apache mod_fcgid, node not on Apache's
   });
   afterAll(() => server?.stop());
 
-  it('runs app.fcgi with the node its #! line names, which is on no PATH Apache has', async () => {
+  it('runs app.fcgi through fcgi-relay with the node it names, which is on no PATH Apache has', async () => {
     const { text, pid } = await page('/');
     expect(text).toContain('<p>Path: <code>/</code></p>');
-    expect(readFileSync(join(docroot, 'app.fcgi'), 'utf8').split('\n')[0]).toBe(`#!${node}`);
+    const launcher = readFileSync(join(docroot, 'app.fcgi'), 'utf8').split('\n');
+    expect(launcher[0]).toBe(`#!${relay}`);
+    expect(launcher).toContain(`// relay-node: ${node}`);
     expect(readlinkSync(`/proc/${pid}/exe`)).toBe(node);
     expect(basename(node)).toBe('node');
     expect('/usr/local/bin:/usr/bin:/bin'.split(':')).not.toContain(join(node, '..'));
@@ -293,7 +320,7 @@ describe("libfcgi init's layout served by Apache mod_fcgid, node not on Apache's
   );
 
   it.each(['app.fcgi', 'restart.txt'])(
-    'starts the new code after a touch of %s: the process restarts in place, same pid',
+    "starts the new code after a touch of %s: a new Node process takes the relays' sockets",
     async (file) => {
       const before = await page('/before');
       touch(join(docroot, file));
@@ -303,7 +330,7 @@ describe("libfcgi init's layout served by Apache mod_fcgid, node not on Apache's
         after = await page('/after');
       }
       expect(after.started).not.toBe(before.started);
-      expect(after.pid).toBe(before.pid);
+      expect(after.pid).not.toBe(before.pid);
     },
   );
 

@@ -22,7 +22,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -145,11 +144,6 @@ static int handOver(void) {
   return control;
 }
 
-static void reapChildren(void) {
-  while (waitpid(-1, NULL, WNOHANG) > 0) {
-  }
-}
-
 // Starts the site's Node process and waits until it has taken fd 0. Called with the lock held, so that relays
 // spawned together start one. Returns the connection; if Node exits or never listens, the relay becomes Node itself,
 // whose start-up guard answers 503 and retries, as without a relay.
@@ -176,8 +170,7 @@ static int startNode(void) {
   for (int pause = 2;; pause = pause < 50 ? pause * 2 : 50) {
     int control = handOver();
     if (control >= 0) return control;
-    int status;
-    if (waitpid(child, &status, WNOHANG) == child) {
+    if (kill(child, 0) != 0 && errno == ESRCH) {  // no zombie to wait for: see SA_NOCLDWAIT in main
       say("the app exited before it listened; serving this socket without the relay", NULL);
       return -2;
     }
@@ -230,6 +223,10 @@ int main(int argc, char** argv) {
     becomeNode();
   }
   signal(SIGPIPE, SIG_IGN);
+  // The Node process it starts is reaped by the kernel: a relay waits on its control connection, not on children,
+  // and a crashed Node must not linger as a zombie. (exec clears the flag, so Node does not inherit it.)
+  struct sigaction noZombies = {.sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT};
+  sigaction(SIGCHLD, &noZombies, NULL);
   int control = connectOrStart();
   for (;;) {
     if (control == -2) becomeNode();
@@ -242,7 +239,6 @@ int main(int argc, char** argv) {
     char byte;
     for (ssize_t got = 1; got > 0 || (got < 0 && errno == EINTR);) got = recv(control, &byte, 1, 0);
     close(control);
-    reapChildren();
     // A new Node process may already run (a redeploy); if not, the next request starts one.
     control = handOver();
     if (control >= 0) continue;

@@ -1,0 +1,207 @@
+// fcgi-relay (native/relay/relay.c, lib/relay) under the spawners besides mod_fcgid (test/shared-hosting.test.ts has
+// Apache): lighttpd bin-path with several processes and spawn-fcgi -F, which hand one Node process their sockets;
+// requests served at once; a crash, and the spawner stopping; and whatever else knocks on the control socket.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fcgiRequest, parseCgiResponse } from '../lib/client/client';
+import { freePort, stopAll, stopWithAll, tempDir } from './helpers/apps';
+import { cgiParams } from './helpers/raw-fastcgi';
+import { makeSite } from './helpers/site';
+import { httpGet, startWebServer, type WebServer } from './helpers/webservers';
+
+afterAll(stopAll);
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(test: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!test() && Date.now() < deadline) await sleep(50);
+  return test();
+}
+
+/** Answers its pid; ?slow after 300 ms; ?crash answers, then throws outside any handler. */
+const app = `'use strict';
+const { createServer } = require('libfcgi');
+createServer((req, res) => {
+  const query = new URL(req.url, 'http://x').searchParams;
+  if (query.has('crash')) {
+    res.end(String(process.pid), () => setTimeout(() => { throw new Error('crashed on purpose'); }, 50));
+    return;
+  }
+  setTimeout(() => res.end(String(process.pid)), query.has('slow') ? 300 : 0);
+}).listen();
+`;
+
+/** A site from libfcgi init (the relayed launcher), with the app above. */
+function relayedSite(): { dir: string; launcher: string } {
+  const dir = tempDir();
+  makeSite(dir);
+  writeFileSync(join(dir, 'app.js'), app);
+  return { dir, launcher: join(dir, 'public_html', 'app.fcgi') };
+}
+
+/** The site's relays and Node processes, found in /proc by the launcher on their command lines. */
+function processesOf(launcher: string): { relays: number[]; nodes: number[] } {
+  const found = { relays: [] as number[], nodes: [] as number[] };
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (!args.includes(launcher)) continue;
+      if ((args[0] ?? '').endsWith('fcgi-relay')) found.relays.push(Number(pid));
+      else found.nodes.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+const noneLeft = (launcher: string) => (): boolean => {
+  const { relays, nodes } = processesOf(launcher);
+  return relays.length + nodes.length === 0;
+};
+
+describe('fcgi-relay under lighttpd bin-path with max-procs 4', () => {
+  let site: { dir: string; launcher: string };
+  let server: WebServer;
+  const pidOf = async (path: string): Promise<number> => {
+    const reply = await httpGet(server.port, path);
+    expect(reply.status, reply.body.toString()).toBe(200);
+    return Number(reply.body.toString());
+  };
+
+  beforeAll(async () => {
+    site = relayedSite();
+    const backend = `"socket" => "@RUN@/check.sock", "bin-path" => "${site.launcher}", "check-local" => "disable", "max-procs" => 4`;
+    server = await startWebServer('lighttpd', 'lighttpd-check.conf', { BACKEND: backend });
+  });
+
+  it('serves 16 requests of 300 ms at once from one Node process, with the four processes lighttpd runs as relays', async () => {
+    const started = Date.now();
+    const pids = await Promise.all(Array.from({ length: 16 }, () => pidOf('/check?slow')));
+    expect(Date.now() - started).toBeLessThan(2400); // one at a time per process: 16 / 4 × 300 ms = 1.2 s at best
+    expect(new Set(pids).size).toBe(1);
+    expect(await waitFor(() => processesOf(site.launcher).relays.length === 4, 5000)).toBe(true);
+    expect(processesOf(site.launcher).nodes).toEqual([pids[0]]);
+  });
+
+  it('starts another Node process for the next request after one crashes', async () => {
+    const crashed = await pidOf('/check?crash');
+    expect(await waitFor(() => !existsSync(`/proc/${crashed}`), 5000)).toBe(true);
+    const next = await pidOf('/check');
+    expect(next).not.toBe(crashed);
+    expect(processesOf(site.launcher).nodes).toEqual([next]);
+  });
+
+  it('leaves no process of the site 5 s after lighttpd stops', async () => {
+    await server.stop();
+    expect(await waitFor(noneLeft(site.launcher), 5000)).toBe(true);
+  });
+});
+
+describe('fcgi-relay under spawn-fcgi -F 3', () => {
+  let site: { dir: string; launcher: string };
+  let port = 0;
+  let relays: number[] = [];
+  const pidOf = async (query = ''): Promise<number> => {
+    const params = cgiParams({ QUERY_STRING: query, REQUEST_URI: `/?${query}` });
+    const response = parseCgiResponse((await fcgiRequest({ port }, params)).stdout);
+    expect(response.status, response.body.toString()).toBe(200);
+    return Number(response.body.toString());
+  };
+
+  beforeAll(async () => {
+    site = relayedSite();
+    port = await freePort();
+    const args = ['-a', '127.0.0.1', '-p', String(port), '-F', '3', '--', site.launcher];
+    const child = spawn('spawn-fcgi', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let said = '';
+    child.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    await new Promise((resolve) => child.once('exit', resolve));
+    relays = [...said.matchAll(/PID: (\d+)/g)].map((match) => Number(match[1]));
+    expect(relays, said).toHaveLength(3);
+    stopWithAll(async () => {
+      for (const pid of processesOf(site.launcher).relays) process.kill(pid, 'SIGTERM');
+      await waitFor(noneLeft(site.launcher), 5000);
+    });
+  });
+
+  it('serves 12 requests of 300 ms at once from one Node process that all three relays handed the socket', async () => {
+    const first = await pidOf(); // spawn-fcgi's relays start Node at their first request
+    const started = Date.now();
+    const pids = await Promise.all(Array.from({ length: 12 }, () => pidOf('slow')));
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(new Set(pids)).toEqual(new Set([first]));
+    expect(processesOf(site.launcher)).toEqual({ relays: expect.arrayContaining(relays), nodes: [first] });
+  });
+
+  it('starts another Node process at the next request after one crashes, though spawn-fcgi never restarts anything', async () => {
+    const crashed = await pidOf('crash');
+    expect(await waitFor(() => !existsSync(`/proc/${crashed}`), 5000)).toBe(true);
+    const next = await pidOf().catch((error: Error) => {
+      throw new Error(`${error.message}\n${readFileSync(join(site.dir, 'logs', 'app.log'), 'utf8')}`);
+    });
+    expect(next).not.toBe(crashed);
+  });
+
+  it('keeps serving whatever else connects to the control socket, and logs what it refused', async () => {
+    const node = await pidOf();
+    const control = join(site.dir, '.libfcgi', 'relay.sock');
+    // Each knock on its own connection: garbage, a greeting with no socket, one with a socket that is not listening,
+    // one with three sockets, a connection that sends nothing, and a flood of 1,500 connections at once.
+    const script = `
+import socket, sys, os
+path = sys.argv[1]
+def knock(data, fds):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    try:
+        socket.send_fds(s, [data], fds) if fds else s.send(data)
+        s.settimeout(2)
+        return s.recv(1)
+    except (ConnectionError, socket.timeout):
+        return b'closed'
+    finally:
+        s.close()
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); listener.bind(''); listener.listen(1)
+connected, _ = socket.socketpair()
+r, w = os.pipe()
+answers = [
+    knock(os.urandom(200), None),
+    knock(b'libfcgi-relay 1', None),
+    knock(b'libfcgi-relay 1', [connected.fileno()]),
+    knock(b'libfcgi-relay 1', [listener.fileno(), r, w]),
+    knock(b'libfcgi-relay 9', [listener.fileno()]),
+]
+silent = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); silent.connect(path)
+flood = []
+for i in range(1500):
+    try:
+        f = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); f.setblocking(False); f.connect_ex(path); flood.append(f)
+    except OSError:
+        break
+try:
+    half = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); half.connect(path)
+except OSError as error:
+    answers.append(error.strerror.encode())
+for f in flood: f.close()
+print(answers)
+`;
+    const answers = execFileSync('python3', ['-c', script, control], { encoding: 'utf8', timeout: 30_000 });
+    expect(answers).not.toContain("b'k'"); // none was taken for a relay
+    expect(await pidOf()).toBe(node);
+    const log = readFileSync(join(site.dir, 'logs', 'app.log'), 'utf8');
+    expect(log).toContain('on the relay control socket');
+    expect(log).toMatch(/something other than a relay's greeting|other than one socket|not a listening socket/);
+    await sleep(5500); // the silent connection is dropped after 5 s
+    expect(await pidOf()).toBe(node);
+  });
+
+  it('leaves no process of the site 5 s after its relays are stopped', async () => {
+    for (const pid of processesOf(site.launcher).relays) process.kill(pid, 'SIGTERM');
+    expect(await waitFor(noneLeft(site.launcher), 5000)).toBe(true);
+  });
+});
