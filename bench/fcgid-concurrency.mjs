@@ -3,12 +3,11 @@
 // process, the model before fcgi-relay) and from `libfcgi init` (fcgi-relay, one Node process for the site), php-cgi
 // with usleep(1 s), and a C libfcgi app that sleeps 1 s (mod_fcgid's own floor: its spawn throttle and one request
 // per process). Each round starts a fresh Apache per site; the processes are counted, and their RSS and PSS summed,
-// right after the last answer. Then fcgi-relay alone: its RSS, and the time from spawning one to a request answered
-// through the socket it handed over. Prints a table and writes results/fcgid-concurrency.json.
+// right after the last answer. Then fcgi-relay alone (relay-spawn.c): its RSS, and the time from spawning one to its
+// socket handed over. Prints a table and writes results/fcgid-concurrency.json and .md.
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,13 +16,10 @@ import { execFileSync } from 'node:child_process';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
-const require = createRequire(import.meta.url);
-const { native } = require(join(repo, 'dist', 'native.js'));
-const { fcgiRequest } = require(join(repo, 'dist', 'client', 'client.js'));
 
 const concurrency = Number(process.env.BENCH_FCGID_CONCURRENCY ?? 20);
 const rounds = Number(process.env.BENCH_FCGID_ROUNDS ?? 3);
-const handovers = 10;
+const handovers = 30;
 const run = mkdtempSync(join(tmpdir(), 'libfcgi-fcgid-'));
 chmodSync(run, 0o755);
 const webUser = Number(execFileSync('id', ['-u', 'www-data'], { encoding: 'utf8' }));
@@ -169,29 +165,13 @@ async function stopApache(apache) {
   return left.length;
 }
 
-/** Spawns fcgi-relay as the site's account on a socket of its own and times a request answered through it. */
-async function relayHandover(launcher) {
-  const results = [];
-  for (let i = 0; i < handovers; i++) {
-    const path = join(run, `handover-${i}.sock`);
-    const fd = native.listenUnix(path, 16);
-    const started = performance.now();
-    const relay = spawn(launcher, [], { uid: webUser, gid: webGroup, stdio: [fd, 'ignore', 'inherit'] });
-    native.closeFd(fd);
-    const reply = await fcgiRequest(
-      { path },
-      { REQUEST_METHOD: 'GET', REQUEST_URI: '/hello', SCRIPT_NAME: '/app.fcgi', SERVER_PROTOCOL: 'HTTP/1.1' },
-    );
-    const ms = performance.now() - started;
-    const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${relay.pid}/status`, 'utf8'))?.[1]);
-    if (!reply.stdout.toString().includes('Hello, world!')) throw new Error(`relay ${i}: ${reply.stdout}`);
-    const exited = new Promise((resolve) => relay.once('exit', resolve));
-    relay.kill('SIGTERM');
-    await exited;
-    rmSync(path, { force: true });
-    results.push({ ms, rssKb });
-  }
-  return results;
+/** fcgi-relay spawned as a process manager spawns it, timed to its socket handed over (build/relay-spawn, relay-spawn.c). */
+function relayHandover(launcher) {
+  const dir = join(run, 'relay-spawn');
+  mkdirSync(dir, { recursive: true, mode: 0o777 });
+  chmodSync(dir, 0o777);
+  const args = [launcher, String(webUser), String(webGroup), String(handovers), dir];
+  return JSON.parse(execFileSync(join(here, 'build', 'relay-spawn'), args, { encoding: 'utf8' }));
 }
 
 const median = (values) => {
@@ -209,7 +189,7 @@ async function measure(site) {
   const wallMs = performance.now() - started;
   const processes = siteProcesses();
   let handover;
-  if (site.relay) handover = await relayHandover(site.launcher);
+  if (site.relay) handover = relayHandover(site.launcher);
   const leftAfterStop = await stopApache(apache);
   return {
     wallMs,
@@ -237,7 +217,7 @@ for (let round = 0; round < rounds; round++) {
 
 const summary = results.map(({ name, rounds: measured }) => {
   const pick = (key) => median(measured.map((result) => result[key]));
-  const handover = measured.flatMap((result) => result.handover ?? []);
+  const handover = measured.map((result) => result.handover).filter((h) => h !== undefined);
   return {
     name,
     wallMs: pick('wallMs'),
@@ -248,8 +228,10 @@ const summary = results.map(({ name, rounds: measured }) => {
     rssMb: pick('rssMb'),
     pssMb: pick('pssMb'),
     leftAfterStop: Math.max(...measured.map((result) => result.leftAfterStop)),
-    handoverMs: handover.length > 0 ? median(handover.map((h) => h.ms)) : undefined,
-    relayRssKb: handover.length > 0 ? Math.max(...handover.map((h) => h.rssKb)) : undefined,
+    handoverMs: handover.length > 0 ? median(handover.map((h) => h.spawnToAnswerMs - h.requestMs)) : undefined,
+    spawnToAnswerMs: handover.length > 0 ? median(handover.map((h) => h.spawnToAnswerMs)) : undefined,
+    requestMs: handover.length > 0 ? median(handover.map((h) => h.requestMs)) : undefined,
+    relayRssKb: handover.length > 0 ? Math.max(...handover.map((h) => h.relayRssKb)) : undefined,
   };
 });
 const floor = summary.find((row) => row.name.startsWith('C libfcgi')).wallMs;
@@ -271,8 +253,9 @@ const relayRow = summary.find((row) => row.handoverMs !== undefined);
 if (relayRow) {
   lines.push(
     '',
-    `fcgi-relay: spawn to a request answered through the socket it handed over ${relayRow.handoverMs.toFixed(2)} ms ` +
-      `(median of ${handovers * rounds}); RSS at most ${relayRow.relayRssKb} KiB`,
+    `fcgi-relay: spawn to socket handed over ${relayRow.handoverMs.toFixed(2)} ms (spawn to a request answered ` +
+      `through it ${relayRow.spawnToAnswerMs.toFixed(2)} ms, less the same request asked again ` +
+      `${relayRow.requestMs.toFixed(2)} ms; medians of ${handovers} spawns a round); RSS at most ${relayRow.relayRssKb} KiB`,
   );
 }
 process.stdout.write(`\n${lines.join('\n')}\n`);
@@ -281,4 +264,5 @@ writeFileSync(
   join(here, 'results', 'fcgid-concurrency.json'),
   `${JSON.stringify({ date: new Date().toISOString(), concurrency, rounds, summary }, null, 2)}\n`,
 );
+writeFileSync(join(here, 'results', 'fcgid-concurrency.md'), `${lines.join('\n')}\n`);
 rmSync(run, { recursive: true, force: true });
