@@ -2,7 +2,7 @@
 // Apache): lighttpd bin-path with several processes and spawn-fcgi -F, which hand one Node process their sockets;
 // requests served at once; a crash, and the spawner stopping; and whatever else knocks on the control socket.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../lib/client/client';
@@ -21,16 +21,17 @@ async function waitFor(test: () => boolean, ms: number): Promise<boolean> {
   return test();
 }
 
-/** Answers its pid; ?slow after 300 ms; ?crash answers, then throws outside any handler. */
-const app = `'use strict';
+/** Answers its pid and version; ?slow after 300 ms; ?crash answers, then throws outside any handler. */
+const app = (version = 'v1'): string => `'use strict';
 const { createServer } = require('libfcgi');
 createServer((req, res) => {
   const query = new URL(req.url, 'http://x').searchParams;
+  const answer = process.pid + ' ${version}';
   if (query.has('crash')) {
-    res.end(String(process.pid), () => setTimeout(() => { throw new Error('crashed on purpose'); }, 50));
+    res.end(answer, () => setTimeout(() => { throw new Error('crashed on purpose'); }, 50));
     return;
   }
-  setTimeout(() => res.end(String(process.pid)), query.has('slow') ? 300 : 0);
+  setTimeout(() => res.end(answer), query.has('slow') ? 300 : 0);
 }).listen();
 `;
 
@@ -38,7 +39,7 @@ createServer((req, res) => {
 function relayedSite(): { dir: string; launcher: string } {
   const dir = tempDir();
   makeSite(dir);
-  writeFileSync(join(dir, 'app.js'), app);
+  writeFileSync(join(dir, 'app.js'), app());
   return { dir, launcher: join(dir, 'public_html', 'app.fcgi') };
 }
 
@@ -69,7 +70,7 @@ describe('fcgi-relay under lighttpd bin-path with max-procs 4', () => {
   const pidOf = async (path: string): Promise<number> => {
     const reply = await httpGet(server.port, path);
     expect(reply.status, reply.body.toString()).toBe(200);
-    return Number(reply.body.toString());
+    return Number(reply.body.toString().split(' ')[0]);
   };
 
   beforeAll(async () => {
@@ -95,6 +96,24 @@ describe('fcgi-relay under lighttpd bin-path with max-procs 4', () => {
     expect(processesOf(site.launcher).nodes).toEqual([next]);
   });
 
+  it('serves the new code after a redeploy (touch app.fcgi) from a new Node process, failing no request', async () => {
+    const before = await pidOf('/check');
+    writeFileSync(join(site.dir, 'app.js'), app('v2'));
+    const now = new Date();
+    utimesSync(site.launcher, now, now);
+    const answers: string[] = [];
+    const deadline = Date.now() + 10_000;
+    while (!answers.some((answer) => answer.endsWith(' v2')) && Date.now() < deadline) {
+      const replies = await Promise.all(Array.from({ length: 4 }, () => httpGet(server.port, '/check?slow')));
+      answers.push(...replies.map((reply) => `${reply.status} ${reply.body.toString()}`));
+    }
+    expect(answers.filter((answer) => !answer.startsWith('200 '))).toEqual([]);
+    const last = answers[answers.length - 1] as string;
+    expect(last).toMatch(/ v2$/);
+    expect(last).not.toContain(` ${before} `);
+    expect(await waitFor(() => processesOf(site.launcher).nodes.length === 1, 5000)).toBe(true);
+  });
+
   it('leaves no process of the site 5 s after lighttpd stops', async () => {
     await server.stop();
     expect(await waitFor(noneLeft(site.launcher), 5000)).toBe(true);
@@ -109,7 +128,7 @@ describe('fcgi-relay under spawn-fcgi -F 3', () => {
     const params = cgiParams({ QUERY_STRING: query, REQUEST_URI: `/?${query}` });
     const response = parseCgiResponse((await fcgiRequest({ port }, params)).stdout);
     expect(response.status, response.body.toString()).toBe(200);
-    return Number(response.body.toString());
+    return Number(response.body.toString().split(' ')[0]);
   };
 
   beforeAll(async () => {
