@@ -8,6 +8,8 @@ trap 'rm -rf "$logs"' EXIT
 
 LIBFCGI_TEST_VALGRIND="$logs" FUZZ_CASES="${FUZZ_CASES:-300}" npx vitest run test/sync-loop.test.ts test/examples.test.ts \
   test/http-server.test.ts test/hostile-input.test.ts test/fuzz.test.ts
+# The Node process that relays started (its relay-node line names valgrind), with what else knocks on its control socket.
+LIBFCGI_TEST_VALGRIND="$logs" npx vitest run test/relay.test.ts -t 'spawn-fcgi'
 
 status=0
 count=0

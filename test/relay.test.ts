@@ -6,8 +6,8 @@ import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../lib/client/client';
-import { freePort, stopAll, stopWithAll, tempDir } from './helpers/apps';
-import { cgiParams } from './helpers/raw-fastcgi';
+import { freePort, nodeCommand, stopAll, stopWithAll, tempDir } from './helpers/apps';
+import { cgiParams, slowdown } from './helpers/raw-fastcgi';
 import { makeSite } from './helpers/site';
 import { httpGet, startWebServer, type WebServer } from './helpers/webservers';
 
@@ -35,12 +35,18 @@ createServer((req, res) => {
 }).listen();
 `;
 
-/** A site from libfcgi init (the relayed launcher), with the app above. */
+/**
+ * A site from libfcgi init (the relayed launcher), with the app above. Under scripts/valgrind.sh the relay starts node
+ * under valgrind: the launcher's relay-node line names the whole command.
+ */
 function relayedSite(): { dir: string; launcher: string } {
   const dir = tempDir();
   makeSite(dir);
   writeFileSync(join(dir, 'app.js'), app());
-  return { dir, launcher: join(dir, 'public_html', 'app.fcgi') };
+  const launcher = join(dir, 'public_html', 'app.fcgi');
+  const node = nodeCommand('').slice(0, -1).join(' ');
+  writeFileSync(launcher, readFileSync(launcher, 'utf8').replace(/^\/\/ relay-node: .*$/m, `// relay-node: ${node}`));
+  return { dir, launcher };
 }
 
 /** The site's relays and Node processes, found in /proc by the launcher on their command lines. */
@@ -152,14 +158,14 @@ describe('fcgi-relay under spawn-fcgi -F 3', () => {
     const first = await pidOf(); // spawn-fcgi's relays start Node at their first request
     const started = Date.now();
     const pids = await Promise.all(Array.from({ length: 12 }, () => pidOf('slow')));
-    expect(Date.now() - started).toBeLessThan(1500);
+    expect(Date.now() - started).toBeLessThan(1500 * slowdown);
     expect(new Set(pids)).toEqual(new Set([first]));
     expect(processesOf(site.launcher)).toEqual({ relays: expect.arrayContaining(relays), nodes: [first] });
   });
 
   it('starts another Node process at the next request after one crashes, though spawn-fcgi never restarts anything', async () => {
     const crashed = await pidOf('crash');
-    expect(await waitFor(() => !existsSync(`/proc/${crashed}`), 5000)).toBe(true);
+    expect(await waitFor(() => !existsSync(`/proc/${crashed}`), 5000 * slowdown)).toBe(true);
     const next = await pidOf().catch((error: Error) => {
       throw new Error(`${error.message}\n${readFileSync(join(site.dir, 'logs', 'app.log'), 'utf8')}`);
     });
@@ -215,12 +221,12 @@ print(answers)
     const log = readFileSync(join(site.dir, 'logs', 'app.log'), 'utf8');
     expect(log).toContain('on the relay control socket');
     expect(log).toMatch(/something other than a relay's greeting|other than one socket|not a listening socket/);
-    await sleep(5500); // the silent connection is dropped after 5 s
+    await sleep(5500); // the silent connection is dropped after 5 s (valgrind slows the process, not the clock)
     expect(await pidOf()).toBe(node);
   });
 
   it('leaves no process of the site 5 s after its relays are stopped', async () => {
     for (const pid of processesOf(site.launcher).relays) process.kill(pid, 'SIGTERM');
-    expect(await waitFor(noneLeft(site.launcher), 5000)).toBe(true);
+    expect(await waitFor(noneLeft(site.launcher), 5000 * slowdown)).toBe(true);
   });
 });

@@ -117,7 +117,7 @@ export interface SpawnOptions {
  * The command that runs a Node.js script. With LIBFCGI_TEST_VALGRIND=DIR set (scripts/valgrind.sh), the app runs
  * under valgrind's memcheck with a log per process in DIR.
  */
-function nodeCommand(script: string, nodeArgs: string[] = []): string[] {
+export function nodeCommand(script: string, nodeArgs: string[] = []): string[] {
   const valgrindDir = process.env.LIBFCGI_TEST_VALGRIND;
   const node = [process.execPath, ...nodeArgs, script];
   if (!valgrindDir) return node;
