@@ -83,11 +83,18 @@ export class RelayHub {
     }
     clearTimeout(this.#firstRelayTimer);
     let socket: ServedSocket | null = null;
-    socket = this.#options.serve(fd, () => {
+    try {
+      socket = this.#options.serve(fd, () => {
+        native.closeFd(fd);
+        if (socket !== null) this.#closing.delete(socket);
+        this.#closedIfDone();
+      });
+    } catch (error) {
+      // Not servable after all (out of memory or descriptors): the relay's requests wait for another process.
       native.closeFd(fd);
-      if (socket !== null) this.#closing.delete(socket);
-      this.#closedIfDone();
-    });
+      process.stderr.write(`libfcgi: cannot serve the socket a relay handed over: ${(error as Error).message}\n`);
+      return;
+    }
     if (!this.#refed) socket.unref();
     this.#served.set(id, socket);
   }
