@@ -67,7 +67,10 @@ function cSite() {
 }
 
 const sites = [
-  { name: 'Express, init --no-relay (a Node process per mod_fcgid process)', ...expressSite('express', ['--no-relay']) },
+  {
+    name: 'Express, init --no-relay (a Node process per mod_fcgid process)',
+    ...expressSite('express', ['--no-relay']),
+  },
   { name: 'Express, init (fcgi-relay, one Node process)', relay: true, ...expressSite('express-relay', []) },
   { name: 'php-cgi, usleep(1 s)', ...phpSite() },
   { name: 'C libfcgi app, sleep(1 s)', ...cSite() },
