@@ -6,13 +6,13 @@
   },
   "targets": [
     {
-      # The relay mod_fcgid and others spawn in place of Node (native/relay/relay.c). Static: it is copied into the
-      # prebuilt set and must run wherever that does, and a static binary starts faster and costs less memory.
+      # The relay mod_fcgid and others spawn in place of Node (native/relay/relay.c). Static where the compiler can
+      # (scripts/static-ldflag.js): it starts faster and costs less memory, and the prebuilt set's must run anywhere.
       "target_name": "fcgi-relay",
       "type": "executable",
       "sources": ["native/relay/relay.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
-      "ldflags": ["-static"]
+      "ldflags": ["<!@(node scripts/static-ldflag.js)"]
     },
     {
       "target_name": "fcgi",

@@ -89,6 +89,7 @@ say "built $work/libfcgi/lib/libfcgi.a"
 # 3. The addon, from a copy of the package so that the build/ of a source build stays as it is.
 mkdir -p "$work/addon"
 cp -r binding.gyp native "$work/addon/"
+mkdir -p "$work/addon/scripts" && cp scripts/static-ldflag.js "$work/addon/scripts/"
 gyp_args=(rebuild --jobs=max --directory="$work/addon")
 nodedir=$(npm config get nodedir 2>/dev/null || true)
 if [ -n "$nodedir" ] && [ "$nodedir" != undefined ] && [ "$nodedir" != null ]; then gyp_args+=(--nodedir="$nodedir"); fi
