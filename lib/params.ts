@@ -13,12 +13,6 @@ export function paramsFromPairs(pairs: readonly string[]): Params {
   return params;
 }
 
-export function paramsFromEnv(env: NodeJS.ProcessEnv): Params {
-  const params: Params = Object.create(null);
-  for (const [name, value] of Object.entries(env)) if (value !== undefined) params[name] = value;
-  return params;
-}
-
 /** Decodes a parameter's bytes as UTF-8 (for PATH_INFO or a header that carries UTF-8). */
 export function paramToUtf8(value: string): string {
   return Buffer.from(value, 'latin1').toString('utf8');
