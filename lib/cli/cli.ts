@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `libfcgi` command: `libfcgi serve [APP] [options]` reads its options, starts the process pool and the HTTP dev
 // server, and stops them on SIGINT or SIGTERM; `libfcgi init [DIR]` lays out a new app (init.ts).
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -11,6 +11,7 @@ import type { Site } from './dev-params';
 import { type DocumentRoot, htaccessWarning } from './dev-site';
 import { InitError, runInit } from './init';
 import { ProcessPool } from './process-pool';
+import { packageVersion } from './package-info';
 
 export const usage = `Usage: libfcgi serve [APP] [options]
        libfcgi init [DIR] [options]
@@ -192,11 +193,6 @@ export function appCommand(options: ServeOptions, warn: (message: string) => voi
     }
     throw new UsageError(`${app} is not executable: chmod +x it, or give --wrapper (--wrapper php-cgi for PHP)`);
   }
-}
-
-function packageVersion(): string {
-  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
-  return manifest.version;
 }
 
 export function serve(options: ServeOptions): void {

@@ -5,6 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
+import { packageRoot, packageVersion } from './package-info';
 
 export interface InitOptions {
   /** The app's directory (made when missing). */
@@ -134,7 +135,7 @@ export function relayFor(dir: string): string {
   } catch {
     // not installed in the project (yet)
   }
-  candidates.push(join(__dirname, '..', '..', ...relayInPackage));
+  candidates.push(join(packageRoot, ...relayInPackage));
   const relay = candidates.find((file) => existsSync(file));
   if (relay === undefined) {
     throw new InitError(
@@ -188,11 +189,6 @@ function packageName(dir: string): string {
     .replace(/[^a-z0-9._~-]+/g, '-')
     .replace(/^[._-]+|-+$/g, '');
   return name || 'app';
-}
-
-function packageVersion(): string {
-  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
-  return manifest.version;
 }
 
 /** A relative path for code, with forward slashes. */
