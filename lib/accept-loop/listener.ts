@@ -48,7 +48,8 @@ const stopReasons: Record<number, StopReason> = { 1: 'idleTimeout', 2: 'parentEx
 /** The codes with which accept() reports a request the record guard refused and answered itself. */
 const refusedCodes = new Set(['FCGI_PARAMS_TOO_LARGE', 'ETIMEDOUT', 'FCGX_UNSUPPORTED_VERSION']);
 
-function addressList(addrs: string | readonly string[] | undefined): string {
+/** webServerAddrs as the addon takes it: one comma-separated string; FCGI_WEB_SERVER_ADDRS when not given. */
+export function addressList(addrs: string | readonly string[] | undefined): string {
   if (addrs === undefined) return process.env.FCGI_WEB_SERVER_ADDRS ?? '';
   return typeof addrs === 'string' ? addrs : addrs.join(',');
 }

@@ -12,7 +12,7 @@ import { runInRequest } from './request-context';
 import type { FcgiError } from '../errors';
 import { type LifecycleOptions, lifecycleOptionsIn, resolveLifecycle, ServerLifecycle } from '../lifecycle';
 import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
-import { FCGI_LISTENSOCK_FILENO, isCGI, openSocket, type SocketOptions } from '../accept-loop/listener';
+import { addressList, FCGI_LISTENSOCK_FILENO, isCGI, openSocket, type SocketOptions } from '../accept-loop/listener';
 import { native } from '../native';
 import { reportStartedIfChecking } from '../restart/start-check';
 import { relaySocketPath } from '../relay/control-socket';
@@ -93,13 +93,7 @@ export class Server extends EventEmitter {
     this.#limits = resolveLimits(options);
     resolveLifecycle(options, false); // validated now; applied at listen(), which knows whether fd 0 is served
     this.#lifecycleOptions = options;
-    const addrs = options.webServerAddrs;
-    this.#webServerAddrs =
-      addrs === undefined
-        ? (process.env.FCGI_WEB_SERVER_ADDRS ?? '')
-        : typeof addrs === 'string'
-          ? addrs
-          : addrs.join(',');
+    this.#webServerAddrs = addressList(options.webServerAddrs);
     if (listener) this.on('request', listener);
   }
 
