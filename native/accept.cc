@@ -165,6 +165,18 @@ ssize_t ReceiveToServe(int fd, char* buffer, size_t length, const StopWhen& stop
   }
 }
 
+bool AdmitConnection(int fd, const sockaddr_storage& peer, const AllowList& allow) {
+  if (!allow.Allows(peer)) {
+    close(fd);
+    return false;
+  }
+  if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+  }
+  return true;
+}
+
 int AcceptConnection(int listenFd, const AllowList& allow, const StopWhen& stop) {
   for (;;) {
     int waited = WaitToServe(listenFd, stop);
@@ -177,14 +189,7 @@ int AcceptConnection(int listenFd, const AllowList& allow, const StopWhen& stop)
       if (IsTransientAcceptError(errno)) continue;
       return -errno;
     }
-    if (!allow.Allows(peer)) {
-      close(fd);
-      continue;
-    }
-    if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
-      int on = 1;  // Records are written whole; Nagle would only delay the last one.
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-    }
+    if (!AdmitConnection(fd, peer, allow)) continue;
     // The listening socket may be non-blocking (libuv sets O_NONBLOCK on fds it touched) and accept4 does not
     // inherit that flag on Linux, so the connection blocks as libfcgi's streams expect.
     return fd;

@@ -43,4 +43,8 @@ ssize_t ReceiveToServe(int fd, char* buffer, size_t length, const StopWhen& stop
 // Blocks until a connection from an allowed peer arrives. Returns its fd, or a negative code (see WaitToServe).
 int AcceptConnection(int listenFd, const AllowList& allow, const StopWhen& stop = StopWhen());
 
+// What both serving modes do with a connection just accepted from peer: close it (returning false) when the allow
+// list refuses the peer, else turn Nagle off on TCP (records are written whole; Nagle would only delay the last one).
+bool AdmitConnection(int fd, const sockaddr_storage& peer, const AllowList& allow);
+
 }  // namespace fcgi

@@ -23,11 +23,6 @@ constexpr uint8_t kAbortRequestType = 2;
 
 thread_local Connection* tCurrent = nullptr;
 
-int StreamError(FCGX_Stream* stream) {
-  int code = FCGX_GetError(stream);
-  return code != 0 ? code : EIO;
-}
-
 // libfcgi's reader found nothing to read (our OS_Read said EAGAIN): that is "not yet", not the error it records.
 bool TakeBackWait(FCGX_Stream* stream) {
   if (FCGX_GetError(stream) != EAGAIN) return false;

@@ -130,14 +130,7 @@ void LoopServer::AcceptConnections() {
       }
       return;  // EAGAIN: another process took it, or none is left
     }
-    if (!allow_.Allows(peer)) {
-      close(fd);
-      continue;
-    }
-    if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
-      int on = 1;  // records are written whole; Nagle would only delay the last one
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-    }
+    if (!AdmitConnection(fd, peer, allow_)) continue;
     auto* connection = new Connection(*this, loop_, fd, limits_);
     connections_.insert(connection);
     connection->Start();

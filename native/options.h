@@ -1,4 +1,4 @@
-// Copies a listener's JS options into the plain structs the C++ layer works with, before any work leaves the JS thread.
+// Copies a listener's JS options into the plain structs the C++ layer works with, so that no JS value is read later.
 #pragma once
 #include <napi.h>
 

@@ -334,7 +334,6 @@ void RecordGuard::AnswerManagementRecord() {
   if (type_ != kGetValues) {
     std::string body(8, '\0');
     body[0] = static_cast<char>(type_);
-    std::string record;
     AppendRecord(replies_, kUnknownType, 0, body);
     return;
   }

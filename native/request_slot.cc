@@ -13,14 +13,10 @@
 
 namespace fcgi {
 
-namespace {
-
 int StreamError(FCGX_Stream* stream) {
   int code = FCGX_GetError(stream);
   return code != 0 ? code : EIO;
 }
-
-}  // namespace
 
 // glibc keeps the memory of freed large buffers (request and response bodies) for reuse: once a multi-megabyte body
 // has been freed its dynamic mmap threshold rises, later bodies come from the arenas, and their free pages stay
@@ -181,7 +177,7 @@ int RequestSlot::Finish() {
   active_ = false;
   int firstError = outError != 0 ? outError : (errError != 0 ? errError : inputError);
   // libfcgi closes the connection itself when a stream met an error (and sets ipcFd to -1): closing the saved number
-  // again could close a connection another thread has just accepted under the same number.
+  // again could close whatever the process has opened under that number since (a file, the next connection).
   bool closedByLibfcgi = request_.ipcFd < 0;
   if (!closedByLibfcgi && (!keep || firstError != 0)) {
     close(fd);

@@ -12,6 +12,9 @@ namespace fcgi {
 // Hands freed pages back to the system at most once a second, after a request (request_slot.cc says why).
 void ReturnFreedMemory();
 
+// The error a libfcgi stream recorded, as the addon's result code (EIO when it recorded none).
+int StreamError(FCGX_Stream* stream);
+
 class RequestSlot {
  public:
   explicit RequestSlot(const GuardLimits& limits);
