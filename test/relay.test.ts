@@ -230,3 +230,28 @@ print(answers)
     expect(await waitFor(noneLeft(site.launcher), 5000 * slowdown)).toBe(true);
   });
 });
+
+describe('fcgi-relay with an app on the synchronous accept() loop', () => {
+  it('says the loop cannot serve under a relay, and serves the socket without it', async () => {
+    const site = relayedSite();
+    writeFileSync(
+      join(site.dir, 'app.js'),
+      "const fcgi = require('libfcgi');\nfor (let req; (req = fcgi.accept()); ) { req.puts('Content-Type: text/plain\\r\\n\\r\\nloop ' + process.pid); req.finish(); }\n",
+    );
+    const port = await freePort();
+    const child = spawn('spawn-fcgi', ['-a', '127.0.0.1', '-p', String(port), '--', site.launcher], {
+      stdio: 'ignore',
+    });
+    await new Promise((resolve) => child.once('exit', resolve));
+    stopWithAll(async () => {
+      for (const pid of [...processesOf(site.launcher).relays, ...processesOf(site.launcher).nodes])
+        process.kill(pid, 'SIGTERM');
+      await waitFor(noneLeft(site.launcher), 5000);
+    });
+    const response = parseCgiResponse((await fcgiRequest({ port }, cgiParams())).stdout);
+    expect(response.body.toString()).toMatch(/^loop \d+\n?$/);
+    expect(readFileSync(join(site.dir, 'logs', 'app.log'), 'utf8')).toContain(
+      'only createServer() apps can serve; for the accept() loop, write the launcher with `libfcgi init --no-relay`',
+    );
+  });
+});
