@@ -2,7 +2,7 @@
 // Apache): lighttpd bin-path with several processes and spawn-fcgi -F, which hand one Node process their sockets;
 // requests served at once; a crash, and the spawner stopping; and whatever else knocks on the control socket.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../lib/client/client';
@@ -12,6 +12,9 @@ import { makeSite } from './helpers/site';
 import { httpGet, startWebServer, type WebServer } from './helpers/webservers';
 
 afterAll(stopAll);
+
+/** The account H2O runs what it spawns as. */
+const nobody = 65534;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -253,5 +256,24 @@ describe('fcgi-relay with an app on the synchronous accept() loop', () => {
     expect(readFileSync(join(site.dir, 'logs', 'app.log'), 'utf8')).toContain(
       'only createServer() apps can serve; for the accept() loop, write the launcher with `libfcgi init --no-relay`',
     );
+  });
+});
+
+describe('fcgi-relay under H2O fastcgi.spawn', () => {
+  it('serves 8 requests of 300 ms at once from one Node process, and leaves nothing once H2O stops', async () => {
+    const site = relayedSite();
+    // H2O runs what it spawns as nobody: the app's folder is that account's, as a site's is its owner's.
+    chmodSync(site.dir, 0o755);
+    chownSync(site.dir, nobody, nobody);
+    const server = await startWebServer('h2o', 'h2o-spawn.conf', { COMMAND: site.launcher });
+    expect((await httpGet(server.port, '/check')).status).toBe(200);
+    const started = Date.now();
+    const replies = await Promise.all(Array.from({ length: 8 }, () => httpGet(server.port, '/check?slow')));
+    expect(Date.now() - started).toBeLessThan(1500); // one after another: 2.4 s
+    expect(replies.map((reply) => reply.status)).toEqual(Array(8).fill(200));
+    expect(new Set(replies.map((reply) => reply.body.toString().split(' ')[0])).size).toBe(1);
+    expect(processesOf(site.launcher).nodes).toHaveLength(1);
+    await server.stop();
+    expect(await waitFor(noneLeft(site.launcher), 5000)).toBe(true);
   });
 });
