@@ -31,7 +31,7 @@ export interface NativeRequest {
 /** (kind, serial, code, payload): see native/loop_server.h LoopDispatch. */
 export type Dispatch = (kind: number, serial: number, code: number, payload: unknown) => void;
 
-/** The event-loop engine: requests are named by serial numbers; results are values, or error codes as numbers. */
+/** The event-loop server (native/loop_server.h): requests are named by serial numbers; results are values, or error codes as numbers. */
 export interface NativeLoopServer {
   start(): void;
   close(): void;
@@ -76,17 +76,17 @@ export interface NativeAddon {
   /** Takes SIGTERM for the synchronous loop (native/stop_signal.h); only when no JS listener wants it. */
   watchStopSignal(graceMs: number): void;
   Request: new (listenFd: number, webServerAddrs: string, limits: Required<RequestLimits>) => NativeRequest;
-  /** maxRequests: requests in flight before new connections wait; 0 for no limit. */
+  /** maxInFlight: requests in flight before new connections wait; 0 for no limit (not lifecycle's maxRequests). */
   LoopServer: new (
     listenFd: number,
     webServerAddrs: string,
-    maxRequests: number,
+    maxInFlight: number,
     limits: Required<RequestLimits>,
     dispatch: Dispatch,
   ) => NativeLoopServer;
   /** Takes relays' sockets on a listening control socket (native/relay_listener.h); owns listenFd. */
   RelayListener: new (listenFd: number, dispatch: RelayDispatch) => NativeRelayListener;
-  /** The parameter names the event-loop engine sends as numbers (native/param_names.h). */
+  /** The parameter names the event-loop server sends as numbers (native/param_names.h). */
   knownParamNames: string[];
   /** The FcgiError for a result code (errno or FCGX_*), as the addon names it; detail replaces the description. */
   errorFor(syscall: string, code: number, detail?: string): FcgiError;

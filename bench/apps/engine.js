@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// Hello world on the asynchronous engine itself, without the node:http layer: its cost alone.
+// Hello world on the event-loop server itself (lib/event-loop), without the node:http layer: its cost alone.
 'use strict';
-const { Engine } = require('../../dist/engine/engine.js');
+const { LoopBridge } = require('../../dist/event-loop/loop-bridge.js');
 const { defaultLimits } = require('../../dist/limits.js');
 
 const hello = 'Content-Type: text/plain\r\n\r\nHello, world!\n';
 const done = () => {};
-new Engine({
+new LoopBridge({
   fd: 0,
   webServerAddrs: '',
   concurrency: Infinity,

@@ -1,61 +1,24 @@
-// The event-loop engine: the addon accepts connections and serves them on Node's own event loop, with libfcgi as the
-// codec (native/loop_server.h); this file gives each request its ordered, callback-style I/O (RequestIO) over the
-// addon's serial-numbered calls, and turns the addon's dispatch calls into those callbacks.
+// The bridge to the event-loop server: the addon accepts connections and serves them on Node's own event loop, with
+// libfcgi as the codec (native/loop_server.h); this file gives each request its ordered, callback-style I/O
+// (RequestIO) over the addon's serial-numbered calls, and turns the addon's dispatch calls (messages.ts) into those
+// callbacks.
 import type { FcgiError } from '../errors';
 import type { RequestLimits } from '../limits';
 import { native, type NativeLoopServer } from '../native';
 import { paramsFromPairs, type Params } from '../params';
+import type { DoneCallback, ReadCallback, RequestIO } from '../http/request-io';
+import { Dispatch, pairsOf, unpackFacts } from './messages';
 import { RequestTable } from './request-table';
-
-const Dispatch = { request: 0, readable: 1, drained: 2, startData: 3, aborted: 4, closed: 5, refused: 6 } as const;
 
 function toError(syscall: string, code: number): FcgiError {
   return native.errorFor(syscall, code);
-}
-
-const knownNames = native.knownParamNames;
-
-/**
- * The parameters as the addon sends them (native/loop_server.cc, OnRequest): one character per parameter saying whose
- * name it is (1: its own; 2 + n: knownNames[n]), then name NUL value NUL… with known names left empty. The known
- * names come from the one string made at startup, so no request cuts and hashes them anew.
- */
-function pairsOf(params: string): string[] {
-  const pairs = params.split('\0');
-  const kinds = pairs[0] as string;
-  pairs.pop(); // after the last value's NUL
-  for (let i = 0; i < kinds.length; i++) {
-    const kind = kinds.charCodeAt(i);
-    if (kind > 1) pairs[1 + 2 * i] = knownNames[kind - 2] as string;
-  }
-  pairs.shift();
-  return pairs;
-}
-
-export type ReadCallback = (error: FcgiError | null, chunk: Buffer | null) => void;
-export type DoneCallback = (error: FcgiError | null) => void;
-
-/** What the HTTP layer needs of a request: its facts, and ordered asynchronous I/O. */
-export interface RequestIO {
-  readonly role: number;
-  readonly requestId: number;
-  readonly keepConn: boolean;
-  readonly params: Params;
-  /** The parameters in the order they came: name, value, name, value… */
-  readonly pairs: readonly string[];
-  aborted: boolean;
-  onAbort: (() => void) | null;
-  read(size: number, callback: ReadCallback): void;
-  write(chunk: string | Uint8Array | null, end: boolean, exitStatus: number, callback: DoneCallback): void;
-  writeStderr(chunk: string | Uint8Array, callback: DoneCallback): void;
-  startData(callback: DoneCallback): void;
 }
 
 /**
  * One request in flight. The addon answers at once when it can (bytes already here, output taken); callbacks still
  * run on a later tick, as a socket's do, and in the order the calls were made.
  */
-export class EngineRequest implements RequestIO {
+export class LoopRequest implements RequestIO {
   readonly role: number;
   readonly requestId: number;
   readonly keepConn: boolean;
@@ -73,22 +36,20 @@ export class EngineRequest implements RequestIO {
   /** Writes whose output waits for the socket, oldest first. */
   #writes: DoneCallback[] = [];
   #dataStart: DoneCallback | null = null;
-  readonly #onFinished: (request: EngineRequest) => void;
+  readonly #onFinished: (request: LoopRequest) => void;
 
   constructor(
     server: NativeLoopServer,
     serial: number,
     facts: number,
     params: string,
-    onFinished: (request: EngineRequest) => void,
+    onFinished: (request: LoopRequest) => void,
   ) {
     this.#server = server;
     this.serial = serial;
     this.#onFinished = onFinished;
-    this.role = facts & 3;
-    this.keepConn = (facts & 4) !== 0;
-    this.requestId = facts >>> 3;
-    this.pairs = pairsOf(params);
+    ({ role: this.role, keepConn: this.keepConn, requestId: this.requestId } = unpackFacts(facts));
+    this.pairs = pairsOf(params, native.knownParamNames);
   }
 
   /** Built on first use: the HTTP layer reads headers straight from the pairs. */
@@ -162,28 +123,28 @@ export class EngineRequest implements RequestIO {
   }
 }
 
-export interface EngineOptions {
+export interface LoopBridgeOptions {
   fd: number;
   webServerAddrs: string;
   /** How many requests may be in flight at once before new connections wait; Infinity for no limit. */
   concurrency: number;
   limits: Required<RequestLimits>;
-  onRequest: (request: EngineRequest) => void;
+  onRequest: (request: LoopRequest) => void;
   /** A request the record guard refused and answered before it began (too large, too slow, not FastCGI). */
   onRefused: (error: FcgiError) => void;
   onClose: () => void;
 }
 
-export class Engine {
+export class LoopBridge {
   readonly #native: NativeLoopServer;
-  readonly #requests = new RequestTable<EngineRequest>();
+  readonly #requests = new RequestTable<LoopRequest>();
   #closing = false;
 
-  constructor(options: EngineOptions) {
-    const forget = (request: EngineRequest): void => this.#requests.delete(request);
+  constructor(options: LoopBridgeOptions) {
+    const forget = (request: LoopRequest): void => this.#requests.delete(request);
     const dispatch = (kind: number, serial: number, code: number, payload: unknown): void => {
       if (kind === Dispatch.request) {
-        const request = new EngineRequest(this.#native, serial, code, payload as string, forget);
+        const request = new LoopRequest(this.#native, serial, code, payload as string, forget);
         this.#requests.add(request);
         options.onRequest(request);
       } else if (kind === Dispatch.closed) {
@@ -194,8 +155,8 @@ export class Engine {
         this.#requests.get(serial)?.settle(kind, code);
       }
     };
-    const maxRequests = Number.isFinite(options.concurrency) ? options.concurrency : 0;
-    this.#native = new native.LoopServer(options.fd, options.webServerAddrs, maxRequests, options.limits, dispatch);
+    const maxInFlight = Number.isFinite(options.concurrency) ? options.concurrency : 0;
+    this.#native = new native.LoopServer(options.fd, options.webServerAddrs, maxInFlight, options.limits, dispatch);
   }
 
   start(): void {

@@ -1,7 +1,7 @@
 // The one request of a createServer() program run as plain CGI: environment, stdin and stdout, asynchronously.
 import { read, write } from 'node:fs';
 import { isatty } from 'node:tty';
-import type { DoneCallback, ReadCallback, RequestIO } from '../engine/engine';
+import type { DoneCallback, ReadCallback, RequestIO } from './request-io';
 import { FcgiError, fcgiErrorFromNode } from '../errors';
 import { native } from '../native';
 import { declaredBodyLength, paramsFromPairs, type Params } from '../params';

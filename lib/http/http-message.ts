@@ -2,7 +2,7 @@
 // Express, Koa, Fastify — runs unchanged: headers from the CGI parameters, the body as a stream, a CGI response.
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { RequestIO } from '../engine/engine';
+import type { RequestIO } from './request-io';
 import { FcgiSocket } from './http-socket';
 import type { Params } from '../params';
 import { roleName, type Role } from '../accept-loop/request';
@@ -169,7 +169,7 @@ interface RequestState {
   _readableState: { readingMore: boolean; resumeScheduled: boolean };
 }
 
-/** A readable stream over one of the request's input streams, pulled from the engine as the consumer asks. */
+/** A readable stream over one of the request's input streams, pulled from the server as the consumer asks. */
 function pullFrom(stream: Readable, io: RequestIO, socket: FcgiSocket, onEnd: () => void): void {
   stream._read = () => {
     (stream as unknown as RequestState)._consuming = true;
@@ -194,7 +194,7 @@ function pullFrom(stream: Readable, io: RequestIO, socket: FcgiSocket, onEnd: ()
 
 /**
  * When the response has finished, as node:http does: a body nobody started reading is dumped, so that req still
- * ends ('end', then 'close'). Here the engine drains those bytes itself, so the stream ends without reading them.
+ * ends ('end', then 'close'). Here the server drains those bytes itself, so the stream ends without reading them.
  */
 export function dumpRequest(req: IncomingMessage): void {
   const state = req as unknown as RequestState;
@@ -217,7 +217,7 @@ export function closeRequest(req: IncomingMessage, responseFinished: boolean): v
     return;
   }
   if (req.readableEnded || !(req as unknown as RequestState)._consuming) return; // dumped: ends by itself
-  // Read in part and left: the engine drained the rest, so the body is complete, and a read still in flight
+  // Read in part and left: the server drained the rest, so the body is complete, and a read still in flight
   // must not find the stream ended under it.
   req.complete = true;
   req.destroyed = true;
@@ -266,7 +266,7 @@ export function createRequest(
     dataStream._read = (size: number) => {
       if (started) return pull(size);
       started = true;
-      // FCGI_DATA follows FCGI_STDIN: the engine skips what is left of the body first.
+      // FCGI_DATA follows FCGI_STDIN: the server skips what is left of the body first.
       io.startData((error) => (error ? dataStream.destroy(error) : pull(size)));
     };
   }

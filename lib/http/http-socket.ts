@@ -1,11 +1,11 @@
 // The socket a ServerResponse writes to: turns Node's HTTP/1.1 head into a CGI head and sends everything through the
-// request's FastCGI streams, batching what is written in one tick into one call to the engine.
+// request's FastCGI streams, batching what is written in one tick into one call to the server.
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import type { RequestIO } from '../engine/engine';
+import type { RequestIO } from './request-io';
 import type { FcgiError } from '../errors';
 
-/** Bytes queued for the engine above which write() asks the writer to wait for 'drain'. */
+/** Bytes queued for the server above which write() asks the writer to wait for 'drain'. */
 const highWaterMark = 64 * 1024;
 /**
  * Header lines that belong to the HTTP connection, which the web server owns; and Trailer, since a CGI response has

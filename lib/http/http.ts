@@ -1,11 +1,12 @@
-// createServer(): the node:http-style server over the event-loop engine. Requests are served concurrently on Node's
+// createServer(): the node:http-style server over the event-loop server (lib/event-loop). Requests are served concurrently on Node's
 // own event loop; handlers get node:http's own IncomingMessage and ServerResponse.
 import { EventEmitter } from 'node:events';
 import { unlinkSync } from 'node:fs';
 import { STATUS_CODES, type IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { CgiIO } from './cgi-io';
-import { Engine, type RequestIO } from '../engine/engine';
+import { LoopBridge } from '../event-loop/loop-bridge';
+import type { RequestIO } from './request-io';
 import { closeRequest, createRequest, createResponse, dumpRequest } from './http-message';
 import type { FcgiSocket } from './http-socket';
 import { runInRequest } from './request-context';
@@ -74,8 +75,8 @@ export class Server extends EventEmitter {
   readonly #limits: Required<RequestLimits>;
   readonly #lifecycleOptions: LifecycleOptions;
   #lifecycle: ServerLifecycle | null = null;
-  #engine: Engine | null = null;
-  /** Under relays (lib/relay): the sockets they handed over, each served by an engine of its own. */
+  #loop: LoopBridge | null = null;
+  /** Under relays (lib/relay): the sockets they handed over, each served by a loop of its own. */
   #relayHub: RelayHub | null = null;
   #fd = -1;
   #ownsFd = false;
@@ -128,7 +129,7 @@ export class Server extends EventEmitter {
     }
     if (callback) this.once('close', callback);
     this.#closing = true;
-    this.#engine?.close();
+    this.#loop?.close();
     this.#relayHub?.close();
     return this;
   }
@@ -149,13 +150,13 @@ export class Server extends EventEmitter {
 
   /** Whether waiting for requests keeps the process alive (it does by default, as with net.Server). */
   ref(): this {
-    this.#engine?.ref();
+    this.#loop?.ref();
     this.#relayHub?.ref();
     return this;
   }
 
   unref(): this {
-    this.#engine?.unref();
+    this.#loop?.unref();
     this.#relayHub?.unref();
     return this;
   }
@@ -224,8 +225,8 @@ export class Server extends EventEmitter {
       (then) => this.close(then),
     );
     this.#lifecycle.start();
-    this.#engine = this.#newEngine(this.#fd, () => this.#closed());
-    this.#engine.start();
+    this.#loop = this.#newLoop(this.#fd, () => this.#closed());
+    this.#loop.start();
   }
 
   /**
@@ -240,17 +241,17 @@ export class Server extends EventEmitter {
     this.#relayHub = new RelayHub({
       path,
       serve: (fd, onClose) => {
-        const engine = this.#newEngine(fd, onClose);
-        engine.start();
-        return engine;
+        const loop = this.#newLoop(fd, onClose);
+        loop.start();
+        return loop;
       },
       onIdle: () => this.#lifecycle?.stopWith('relaysGone'),
       onClose: () => this.#closed(),
     });
   }
 
-  #newEngine(fd: number, onClose: () => void): Engine {
-    return new Engine({
+  #newLoop(fd: number, onClose: () => void): LoopBridge {
+    return new LoopBridge({
       fd,
       webServerAddrs: this.#webServerAddrs,
       concurrency: this.#concurrency,
@@ -286,7 +287,7 @@ export class Server extends EventEmitter {
     }
     this.#lifecycle?.dispose();
     this.#lifecycle = null;
-    this.#engine = null;
+    this.#loop = null;
     this.#relayHub = null;
     this.listening = false;
     this.#closing = false;
@@ -387,7 +388,7 @@ function expectOf(rawHeaders: readonly string[]): string | undefined {
 
 /**
  * node:http reports a write after end() as an 'error' only until the response's socket closes, and silently after.
- * Here the socket closes as soon as the engine has taken the response, so the report would depend on timing: make it
+ * Here the socket closes as soon as the server has taken the response, so the report would depend on timing: make it
  * always an 'error' (which the server reports as 'handlerError'). An own property, so it survives frameworks that swap
  * the response's prototype (Express).
  */
