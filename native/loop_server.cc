@@ -50,14 +50,14 @@ Napi::Function LoopServer::Define(Napi::Env env) {
 LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopServer>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[4].IsFunction()) {
-    ThrowTypeError(env, "new LoopServer(listenFd, webServerAddrs, maxRequests, limits, dispatch)");
+    ThrowTypeError(env, "new LoopServer(listenFd, webServerAddrs, maxInFlight, limits, dispatch)");
   }
   listenFd_ = info[0].As<Napi::Number>().Int32Value();
   if (!allow_.Parse(info[1].As<Napi::String>().Utf8Value())) throw MakeError(env, "FCGI_WEB_SERVER_ADDRS", EINVAL);
-  maxRequests_ = info[2].As<Napi::Number>().Int32Value();
+  maxInFlight_ = info[2].As<Napi::Number>().Int32Value();
   // FCGI_MAX_CONNS for GET_VALUES: without a limit on requests, the connections the process can open.
   rlimit files{};
-  int maxConns = maxRequests_;
+  int maxConns = maxInFlight_;
   if (maxConns <= 0)
     maxConns =
         getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 1000000 ? static_cast<int>(files.rlim_cur) : 1000000;
@@ -91,7 +91,7 @@ void LoopServer::Start(const Napi::CallbackInfo& info) {
 }
 
 void LoopServer::WatchListener() {
-  bool want = !closing_ && !acceptPaused_ && (maxRequests_ <= 0 || static_cast<int>(requests_.size()) < maxRequests_);
+  bool want = !closing_ && !acceptPaused_ && (maxInFlight_ <= 0 || static_cast<int>(requests_.size()) < maxInFlight_);
   if (want == listenWatched_) return;
   listenWatched_ = want;
   if (want) {
@@ -143,7 +143,7 @@ void LoopServer::Schedule(Connection& connection) {
 }
 
 bool LoopServer::MayBegin(Connection& connection) {
-  if (maxRequests_ <= 0 || static_cast<int>(requests_.size()) < maxRequests_) return true;
+  if (maxInFlight_ <= 0 || static_cast<int>(requests_.size()) < maxInFlight_) return true;
   if (std::find(waitingToBegin_.begin(), waitingToBegin_.end(), &connection) == waitingToBegin_.end()) {
     waitingToBegin_.push_back(&connection);
   }
@@ -152,7 +152,7 @@ bool LoopServer::MayBegin(Connection& connection) {
 
 void LoopServer::RequestEnded() {
   WatchListener();
-  while (!waitingToBegin_.empty() && static_cast<int>(requests_.size()) < maxRequests_) {
+  while (!waitingToBegin_.empty() && static_cast<int>(requests_.size()) < maxInFlight_) {
     Connection* next = waitingToBegin_.front();
     waitingToBegin_.pop_front();
     next->Wake();

@@ -32,7 +32,7 @@ enum LoopDispatch {
 class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
  public:
   static Napi::Function Define(Napi::Env env);
-  // JS: new LoopServer(listenFd, webServerAddrs, maxRequests (0: no limit), limits, dispatch)
+  // JS: new LoopServer(listenFd, webServerAddrs, maxInFlight (0: no limit), limits, dispatch)
   explicit LoopServer(const Napi::CallbackInfo& info);
   ~LoopServer() override;
 
@@ -77,7 +77,7 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   int listenFd_;
   AllowList allow_;
   GuardLimits limits_;
-  int maxRequests_;
+  int maxInFlight_;
   Napi::FunctionReference dispatch_;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   uv_poll_t listenPoll_;
@@ -92,7 +92,7 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   std::vector<Connection*> soon_;
   std::unordered_set<Connection*> connections_;
   std::unordered_map<uint32_t, Connection*> requests_;
-  std::deque<Connection*> waitingToBegin_;  // heads that came while maxRequests were in flight
+  std::deque<Connection*> waitingToBegin_;  // heads that came while maxInFlight requests were
   uint32_t nextSerial_ = 1;
   std::string chunk_;   // a write's bytes, or a request's parameters, reused
   std::string joined_;  // a request's parameters as handed to JS

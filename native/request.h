@@ -16,7 +16,8 @@ class Request : public Napi::ObjectWrap<Request> {
 
  private:
   // (idleMs?, parentPid?) -> { role, requestId, keepConn, params: [name, value, name, value, ...] } (latin1 strings,
-  // lossless bytes). Throws ETIMEDOUT (idle), ESRCH (parent gone) or ECANCELED (SIGTERM) when it stops waiting.
+  // lossless bytes), or, when it stops waiting, a stop code: 1 idle for idleMs, 2 the parent is gone, 3 SIGTERM (the
+  // stopReasons of lib/accept-loop/listener.ts). Other failures throw.
   Napi::Value Accept(const Napi::CallbackInfo& info);
   // (buffer, offset, length) -> bytes read; fewer than length only at the end of the stream
   Napi::Value Read(const Napi::CallbackInfo& info);
