@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../lib/client/client';
 import { freePort, nodeCommand, stopAll, stopWithAll, tempDir } from './helpers/apps';
+import { waitUntil } from './helpers/cli';
 import { cgiParams, slowdown } from './helpers/raw-fastcgi';
 import { makeSite } from './helpers/site';
 import { httpGet, startWebServer, type WebServer } from './helpers/webservers';
@@ -17,12 +18,6 @@ afterAll(stopAll);
 const nobody = 65534;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(test: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!test() && Date.now() < deadline) await sleep(50);
-  return test();
-}
 
 /** Answers its pid and version; ?slow after 300 ms; ?crash answers, then throws outside any handler. */
 const app = (version = 'v1'): string => `'use strict';
@@ -93,13 +88,13 @@ describe('fcgi-relay under lighttpd bin-path with max-procs 4', () => {
     const pids = await Promise.all(Array.from({ length: 16 }, () => pidOf('/check?slow')));
     expect(Date.now() - started).toBeLessThan(2400); // one at a time per process: 16 / 4 × 300 ms = 1.2 s at best
     expect(new Set(pids).size).toBe(1);
-    expect(await waitFor(() => processesOf(site.launcher).relays.length === 4, 5000)).toBe(true);
+    expect(await waitUntil(() => processesOf(site.launcher).relays.length === 4, 5000)).toBe(true);
     expect(processesOf(site.launcher).nodes).toEqual([pids[0]]);
   });
 
   it('starts another Node process for the next request after one crashes', async () => {
     const crashed = await pidOf('/check?crash');
-    expect(await waitFor(() => !existsSync(`/proc/${crashed}`), 5000)).toBe(true);
+    expect(await waitUntil(() => !existsSync(`/proc/${crashed}`), 5000)).toBe(true);
     const next = await pidOf('/check');
     expect(next).not.toBe(crashed);
     expect(processesOf(site.launcher).nodes).toEqual([next]);
@@ -120,12 +115,12 @@ describe('fcgi-relay under lighttpd bin-path with max-procs 4', () => {
     const last = answers[answers.length - 1] as string;
     expect(last).toMatch(/ v2$/);
     expect(last).not.toContain(` ${before} `);
-    expect(await waitFor(() => processesOf(site.launcher).nodes.length === 1, 5000)).toBe(true);
+    expect(await waitUntil(() => processesOf(site.launcher).nodes.length === 1, 5000)).toBe(true);
   });
 
   it('leaves no process of the site 5 s after lighttpd stops', async () => {
     await server.stop();
-    expect(await waitFor(noneLeft(site.launcher), 5000)).toBe(true);
+    expect(await waitUntil(noneLeft(site.launcher), 5000)).toBe(true);
   });
 });
 
@@ -153,7 +148,7 @@ describe('fcgi-relay under spawn-fcgi -F 3', () => {
     expect(relays, said).toHaveLength(3);
     stopWithAll(async () => {
       for (const pid of processesOf(site.launcher).relays) process.kill(pid, 'SIGTERM');
-      await waitFor(noneLeft(site.launcher), 5000);
+      await waitUntil(noneLeft(site.launcher), 5000);
     });
   });
 
@@ -168,7 +163,7 @@ describe('fcgi-relay under spawn-fcgi -F 3', () => {
 
   it('starts another Node process at the next request after one crashes, though spawn-fcgi never restarts anything', async () => {
     const crashed = await pidOf('crash');
-    expect(await waitFor(() => !existsSync(`/proc/${crashed}`), 5000 * slowdown)).toBe(true);
+    expect(await waitUntil(() => !existsSync(`/proc/${crashed}`), 5000 * slowdown)).toBe(true);
     const next = await pidOf().catch((error: Error) => {
       throw new Error(`${error.message}\n${readFileSync(join(site.dir, 'logs', 'app.log'), 'utf8')}`);
     });
@@ -230,7 +225,7 @@ print(answers)
 
   it('leaves no process of the site 5 s after its relays are stopped', async () => {
     for (const pid of processesOf(site.launcher).relays) process.kill(pid, 'SIGTERM');
-    expect(await waitFor(noneLeft(site.launcher), 5000 * slowdown)).toBe(true);
+    expect(await waitUntil(noneLeft(site.launcher), 5000 * slowdown)).toBe(true);
   });
 });
 
@@ -249,7 +244,7 @@ describe('fcgi-relay with an app on the synchronous accept() loop', () => {
     stopWithAll(async () => {
       for (const pid of [...processesOf(site.launcher).relays, ...processesOf(site.launcher).nodes])
         process.kill(pid, 'SIGTERM');
-      await waitFor(noneLeft(site.launcher), 5000);
+      await waitUntil(noneLeft(site.launcher), 5000);
     });
     const response = parseCgiResponse((await fcgiRequest({ port }, cgiParams())).stdout);
     expect(response.body.toString()).toMatch(/^loop \d+\n?$/);
@@ -278,6 +273,6 @@ describe.skipIf(!nobodyRunsNode)('fcgi-relay under H2O fastcgi.spawn', () => {
     expect(new Set(replies.map((reply) => reply.body.toString().split(' ')[0])).size).toBe(1);
     expect(processesOf(site.launcher).nodes).toHaveLength(1);
     await server.stop();
-    expect(await waitFor(noneLeft(site.launcher), 5000)).toBe(true);
+    expect(await waitUntil(noneLeft(site.launcher), 5000)).toBe(true);
   });
 });

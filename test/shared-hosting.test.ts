@@ -21,6 +21,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll, tempDir } from './helpers/apps';
+import { waitUntil } from './helpers/cli';
 import {
   canPlayUser,
   libfcgiFiles,
@@ -90,13 +91,6 @@ function appProcessesOf(uid: number, kind: 'relay' | 'node' | 'any' = 'any'): nu
       }
     })
     .map(Number);
-}
-
-/** Waits up to ms for test() to hold. */
-async function waitFor(test: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!test() && Date.now() < deadline) await sleep(100);
-  return test();
 }
 
 /**
@@ -312,7 +306,7 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     expect(after.version).toBe('v2');
     expect(after.pid).not.toBe(before.pid); // the relays started a new Node process with the new code
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
-    expect(await waitFor(() => appProcessesOf(user.uid, 'node').length === 1, 5_000)).toBe(true);
+    expect(await waitUntil(() => appProcessesOf(user.uid, 'node').length === 1, 5_000)).toBe(true);
     expect(execFileSync('tail', ['-n', '50', '/var/log/apache2/suexec.log'], { encoding: 'utf8' })).toContain(
       `uid: (${user.uid}/${user.name})`,
     );
@@ -354,7 +348,7 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     const before = appProcessesOf(user.uid);
     expect(before.length).toBeGreaterThan(0);
     process.kill(server.child.pid as number, 'SIGUSR1'); // apache2 -k graceful
-    expect(await waitFor(() => before.every((pid) => !existsSync(`/proc/${pid}`)), 5_000)).toBe(true);
+    expect(await waitUntil(() => before.every((pid) => !existsSync(`/proc/${pid}`)), 5_000)).toBe(true);
     let reply = await httpGet(server.port, '/hello/after-restart');
     for (let i = 0; i < 20 && reply.status !== 200; i++) {
       await sleep(250);
@@ -362,6 +356,6 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     }
     expect(reply.status).toBe(200);
     await server.stop('SIGTERM'); // apache2 -k stop
-    expect(await waitFor(() => appProcessesOf(user.uid).length === 0, 5_000)).toBe(true);
+    expect(await waitUntil(() => appProcessesOf(user.uid).length === 0, 5_000)).toBe(true);
   });
 });
