@@ -57,6 +57,23 @@ export interface NativeRelayListener {
   close(): void;
 }
 
+export interface ScanVerdict {
+  /** What libfcgi would be shown. */
+  shown: Buffer;
+  consumed: number;
+  /** The records the scanner owes the peer (GET_VALUES_RESULT, UNKNOWN_TYPE). */
+  replies: Buffer;
+  violation: 'unsupportedVersion' | 'paramsTooLarge' | null;
+  message: string;
+  requestId: number;
+  paramsEnded: boolean;
+  inputEnded: boolean;
+  abortSeen: boolean;
+  /** Whether the bytes left unconsumed begin with FCGI_ABORT_REQUEST for the request. */
+  abortFollows: boolean;
+  heldHeaderBytes: number;
+}
+
 export interface NativeAddon {
   setErrorClass(errorClass: typeof FcgiError): void;
   listenTcp(host: string, port: number, backlog: number): { fd: number; port: number };
@@ -88,6 +105,8 @@ export interface NativeAddon {
   RelayListener: new (listenFd: number, dispatch: RelayDispatch) => NativeRelayListener;
   /** The parameter names the event-loop server sends as numbers (native/param_names.h). */
   knownParamNames: string[];
+  /** The record scanner's verdict on bytes (native/protocol/record_scanner.h), for its byte-table tests only. */
+  scanRecords(bytes: Uint8Array, maxParamsSize: number, maxConns: number, stopAtInputEnd: boolean): ScanVerdict;
   /** The FcgiError for a result code (errno or FCGX_*), as the addon names it; detail replaces the description. */
   errorFor(syscall: string, code: number, detail?: string): FcgiError;
 }

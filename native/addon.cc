@@ -11,6 +11,7 @@
 #include "relay_listener.h"
 #include "replace_process.h"
 #include "request.h"
+#include "scan_records.h"
 #include "signals.h"
 #include "stop_signal.h"
 
@@ -35,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("LoopServer", LoopServer::Define(env));
   exports.Set("RelayListener", RelayListener::Define(env));
   exports.Set("knownParamNames", KnownParamNames(env));
+  exports.Set("scanRecords", Napi::Function::New(env, ScanRecords, "scanRecords"));
   return exports;
 }
 

@@ -19,7 +19,6 @@ constexpr int kReceivesPerWake = 16;            // then other connections get th
 constexpr size_t kInputHighWater = 256 * 1024;  // body bytes held for the app before the socket is left unread
 constexpr size_t kOutputHighWater = 64 * 1024;  // output waiting before writers are asked to wait
 constexpr auto kLinger = std::chrono::milliseconds(2000);
-constexpr uint8_t kAbortRequestType = 2;
 
 thread_local Connection* tCurrent = nullptr;
 
@@ -233,8 +232,7 @@ void Connection::Step() {
       // libfcgi takes all of input_ whenever it reads, so bytes there mean a waiting read can move on.
       bool readable = input_.size() > inputRead_ || peerEnded_ || inputError_ != 0;
       // Once the input has ended the guard holds what follows; an FCGI_ABORT_REQUEST for this request shows there.
-      bool abortHeld = guard_.inputEnded() && raw_.size() >= 4 && static_cast<uint8_t>(raw_[1]) == kAbortRequestType &&
-                       ((static_cast<uint8_t>(raw_[2]) << 8) | static_cast<uint8_t>(raw_[3])) == request_.requestId;
+      bool abortHeld = guard_.scanner().AbortFollows(reinterpret_cast<const unsigned char*>(raw_.data()), raw_.size());
       // Gives the owner one notice; false when Step stops here: the owner may not be called now (RunSoon comes back),
       // or the request ended under the notice (progressAgain_ takes it from there).
       auto notify = [this](auto give) {
@@ -244,7 +242,7 @@ void Connection::Step() {
         progressAgain_ = true;
         return false;
       };
-      if (!aborted_ && (guard_.abortSeen() || abortHeld || peerEnded_) && !notify([this] {
+      if (!aborted_ && (guard_.scanner().abortSeen() || abortHeld || peerEnded_) && !notify([this] {
             aborted_ = true;
             owner_.OnAborted(*this);
           })) {

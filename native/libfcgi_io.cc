@@ -1,5 +1,5 @@
 // libfcgi's OS_Read(), OS_Write() and OS_IpcClose(), routed to the addon: to the event loop's Connection that is
-// current (libfcgi then never touches a socket), else to the record guard of the synchronous loop (reads only), else
+// current (libfcgi then never touches a socket), else to the synchronous loop's blocking reader (reads only), else
 // to what libfcgi's own do.
 //
 // Two builds, two ways in:
@@ -13,14 +13,16 @@
 //   OS_IpcClose): libfcgi's calls in fcgiapp.o become calls to __wrap_OS_*(), and __real_OS_*() are libfcgi's own.
 #include <unistd.h>
 
+#include "blocking_reader.h"
 #include "connection.h"
-#include "record_guard.h"
 
 namespace {
 
 int ReadRouted(int fd, char* buffer, size_t length, int (*plain)(int, char*, size_t)) {
   if (fcgi::Connection* connection = fcgi::Connection::Current()) return connection->ReadForLibfcgi(buffer, length);
-  if (fcgi::RecordGuard* guard = fcgi::RecordGuard::Current()) return static_cast<int>(guard->Read(fd, buffer, length));
+  if (fcgi::BlockingReader* reader = fcgi::BlockingReader::Current()) {
+    return static_cast<int>(reader->Read(fd, buffer, length));
+  }
   return plain(fd, buffer, length);
 }
 

@@ -81,9 +81,8 @@ int RequestSlot::Begin(int connectionFd, const char* received, size_t receivedCo
   // keepConnection = 1 stops FCGX_Accept_r's opening finish from closing the connection handed to it.
   request_.keepConnection = 1;
   UsePlainClose(request_);
-  guard_.Begin();
-  guard_.Preload(received, receivedCount);
-  RecordGuard::Scope guarded(guard_);
+  reader_.Begin(received, receivedCount);
+  BlockingReader::Scope guarded(reader_);
   if (FCGX_Accept_r(&request_) != 0) {
     request_.ipcFd = -1;  // libfcgi closed it
     return guard_.refusal() != 0 ? guard_.refusal() : FCGX_PROTOCOL_ERROR;
@@ -104,7 +103,7 @@ int RequestSlot::Begin(int connectionFd, const char* received, size_t receivedCo
 }
 
 int RequestSlot::Read(char* buffer, int length, int* count) {
-  RecordGuard::Scope guarded(guard_);
+  BlockingReader::Scope guarded(reader_);
   *count = 0;
   if (!active_) return FCGX_CALL_SEQ_ERROR;
   int got = FCGX_GetStr(buffer, length, request_.in);
@@ -145,7 +144,7 @@ int RequestSlot::SkipInput() {
 }
 
 int RequestSlot::StartFilterData() {
-  RecordGuard::Scope guarded(guard_);
+  BlockingReader::Scope guarded(reader_);
   if (!active_ || request_.role != FCGI_FILTER || filterDataStarted_) return FCGX_CALL_SEQ_ERROR;
   int code = SkipInput();
   if (code != 0) return code;
@@ -155,7 +154,7 @@ int RequestSlot::StartFilterData() {
 }
 
 int RequestSlot::DrainInput() {
-  RecordGuard::Scope guarded(guard_);
+  BlockingReader::Scope guarded(reader_);
   if (request_.role == FCGI_FILTER && !filterDataStarted_) {
     int code = StartFilterData();
     if (code != 0) return code;

@@ -5,6 +5,7 @@
 #include <fcgiapp.h>
 
 #include "accept.h"
+#include "blocking_reader.h"
 #include "record_guard.h"
 
 namespace fcgi {
@@ -58,6 +59,7 @@ class RequestSlot {
 
   FCGX_Request request_;
   RecordGuard guard_;
+  BlockingReader reader_{guard_};
   bool active_ = false;
   bool filterDataStarted_ = false;
   // The first bytes of a kept connection's next request, received by the wait for it (libfcgi reads 8 KiB at a time).

@@ -1,0 +1,48 @@
+// The synchronous loop's reads: libfcgi reads a blocking socket through its OS_Read(), which libfcgi_io.cc routes to
+// the BlockingReader current on the calling thread (set with a Scope around calls into libfcgi). The reader takes
+// what arrives through the record guard, waits no longer than the guard's deadline, and sends what the guard owes
+// the peer (GET_VALUES answers, a refusal's response, lingering after it).
+#pragma once
+#include <sys/types.h>
+
+#include <cstddef>
+#include <string>
+
+#include "record_guard.h"
+
+namespace fcgi {
+
+class BlockingReader {
+ public:
+  explicit BlockingReader(RecordGuard& guard) : guard_(guard) {}
+
+  // Starts a request on a connection: the guard begins, and the bytes the wait for it already received (on a kept
+  // connection) are read first.
+  void Begin(const char* received, size_t count);
+  // The read libfcgi asked for: fills buffer with up to length bytes of validated records. Returns the count, 0 at
+  // the end of the stream, or -1 with errno set (ETIMEDOUT, or EPROTO once the guard has refused the request).
+  ssize_t Read(int fd, char* buffer, size_t length);
+
+  // The reader serving libfcgi's reads on this thread, if any.
+  static BlockingReader* Current();
+  class Scope {
+   public:
+    explicit Scope(BlockingReader& reader);
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    BlockingReader* previous_;
+  };
+
+ private:
+  ssize_t ReadBeforeDeadline(int fd, char* buffer, size_t length);
+  void SendReplies(int fd);
+
+  RecordGuard& guard_;
+  std::string preloaded_;
+  size_t preloadedTaken_ = 0;
+};
+
+}  // namespace fcgi
