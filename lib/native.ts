@@ -28,10 +28,10 @@ export interface NativeRequest {
   close(): void;
 }
 
-/** (kind, serial, code, payload): see native/loop_server.h LoopDispatch. */
+/** (kind, serial, code, payload): see native/event_loop/loop_server.h LoopDispatch. */
 export type Dispatch = (kind: number, serial: number, code: number, payload: unknown) => void;
 
-/** The event-loop server (native/loop_server.h): requests are named by serial numbers; results are values, or error codes as numbers. */
+/** The event-loop server (native/event_loop/loop_server.h): requests are named by serial numbers; results are values, or error codes as numbers. */
 export interface NativeLoopServer {
   start(): void;
   close(): void;
@@ -77,7 +77,7 @@ export interface ScanVerdict {
 export interface NativeAddon {
   setErrorClass(errorClass: typeof FcgiError): void;
   listenTcp(host: string, port: number, backlog: number): { fd: number; port: number };
-  /** seqpacket: a SOCK_SEQPACKET socket, as relays' control socket is (native/relay_listener.h). */
+  /** seqpacket: a SOCK_SEQPACKET socket, as relays' control socket is (native/event_loop/relay_listener.h). */
   listenUnix(path: string, backlog: number, seqpacket?: boolean): number;
   isListeningSocket(fd: number): boolean;
   closeFd(fd: number): void;
@@ -90,7 +90,7 @@ export interface NativeAddon {
   replaceProcess(file: string, args: string[], env: string[]): never;
   /** dup2(from, to): fd `to` refers to what `from` does from now on. */
   dup2(from: number, to: number): void;
-  /** Takes SIGTERM for the synchronous loop (native/stop_signal.h); only when no JS listener wants it. */
+  /** Takes SIGTERM for the synchronous loop (native/accept_loop/stop_signal.h); only when no JS listener wants it. */
   watchStopSignal(graceMs: number): void;
   Request: new (listenFd: number, webServerAddrs: string, limits: Required<RequestLimits>) => NativeRequest;
   /** maxInFlight: requests in flight before new connections wait; 0 for no limit (not lifecycle's maxRequests). */
@@ -101,9 +101,9 @@ export interface NativeAddon {
     limits: Required<RequestLimits>,
     dispatch: Dispatch,
   ) => NativeLoopServer;
-  /** Takes relays' sockets on a listening control socket (native/relay_listener.h); owns listenFd. */
+  /** Takes relays' sockets on a listening control socket (native/event_loop/relay_listener.h); owns listenFd. */
   RelayListener: new (listenFd: number, dispatch: RelayDispatch) => NativeRelayListener;
-  /** The parameter names the event-loop server sends as numbers (native/param_names.h). */
+  /** The parameter names the event-loop server sends as numbers (native/core/param_names.h). */
   knownParamNames: string[];
   /** The record scanner's verdict on bytes (native/protocol/record_scanner.h), for its byte-table tests only. */
   scanRecords(bytes: Uint8Array, maxParamsSize: number, maxConns: number, stopAtInputEnd: boolean): ScanVerdict;

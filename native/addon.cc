@@ -1,19 +1,19 @@
 // The addon's exports, and nothing else: each entry translates libfcgi or socket calls for lib/native.ts.
 #include <napi.h>
 
-#include "dup2.h"
-#include "environ.h"
-#include "errors.h"
-#include "instance.h"
-#include "listen.h"
-#include "loop_server.h"
-#include "param_names.h"
-#include "relay_listener.h"
-#include "replace_process.h"
-#include "request.h"
-#include "scan_records.h"
-#include "signals.h"
-#include "stop_signal.h"
+#include "accept_loop/request.h"
+#include "accept_loop/stop_signal.h"
+#include "core/dup2.h"
+#include "core/environ.h"
+#include "core/errors.h"
+#include "core/instance.h"
+#include "core/listen.h"
+#include "core/param_names.h"
+#include "core/replace_process.h"
+#include "core/scan_records.h"
+#include "core/signals.h"
+#include "event_loop/loop_server.h"
+#include "event_loop/relay_listener.h"
 
 namespace fcgi {
 

@@ -13,8 +13,8 @@
 //   OS_IpcClose): libfcgi's calls in fcgiapp.o become calls to __wrap_OS_*(), and __real_OS_*() are libfcgi's own.
 #include <unistd.h>
 
-#include "blocking_reader.h"
-#include "connection.h"
+#include "accept_loop/blocking_reader.h"
+#include "event_loop/connection.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // The format the event-loop server and JS talk in (lib/event-loop/messages.ts), as the C++ side defines it
-// (native/loop_server.h) and as its parameter names are numbered (native/param_names.cc): unit tables, and the
+// (native/event_loop/loop_server.h) and as its parameter names are numbered (native/core/param_names.cc): unit tables, and the
 // numbers read out of the header, so the two definitions cannot drift apart unseen.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,8 +9,8 @@ import { native } from '../lib/native';
 import { repoRoot } from './helpers/apps';
 
 describe("the event-loop server's messages", () => {
-  it("numbers dispatch kinds as native/loop_server.h's LoopDispatch does", () => {
-    const header = readFileSync(join(repoRoot, 'native', 'loop_server.h'), 'utf8');
+  it("numbers dispatch kinds as native/event_loop/loop_server.h's LoopDispatch does", () => {
+    const header = readFileSync(join(repoRoot, 'native', 'event_loop', 'loop_server.h'), 'utf8');
     const numbered = Object.fromEntries(
       [...header.matchAll(/^\s+kLoop(\w+) = (\d+),/gm)].map(([, name, value]) => [
         (name as string).charAt(0).toLowerCase() + (name as string).slice(1),

@@ -42,7 +42,7 @@ export interface ListenOptions extends RequestLimits, LifecycleOptions, SocketOp
   webServerAddrs?: string | readonly string[];
 }
 
-/** What the native accept() returns instead of a request when the loop should stop (see native/accept.h). */
+/** What the native accept() returns instead of a request when the loop should stop (see native/accept_loop/waits.h). */
 const stopReasons: Record<number, StopReason> = { 1: 'idleTimeout', 2: 'parentExited', 3: 'SIGTERM' };
 
 /** The codes with which accept() reports a request the record guard refused and answered itself. */

@@ -1,5 +1,5 @@
 // The bridge to the event-loop server: the addon accepts connections and serves them on Node's own event loop, with
-// libfcgi as the codec (native/loop_server.h); this file gives each request its ordered, callback-style I/O
+// libfcgi as the codec (native/event_loop/loop_server.h); this file gives each request its ordered, callback-style I/O
 // (RequestIO) over the addon's serial-numbered calls, and turns the addon's dispatch calls (messages.ts) into those
 // callbacks.
 import type { FcgiError } from '../errors';

@@ -1,11 +1,11 @@
-#include "record_scanner.h"
+#include "protocol/record_scanner.h"
 
 #include <fastcgi.h>
 
 #include <algorithm>
 #include <cstring>
 
-#include "records.h"
+#include "protocol/records.h"
 
 namespace fcgi::protocol {
 

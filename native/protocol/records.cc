@@ -1,4 +1,4 @@
-#include "records.h"
+#include "protocol/records.h"
 
 #include <fastcgi.h>
 

@@ -4,9 +4,9 @@
 #include <fastcgi.h>
 #include <fcgiapp.h>
 
-#include "accept.h"
-#include "blocking_reader.h"
-#include "record_guard.h"
+#include "accept_loop/blocking_reader.h"
+#include "accept_loop/waits.h"
+#include "core/record_guard.h"
 
 namespace fcgi {
 

@@ -2,7 +2,7 @@
 #pragma once
 #include <napi.h>
 
-#include "record_guard.h"
+#include "core/record_guard.h"
 
 namespace fcgi {
 

@@ -1,6 +1,6 @@
 // The JS class over the event-loop engine: LoopServer accepts connections on Node's own event loop (libuv), owns them
-// (native/connection.h), and translates each request's orders from JS and its events back to JS. No thread besides
-// the JS thread ever runs here. Requests are named by a serial number in both directions.
+// (native/event_loop/connection.h), and translates each request's orders from JS and its events back to JS. No thread
+// besides the JS thread ever runs here. Requests are named by a serial number in both directions.
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -13,8 +13,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "accept.h"
-#include "connection.h"
+#include "accept_loop/waits.h"
+#include "event_loop/connection.h"
 
 namespace fcgi {
 

@@ -1,5 +1,5 @@
 // Graceful SIGTERM for the synchronous accept loop (see stop_signal.h).
-#include "stop_signal.h"
+#include "accept_loop/stop_signal.h"
 
 #include <signal.h>
 #include <sys/time.h>

@@ -1,4 +1,4 @@
-#include "record_guard.h"
+#include "core/record_guard.h"
 
 #include <fastcgi.h>
 #include <fcgiapp.h>

@@ -1,5 +1,5 @@
 // Accepts relays on the control socket and takes the listening socket each hands over. See relay_listener.h.
-#include "relay_listener.h"
+#include "event_loop/relay_listener.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "errors.h"
+#include "core/errors.h"
 
 namespace fcgi {
 

@@ -1,5 +1,5 @@
 // Initialises libfcgi without letting it take over the signals that Node.js owns.
-#include "signals.h"
+#include "core/signals.h"
 
 #include <fcgiapp.h>
 #include <signal.h>

@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <string>
 
-#include "record_guard.h"
+#include "core/record_guard.h"
 
 namespace fcgi {
 

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <string>
 
-#include "record_guard.h"
+#include "core/record_guard.h"
 
 namespace fcgi {
 

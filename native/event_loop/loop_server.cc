@@ -1,5 +1,5 @@
 // The JS class over the event-loop engine. See loop_server.h.
-#include "loop_server.h"
+#include "event_loop/loop_server.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -13,10 +13,10 @@
 #include <cstring>
 #include <string_view>
 
-#include "errors.h"
-#include "js_bytes.h"
-#include "options.h"
-#include "param_names.h"
+#include "core/errors.h"
+#include "core/js_bytes.h"
+#include "core/options.h"
+#include "core/param_names.h"
 
 namespace fcgi {
 

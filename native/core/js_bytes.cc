@@ -1,7 +1,7 @@
 // The bytes of a JS string (as UTF-8) or Uint8Array. See js_bytes.h.
-#include "js_bytes.h"
+#include "core/js_bytes.h"
 
-#include "errors.h"
+#include "core/errors.h"
 
 namespace fcgi {
 

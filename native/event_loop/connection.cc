@@ -1,5 +1,5 @@
 // One FastCGI connection served on Node's event loop, with libfcgi as its codec. See connection.h.
-#include "connection.h"
+#include "event_loop/connection.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "request_slot.h"
+#include "accept_loop/request_slot.h"
 
 namespace fcgi {
 

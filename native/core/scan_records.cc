@@ -1,4 +1,4 @@
-#include "scan_records.h"
+#include "core/scan_records.h"
 
 #include <fastcgi.h>
 

@@ -1,26 +1,15 @@
-// Accepts FastCGI connections on a listening socket, in place of libfcgi's OS_Accept: it waits with poll() (a
-// listening fd that libuv made non-blocking makes accept() fail with EAGAIN), never select()s (which breaks on fds
-// above 1023), and applies FCGI_WEB_SERVER_ADDRS to IPv4 and IPv6 peers alike.
+// The synchronous loop's waits: for a connection on the listening socket, in place of libfcgi's OS_Accept, and for the
+// next request on a kept connection. They wait with poll() (a listening fd that libuv made non-blocking makes accept()
+// fail with EAGAIN), never select() (which breaks on fds above 1023), and end on SIGTERM, idleness or the parent's
+// death.
 #pragma once
-#include <netinet/in.h>
-#include <sys/socket.h>
+#include <sys/types.h>
 
-#include <string>
-#include <vector>
+#include <cstddef>
+
+#include "core/admission.h"
 
 namespace fcgi {
-
-// The web server addresses a connection may come from; empty allows every peer, as libfcgi does.
-class AllowList {
- public:
-  // Parses a comma-separated list of IPv4 or IPv6 addresses. Returns false (and stays empty) on a malformed entry.
-  bool Parse(const std::string& commaSeparated);
-  bool Allows(const sockaddr_storage& peer) const;
-
- private:
-  std::vector<in_addr> v4_;
-  std::vector<in6_addr> v6_;
-};
 
 // When the synchronous loop stops waiting for work instead of serving it.
 struct StopWhen {
@@ -42,9 +31,5 @@ ssize_t ReceiveToServe(int fd, char* buffer, size_t length, const StopWhen& stop
 
 // Blocks until a connection from an allowed peer arrives. Returns its fd, or a negative code (see WaitToServe).
 int AcceptConnection(int listenFd, const AllowList& allow, const StopWhen& stop = StopWhen());
-
-// What both serving modes do with a connection just accepted from peer: close it (returning false) when the allow
-// list refuses the peer, else turn Nagle off on TCP (records are written whole; Nagle would only delay the last one).
-bool AdmitConnection(int fd, const sockaddr_storage& peer, const AllowList& allow);
 
 }  // namespace fcgi

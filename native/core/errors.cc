@@ -1,5 +1,5 @@
 // Turns libfcgi and errno result codes into JS errors of the one class that the TypeScript layer registers.
-#include "errors.h"
+#include "core/errors.h"
 
 #include <fcgiapp.h>
 
@@ -7,8 +7,8 @@
 #include <cstring>
 #include <string>
 
-#include "instance.h"
-#include "record_guard.h"
+#include "core/instance.h"
+#include "core/record_guard.h"
 
 namespace fcgi {
 

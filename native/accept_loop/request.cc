@@ -1,13 +1,13 @@
 // The JS class over RequestSlot: the synchronous calls of the accept loop, translated one for one.
-#include "request.h"
+#include "accept_loop/request.h"
 
 #include <cerrno>
 #include <cstring>
 #include <string>
 
-#include "errors.h"
-#include "js_bytes.h"
-#include "options.h"
+#include "core/errors.h"
+#include "core/js_bytes.h"
+#include "core/options.h"
 
 namespace fcgi {
 

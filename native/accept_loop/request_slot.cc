@@ -1,6 +1,6 @@
 // One libfcgi request and its lifecycle: begin on a connection the addon accepted, read, write, finish with the body
 // drained. Plain C++ that returns result codes (see errors.h), so every binding on top of it shares one behaviour.
-#include "request_slot.h"
+#include "accept_loop/request_slot.h"
 
 #include <malloc.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // Copies a listener's JS options into the plain structs the C++ layer works with, before any work leaves the JS thread.
-#include "options.h"
+#include "core/options.h"
 
-#include "errors.h"
+#include "core/errors.h"
 
 namespace fcgi {
 

@@ -1,11 +1,11 @@
 // dup2 for lib/app-log.ts (see dup2.h).
-#include "dup2.h"
+#include "core/dup2.h"
 
 #include <unistd.h>
 
 #include <cerrno>
 
-#include "errors.h"
+#include "core/errors.h"
 
 namespace fcgi {
 

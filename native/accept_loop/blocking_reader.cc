@@ -1,4 +1,4 @@
-#include "blocking_reader.h"
+#include "accept_loop/blocking_reader.h"
 
 #include <fastcgi.h>
 #include <poll.h>

@@ -2,8 +2,8 @@
 #pragma once
 #include <napi.h>
 
-#include "accept.h"
-#include "request_slot.h"
+#include "accept_loop/request_slot.h"
+#include "accept_loop/waits.h"
 
 namespace fcgi {
 
