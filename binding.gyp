@@ -18,7 +18,7 @@
       "target_name": "fcgi",
       "sources": [
         "native/accept_loop/blocking_reader.cc",
-        "native/accept_loop/request.cc",
+        "native/accept_loop/accept_loop.cc",
         "native/accept_loop/request_slot.cc",
         "native/accept_loop/stop_signal.cc",
         "native/accept_loop/waits.cc",

@@ -11,7 +11,7 @@ export interface AcceptedRequest {
   params: string[];
 }
 
-export interface NativeRequest {
+export interface NativeAcceptLoop {
   /**
    * The next request, or when the wait ends otherwise a stop code: 1 idle for idleMs, 2 the parent (when not 0) is
    * no longer parentPid, 3 SIGTERM arrived (after watchStopSignal).
@@ -92,7 +92,7 @@ export interface NativeAddon {
   dup2(from: number, to: number): void;
   /** Takes SIGTERM for the synchronous loop (native/accept_loop/stop_signal.h); only when no JS listener wants it. */
   watchStopSignal(graceMs: number): void;
-  Request: new (listenFd: number, webServerAddrs: string, limits: Required<RequestLimits>) => NativeRequest;
+  AcceptLoop: new (listenFd: number, webServerAddrs: string, limits: Required<RequestLimits>) => NativeAcceptLoop;
   /** maxInFlight: requests in flight before new connections wait; 0 for no limit (not lifecycle's maxRequests). */
   LoopServer: new (
     listenFd: number,

@@ -1,7 +1,7 @@
 // The addon's exports, and nothing else: each entry translates libfcgi or socket calls for lib/native.ts.
 #include <napi.h>
 
-#include "accept_loop/request.h"
+#include "accept_loop/accept_loop.h"
 #include "accept_loop/stop_signal.h"
 #include "core/dup2.h"
 #include "core/environ.h"
@@ -32,7 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dup2", Napi::Function::New(env, Dup2, "dup2"));
   exports.Set("replaceProcess", Napi::Function::New(env, ReplaceProcess, "replaceProcess"));
   exports.Set("watchStopSignal", Napi::Function::New(env, WatchStopSignalJs, "watchStopSignal"));
-  exports.Set("Request", Request::Define(env));
+  exports.Set("AcceptLoop", AcceptLoop::Define(env));
   exports.Set("LoopServer", LoopServer::Define(env));
   exports.Set("RelayListener", RelayListener::Define(env));
   exports.Set("knownParamNames", KnownParamNames(env));

@@ -1,6 +1,6 @@
 // A request that came over a FastCGI connection: the Request calls mapped onto the native libfcgi request.
 import type { FcgiError } from '../errors';
-import type { AcceptedRequest, NativeRequest } from '../native';
+import type { AcceptedRequest, NativeAcceptLoop } from '../native';
 import { paramsFromPairs, type Params } from '../params';
 import { Request, roleName, type Role } from './request';
 
@@ -10,9 +10,9 @@ export class FastCgiRequest extends Request {
   readonly requestId: number;
   readonly keepConn: boolean;
   readonly isCGI = false;
-  readonly #handle: NativeRequest;
+  readonly #handle: NativeAcceptLoop;
 
-  constructor(handle: NativeRequest, accepted: AcceptedRequest) {
+  constructor(handle: NativeAcceptLoop, accepted: AcceptedRequest) {
     super();
     this.#handle = handle;
     this.params = paramsFromPairs(accepted.params);

@@ -20,7 +20,7 @@ import { setCrashGuard } from '../restart/crash-guard';
 import { restartInPlace } from '../restart/replace';
 import { checkStartSync, reportStartedIfChecking } from '../restart/start-check';
 import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
-import { native, type NativeRequest } from '../native';
+import { native, type NativeAcceptLoop } from '../native';
 import type { Request } from './request';
 
 /** The fd a web server passes the listening socket on (FCGI_LISTENSOCK_FILENO). */
@@ -62,7 +62,7 @@ export class Listener {
   readonly port: number | undefined;
   /** The Unix socket path, when listening on one. */
   readonly path: string | undefined;
-  readonly #native: NativeRequest;
+  readonly #native: NativeAcceptLoop;
   #current: Request | null = null;
   #closed = false;
 
@@ -87,7 +87,7 @@ export class Listener {
     this.path = options.path;
     this.#lifecycle = startLifecycle(resolveLifecycle(options, fd === FCGI_LISTENSOCK_FILENO));
     this.#script = this.#lifecycle.watchScript ? ScriptWatch.ofThisProcess() : null;
-    this.#native = new native.Request(fd, addressList(options.webServerAddrs), resolveLimits(options));
+    this.#native = new native.AcceptLoop(fd, addressList(options.webServerAddrs), resolveLimits(options));
   }
 
   /**

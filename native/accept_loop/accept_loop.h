@@ -7,12 +7,13 @@
 
 namespace fcgi {
 
-class Request : public Napi::ObjectWrap<Request> {
+class AcceptLoop : public Napi::ObjectWrap<AcceptLoop> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // JS: new Request(listenFd: number, webServerAddrs: string, limits: { maxParamsSize, headersTimeout, requestTimeout
+  // JS: new AcceptLoop(listenFd: number, webServerAddrs: string, limits: { maxParamsSize, headersTimeout,
+  // requestTimeout
   // })
-  explicit Request(const Napi::CallbackInfo& info);
+  explicit AcceptLoop(const Napi::CallbackInfo& info);
 
  private:
   // (idleMs?, parentPid?) -> { role, requestId, keepConn, params: [name, value, name, value, ...] } (latin1 strings,

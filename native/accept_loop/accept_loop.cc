@@ -1,5 +1,5 @@
 // The JS class over RequestSlot: the synchronous calls of the accept loop, translated one for one.
-#include "accept_loop/request.h"
+#include "accept_loop/accept_loop.h"
 
 #include <cerrno>
 #include <cstring>
@@ -11,30 +11,32 @@
 
 namespace fcgi {
 
-Napi::Function Request::Define(Napi::Env env) {
-  return DefineClass(env, "Request",
+Napi::Function AcceptLoop::Define(Napi::Env env) {
+  return DefineClass(env, "AcceptLoop",
                      {
-                         InstanceMethod("accept", &Request::Accept),
-                         InstanceMethod("read", &Request::Read),
-                         InstanceMethod("write", &Request::Write),
-                         InstanceMethod("writeStderr", &Request::WriteStderr),
-                         InstanceMethod("flush", &Request::Flush),
-                         InstanceMethod("setExitStatus", &Request::SetExitStatus),
-                         InstanceMethod("startFilterData", &Request::StartFilterData),
-                         InstanceMethod("finish", &Request::Finish),
-                         InstanceMethod("close", &Request::Close),
+                         InstanceMethod("accept", &AcceptLoop::Accept),
+                         InstanceMethod("read", &AcceptLoop::Read),
+                         InstanceMethod("write", &AcceptLoop::Write),
+                         InstanceMethod("writeStderr", &AcceptLoop::WriteStderr),
+                         InstanceMethod("flush", &AcceptLoop::Flush),
+                         InstanceMethod("setExitStatus", &AcceptLoop::SetExitStatus),
+                         InstanceMethod("startFilterData", &AcceptLoop::StartFilterData),
+                         InstanceMethod("finish", &AcceptLoop::Finish),
+                         InstanceMethod("close", &AcceptLoop::Close),
                      });
 }
 
 // The synchronous loop serves one connection at a time: that is what it answers to FCGI_GET_VALUES.
-Request::Request(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Request>(info), slot_(GuardLimitsFrom(info[2], 1)) {
+AcceptLoop::AcceptLoop(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<AcceptLoop>(info), slot_(GuardLimitsFrom(info[2], 1)) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsString()) ThrowTypeError(env, "new Request(listenFd, webServerAddrs, limits)");
+  if (!info[0].IsNumber() || !info[1].IsString())
+    ThrowTypeError(env, "new AcceptLoop(listenFd, webServerAddrs, limits)");
   listenFd_ = info[0].As<Napi::Number>().Int32Value();
   if (!allow_.Parse(info[1].As<Napi::String>().Utf8Value())) throw MakeError(env, "FCGI_WEB_SERVER_ADDRS", EINVAL);
 }
 
-Napi::Value Request::Accept(const Napi::CallbackInfo& info) {
+Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StopWhen stop;
   if (info[0].IsNumber()) stop.idleMs = info[0].As<Napi::Number>().Int32Value();
@@ -71,7 +73,7 @@ Napi::Value Request::Accept(const Napi::CallbackInfo& info) {
   return result;
 }
 
-Napi::Value Request::Read(const Napi::CallbackInfo& info) {
+Napi::Value AcceptLoop::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber()) {
     ThrowTypeError(env, "read(buffer, offset, length)");
@@ -88,7 +90,7 @@ Napi::Value Request::Read(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, count);
 }
 
-void Request::WriteTo(const Napi::CallbackInfo& info, bool toStderr) {
+void AcceptLoop::WriteTo(const Napi::CallbackInfo& info, bool toStderr) {
   Napi::Env env = info.Env();
   std::string scratch;
   std::string_view bytes = BytesOf(env, info[0], scratch, "write expects a string or a Uint8Array");
@@ -97,31 +99,31 @@ void Request::WriteTo(const Napi::CallbackInfo& info, bool toStderr) {
   if (code != 0) throw MakeError(env, toStderr ? "write stderr" : "write", code);
 }
 
-void Request::Write(const Napi::CallbackInfo& info) { WriteTo(info, false); }
+void AcceptLoop::Write(const Napi::CallbackInfo& info) { WriteTo(info, false); }
 
-void Request::WriteStderr(const Napi::CallbackInfo& info) { WriteTo(info, true); }
+void AcceptLoop::WriteStderr(const Napi::CallbackInfo& info) { WriteTo(info, true); }
 
-void Request::Flush(const Napi::CallbackInfo& info) {
+void AcceptLoop::Flush(const Napi::CallbackInfo& info) {
   int code = slot_.Flush();
   if (code != 0) throw MakeError(info.Env(), "flush", code);
 }
 
-void Request::SetExitStatus(const Napi::CallbackInfo& info) {
+void AcceptLoop::SetExitStatus(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber()) ThrowTypeError(info.Env(), "setExitStatus(status) expects a number");
   slot_.SetExitStatus(info[0].As<Napi::Number>().Int32Value());
 }
 
-void Request::StartFilterData(const Napi::CallbackInfo& info) {
+void AcceptLoop::StartFilterData(const Napi::CallbackInfo& info) {
   int code = slot_.StartFilterData();
   if (code != 0) throw MakeError(info.Env(), "startFilterData", code);
 }
 
-Napi::Value Request::Finish(const Napi::CallbackInfo& info) {
+Napi::Value AcceptLoop::Finish(const Napi::CallbackInfo& info) {
   int code = slot_.Finish();
   if (code == 0) return info.Env().Undefined();
   return MakeError(info.Env(), "finish", code).Value();
 }
 
-void Request::Close(const Napi::CallbackInfo&) { slot_.CloseConnection(); }
+void AcceptLoop::Close(const Napi::CallbackInfo&) { slot_.CloseConnection(); }
 
 }  // namespace fcgi
