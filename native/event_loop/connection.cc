@@ -109,7 +109,7 @@ void Connection::Wake() {
 void Connection::RunSoon() {
   scheduled_ = false;
   if (ReadyToRelease()) {
-    released_ = true;
+    phase_ = Phase::kReleased;
     owner_.OnClosed(*this);  // deletes this
     return;
   }
@@ -123,14 +123,12 @@ void Connection::OnHandleClosed(uv_handle_t* handle) {
   if (handle == reinterpret_cast<uv_handle_t*>(&connection->poll_)) close(connection->fd_);  // after libuv let go
   if (--connection->openHandles_ > 0 || connection->scheduled_) return;
   if (connection->ReadyToRelease()) {
-    connection->released_ = true;
+    connection->phase_ = Phase::kReleased;
     connection->owner_.OnClosed(*connection);  // deletes it
   }
 }
 
-bool Connection::ReadyToRelease() const {
-  return socketClosed_ && openHandles_ == 0 && !released_ && phase_ != Phase::kActive && phase_ != Phase::kFinishing;
-}
+bool Connection::ReadyToRelease() const { return phase_ == Phase::kClosed && openHandles_ == 0; }
 
 bool Connection::CanNotify() {
   if (inCallback_) return true;
@@ -148,7 +146,8 @@ void Connection::Receive() {
     if (count > 0) {
       raw_.append(buffer, static_cast<size_t>(count));
       if (static_cast<size_t>(count) < sizeof(buffer)) break;
-      if (phase_ != Phase::kHead) FeedGuard();  // keep the held bytes bounded while a body streams in
+      // Keep the held bytes bounded while a body streams in.
+      if (phase_ == Phase::kActive || phase_ == Phase::kFinishing) FeedGuard();
       if (raw_.size() >= kInputHighWater || input_.size() - inputRead_ >= kInputHighWater) break;
       continue;
     }
@@ -179,14 +178,17 @@ void Connection::Progress() {
     }
   } while (progressAgain_);
   inProgress_ = false;
-  if (phase_ == Phase::kClosing && !socketClosed_) {
+  if (phase_ == Phase::kClosing) {
     bool sent = outputSent_ == output_.size();
-    if (sent && lingering_ && !peerEnded_ && !shutDown_) {
+    if (peerEnded_ || outputBroken_ || (sent && !lingerWhenSent_)) {
+      CloseSocket();
+    } else if (sent) {
       shutdown(fd_, SHUT_WR);
-      shutDown_ = true;
+      phase_ = Phase::kLingering;
       lingerUntil_ = std::chrono::steady_clock::now() + kLinger;
     }
-    if ((sent && !lingering_) || peerEnded_ || outputBroken_) CloseSocket();
+  } else if (phase_ == Phase::kLingering && (peerEnded_ || outputBroken_)) {
+    CloseSocket();
   }
   UpdateWatch();
   UpdateTimer();
@@ -198,26 +200,27 @@ void Connection::Progress() {
 
 void Connection::Step() {
   switch (phase_) {
+    case Phase::kIdle:
     case Phase::kHead: {
       if (guard_.refusal() != 0) {  // headersTimeout, from the timer
         Refused();
         return;
       }
       if (!raw_.empty()) {
-        if (!headStarted_) {
+        if (phase_ == Phase::kIdle) {
           guard_.Begin();  // the next request's first byte: its clock starts
-          headStarted_ = true;
+          phase_ = Phase::kHead;
         }
         FeedGuard();
         if (guard_.refusal() != 0) {
           Refused();
           return;
         }
-        if (guard_.idle()) headStarted_ = false;  // only management records came: no request's clock runs yet
+        if (guard_.idle()) phase_ = Phase::kIdle;  // only management records came: no request's clock runs yet
       }
-      if (!headStarted_ || !guard_.paramsEnded()) {
+      if (phase_ == Phase::kIdle || !guard_.paramsEnded()) {
         // Closing, and what had begun to arrive was only management records: nothing is left to serve.
-        if (peerEnded_ || (closeAfterRequest_ && !headStarted_ && !fresh_)) StartClosing();
+        if (peerEnded_ || (closeAfterRequest_ && phase_ == Phase::kIdle && !fresh_)) StartClosing();
         return;
       }
       // The head is here (it may have waited for a request in flight to end, see MayBegin).
@@ -275,7 +278,11 @@ void Connection::Step() {
       if (TryFinish()) progressAgain_ = true;
       return;
     case Phase::kClosing:
-      raw_.clear();  // lingering: what still comes is read and dropped
+    case Phase::kLingering:
+      raw_.clear();  // what still comes is read and dropped
+      return;
+    case Phase::kClosed:
+    case Phase::kReleased:
       return;
   }
 }
@@ -288,14 +295,14 @@ bool Connection::FeedGuard() {
   }
   // What the guard answers itself: GET_VALUES results, a refusal's response.
   if (!guard_.replies().empty()) {
-    if (!outputBroken_ && !socketClosed_) output_ += guard_.replies();
+    if (!outputBroken_ && !SocketClosed()) output_ += guard_.replies();
     guard_.replies().clear();
   }
   return input_.size() > before;
 }
 
 bool Connection::AwaitsFirstRequestWhileClosing() const {
-  return phase_ == Phase::kHead && fresh_ && !headStarted_ && closeAfterRequest_;
+  return phase_ == Phase::kIdle && fresh_ && closeAfterRequest_;
 }
 
 void Connection::BeginRequest() {
@@ -316,7 +323,6 @@ void Connection::BeginRequest() {
       FCGX_Free(&request_, 0);
     }
   }
-  headStarted_ = false;
   if (code != 0) {
     request_.ipcFd = -1;
     StartClosing();  // nothing to report: the connection ended or broke before a request, as libfcgi would skip it
@@ -339,7 +345,7 @@ void Connection::Refused() {
   if (!CanNotify()) return;
   owner_.OnRefused(guard_.refusal(), guard_.refusalMessage());
   FeedGuard();  // takes the refusal's response
-  lingering_ = guard_.shouldLinger();
+  lingerWhenSent_ = guard_.shouldLinger();
   StartClosing();
 }
 
@@ -375,7 +381,7 @@ int Connection::Read(char* buffer, int length, int* count) {
 
 int Connection::Write(const char* data, int length, bool toStderr) {
   if (phase_ != Phase::kActive) return FCGX_CALL_SEQ_ERROR;
-  if (outputBroken_ || socketClosed_) return EPIPE;
+  if (outputBroken_) return EPIPE;
   FCGX_Stream* stream = toStderr ? request_.err : request_.out;
   Scope scope(*this);
   if (length > 0 && FCGX_PutStr(data, length, stream) != length) return StreamError(stream);
@@ -389,14 +395,14 @@ int Connection::End(int exitStatus) {
   readWaiting_ = false;
   dataWaiting_ = false;
   drainWaiting_ = false;
-  bool broken = outputBroken_ || (socketClosed_ && !aborted_);
+  bool broken = outputBroken_;
   Progress();
   return broken ? EPIPE : 0;
 }
 
 bool Connection::Send() {
   // libfcgi would hold the writes until its 8 KiB buffer fills.
-  if (phase_ == Phase::kActive && !outputBroken_ && !socketClosed_) {
+  if (phase_ == Phase::kActive && !outputBroken_) {
     Scope scope(*this);
     FCGX_FFlush(request_.err);
     FCGX_FFlush(request_.out);
@@ -459,8 +465,7 @@ bool Connection::TryFinish() {
   bool keep = keepConn_ && !failed && !closedByLibfcgi_ && !aborted_ && !peerEnded_ && !outputBroken_ &&
               inputError_ == 0 && !closeAfterRequest_;
   if (keep) {
-    phase_ = Phase::kHead;
-    headStarted_ = false;
+    phase_ = Phase::kIdle;
   } else {
     StartClosing();
   }
@@ -468,7 +473,7 @@ bool Connection::TryFinish() {
 }
 
 void Connection::Expire() {
-  if (lingering_ && shutDown_ && std::chrono::steady_clock::now() >= lingerUntil_) {
+  if (phase_ == Phase::kLingering && std::chrono::steady_clock::now() >= lingerUntil_) {
     peerEnded_ = true;  // lingered long enough: close
     return;
   }
@@ -484,7 +489,7 @@ void Connection::RefChanged() { UpdateWatch(); }
 void Connection::CloseWhenIdle() {
   closeAfterRequest_ = true;
   // Busy, or a request's head has begun to arrive (the guard's clock bounds it): closes after that request.
-  if (phase_ != Phase::kHead || headStarted_) return;
+  if (phase_ != Phase::kIdle) return;
   if (fresh_) {
     // Web servers write the request right after connecting, so a new connection's first request is on its way:
     // closing now would lose it (a restart in place closes the server between a connect and its first bytes).
@@ -502,7 +507,7 @@ void Connection::StartClosing() {
 }
 
 void Connection::Flush() {
-  while (outputSent_ < output_.size() && !socketClosed_ && !outputBroken_) {
+  while (outputSent_ < output_.size() && !SocketClosed() && !outputBroken_) {
     ssize_t sent = send(fd_, output_.data() + outputSent_, output_.size() - outputSent_, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent > 0) {
       outputSent_ += static_cast<size_t>(sent);
@@ -513,15 +518,15 @@ void Connection::Flush() {
     outputBroken_ = true;  // the peer is gone: what the app still writes goes nowhere
     peerEnded_ = true;
   }
-  if (outputSent_ == output_.size() || outputBroken_ || socketClosed_) {
+  if (outputSent_ == output_.size() || outputBroken_ || SocketClosed()) {
     output_.clear();
     outputSent_ = 0;
   }
 }
 
 void Connection::CloseSocket() {
-  if (socketClosed_) return;
-  socketClosed_ = true;
+  if (SocketClosed()) return;
+  phase_ = Phase::kClosed;
   output_.clear();
   outputSent_ = 0;
   if (polled_) {
@@ -533,7 +538,7 @@ void Connection::CloseSocket() {
 }
 
 void Connection::UpdateWatch() {
-  if (socketClosed_) return;
+  if (SocketClosed()) return;
   bool busy = phase_ == Phase::kActive || phase_ == Phase::kFinishing;
   bool full = busy && (input_.size() - inputRead_ >= kInputHighWater || raw_.size() >= kInputHighWater);
   // A peer that sends (GET_VALUES, say) without reading the answers is not read from until it does.
@@ -564,8 +569,7 @@ void Connection::UpdateWatch() {
     watched_ = events;
   }
   // An idle connection keeps the process alive only while the server is ref()ed, as a listening socket does.
-  bool idle = phase_ == Phase::kHead && !headStarted_;
-  if (idle && !owner_.Refed()) {
+  if (phase_ == Phase::kIdle && !owner_.Refed()) {
     uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
   } else {
     uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
@@ -573,12 +577,12 @@ void Connection::UpdateWatch() {
 }
 
 void Connection::UpdateTimer() {
-  if (socketClosed_) return;
+  if (SocketClosed()) return;
   using Clock = std::chrono::steady_clock;
   Clock::time_point deadline = Clock::time_point::max();
-  if (lingering_ && shutDown_) {
+  if (phase_ == Phase::kLingering) {
     deadline = lingerUntil_;
-  } else if ((phase_ == Phase::kHead && headStarted_) || phase_ == Phase::kActive || phase_ == Phase::kFinishing) {
+  } else if (phase_ == Phase::kHead || phase_ == Phase::kActive || phase_ == Phase::kFinishing) {
     deadline = guard_.Deadline();
   } else if (AwaitsFirstRequestWhileClosing()) {
     deadline = firstRequestUntil_;
@@ -617,7 +621,7 @@ int Connection::ReadForLibfcgi(char* buffer, size_t length) {
 }
 
 int Connection::WriteForLibfcgi(const char* data, size_t length) {
-  if (!outputBroken_ && !socketClosed_) output_.append(data, length);
+  if (!outputBroken_ && !SocketClosed()) output_.append(data, length);
   return static_cast<int>(length);
 }
 

@@ -93,11 +93,16 @@ class Connection {
  private:
   static constexpr std::chrono::milliseconds kFirstRequestGrace{1000};
 
+  // Where the connection is; every step it takes is a move along this list (back to kIdle after a kept request).
   enum class Phase {
-    kHead,       // waiting for the next request's BEGIN_REQUEST and PARAMS
+    kIdle,       // between requests: no byte of the next one yet (management records do not start one)
+    kHead,       // the next request's BEGIN_REQUEST and PARAMS are arriving; the guard's clock runs
     kActive,     // the request is the app's
     kFinishing,  // the app has ended it; the rest of the body is still coming
-    kClosing,    // the output goes, then the socket closes (after lingering, when the guard asked for it)
+    kClosing,    // the output goes, then the socket closes (or lingers, when the guard asked for it)
+    kLingering,  // our side is shut down; what the peer still sends is read and dropped for a while, then close
+    kClosed,     // the socket is closed; libuv still holds the handles
+    kReleased,   // the owner was told (OnClosed) and deletes the connection
   };
   class Scope;
 
@@ -122,6 +127,7 @@ class Connection {
   void UpdateWatch();
   void UpdateTimer();
   bool ReadyToRelease() const;
+  bool SocketClosed() const { return phase_ == Phase::kClosed || phase_ == Phase::kReleased; }
   bool AwaitsFirstRequestWhileClosing() const;
   // Reads and drops the rest of the current input stream: 0 at its end, kLater, or an error code.
   int SkipToEnd();
@@ -133,9 +139,7 @@ class Connection {
   bool polled_ = false;  // poll_ is initialized (see Start)
   uv_timer_t timer_;
   int openHandles_ = 0;
-  int watched_ = -1;  // the events poll_ watches now
-  bool socketClosed_ = false;
-  bool released_ = false;
+  int watched_ = -1;         // the events poll_ watches now
   bool inCallback_ = false;  // inside one of this connection's libuv callbacks: the owner may be called
   bool inProgress_ = false;
   bool progressAgain_ = false;
@@ -145,9 +149,8 @@ class Connection {
 
   RecordGuard guard_;
   FCGX_Request request_;
-  Phase phase_ = Phase::kHead;
-  bool headStarted_ = false;  // a byte of the next request has arrived (the guard's clock runs)
-  bool fresh_ = true;         // no request has begun on it yet
+  Phase phase_ = Phase::kIdle;
+  bool fresh_ = true;                                        // no request has begun on it yet
   std::chrono::steady_clock::time_point firstRequestUntil_;  // see CloseWhenIdle
   std::string raw_;    // received, not yet taken by the guard (what follows the request's input)
   std::string input_;  // validated, not yet read by libfcgi
@@ -164,9 +167,8 @@ class Connection {
   bool keepConn_ = false;      // the web server asked to keep the connection after the request
   bool closeAfterRequest_ = false;
   bool closedByLibfcgi_ = false;
-  bool lingering_ = false;
-  bool shutDown_ = false;
-  int inputError_ = 0;  // the body's reads fail with this (a timeout, a protocol error)
+  bool lingerWhenSent_ = false;  // the guard refused the request: shut down and linger rather than close at once
+  int inputError_ = 0;           // the body's reads fail with this (a timeout, a protocol error)
   std::chrono::steady_clock::time_point lingerUntil_;
 };
 
