@@ -169,7 +169,7 @@ void Connection::Progress() {
     Step();
     Flush();
     // Sending what Step wrote may be what a writer waits for.
-    if (phase_ == Phase::kActive && drainWaiting_ && output_.size() - outputSent_ < kOutputHighWater) {
+    if (phase_ == Phase::kActive && waits_.drain && output_.size() - outputSent_ < kOutputHighWater) {
       if (inCallback_) {
         progressAgain_ = true;
       } else {
@@ -201,77 +201,12 @@ void Connection::Progress() {
 void Connection::Step() {
   switch (phase_) {
     case Phase::kIdle:
-    case Phase::kHead: {
-      if (guard_.refusal() != 0) {  // headersTimeout, from the timer
-        Refused();
-        return;
-      }
-      if (!raw_.empty()) {
-        if (phase_ == Phase::kIdle) {
-          guard_.Begin();  // the next request's first byte: its clock starts
-          phase_ = Phase::kHead;
-        }
-        FeedGuard();
-        if (guard_.refusal() != 0) {
-          Refused();
-          return;
-        }
-        if (guard_.idle()) phase_ = Phase::kIdle;  // only management records came: no request's clock runs yet
-      }
-      if (phase_ == Phase::kIdle || !guard_.paramsEnded()) {
-        // Closing, and what had begun to arrive was only management records: nothing is left to serve.
-        if (peerEnded_ || (closeAfterRequest_ && phase_ == Phase::kIdle && !fresh_)) StartClosing();
-        return;
-      }
-      // The head is here (it may have waited for a request in flight to end, see MayBegin).
-      if (!owner_.MayBegin(*this) || !CanNotify()) return;
-      BeginRequest();
-      progressAgain_ = true;
+    case Phase::kHead:
+      StepHead();
       return;
-    }
-    case Phase::kActive: {
-      FeedGuard();
-      if (guard_.refusal() != 0 && inputError_ == 0) inputError_ = guard_.refusal();
-      // libfcgi takes all of input_ whenever it reads, so bytes there mean a waiting read can move on.
-      bool readable = input_.size() > inputRead_ || peerEnded_ || inputError_ != 0;
-      // Once the input has ended the guard holds what follows; an FCGI_ABORT_REQUEST for this request shows there.
-      bool abortHeld = guard_.scanner().AbortFollows(reinterpret_cast<const unsigned char*>(raw_.data()), raw_.size());
-      // Gives the owner one notice; false when Step stops here: the owner may not be called now (RunSoon comes back),
-      // or the request ended under the notice (progressAgain_ takes it from there).
-      auto notify = [this](auto give) {
-        if (!CanNotify()) return false;
-        give();
-        if (phase_ == Phase::kActive) return true;
-        progressAgain_ = true;
-        return false;
-      };
-      if (!aborted_ && (guard_.scanner().abortSeen() || abortHeld || peerEnded_) && !notify([this] {
-            aborted_ = true;
-            owner_.OnAborted(*this);
-          })) {
-        return;
-      }
-      if (readWaiting_ && readable && !notify([this] {
-            readWaiting_ = false;
-            owner_.OnInput(*this);
-          })) {
-        return;
-      }
-      if (dataWaiting_ && readable && !notify([this] {
-            dataWaiting_ = false;
-            int code = StartData();
-            if (code != kLater) owner_.OnDataStarted(*this, code);
-          })) {
-        return;
-      }
-      if (drainWaiting_ && output_.size() - outputSent_ < kOutputHighWater) {
-        notify([this] {
-          drainWaiting_ = false;
-          owner_.OnDrained(*this);
-        });
-      }
+    case Phase::kActive:
+      StepActive();
       return;
-    }
     case Phase::kFinishing:
       FeedGuard();
       if (guard_.refusal() != 0 && inputError_ == 0) inputError_ = guard_.refusal();
@@ -284,6 +219,77 @@ void Connection::Step() {
     case Phase::kClosed:
     case Phase::kReleased:
       return;
+  }
+}
+
+void Connection::StepHead() {
+  if (guard_.refusal() != 0) {  // headersTimeout, from the timer
+    Refused();
+    return;
+  }
+  if (!raw_.empty()) {
+    if (phase_ == Phase::kIdle) {
+      guard_.Begin();  // the next request's first byte: its clock starts
+      phase_ = Phase::kHead;
+    }
+    FeedGuard();
+    if (guard_.refusal() != 0) {
+      Refused();
+      return;
+    }
+    if (guard_.idle()) phase_ = Phase::kIdle;  // only management records came: no request's clock runs yet
+  }
+  if (phase_ == Phase::kIdle || !guard_.paramsEnded()) {
+    // Closing, and what had begun to arrive was only management records: nothing is left to serve.
+    if (peerEnded_ || (closeAfterRequest_ && phase_ == Phase::kIdle && !fresh_)) StartClosing();
+    return;
+  }
+  // The head is here (it may have waited for a request in flight to end, see MayBegin).
+  if (!owner_.MayBegin(*this) || !CanNotify()) return;
+  BeginRequest();
+  progressAgain_ = true;
+}
+
+void Connection::StepActive() {
+  FeedGuard();
+  if (guard_.refusal() != 0 && inputError_ == 0) inputError_ = guard_.refusal();
+  // libfcgi takes all of input_ whenever it reads, so bytes there mean a waiting read can move on.
+  bool readable = input_.size() > inputRead_ || peerEnded_ || inputError_ != 0;
+  // Once the input has ended the guard holds what follows; an FCGI_ABORT_REQUEST for this request shows there.
+  bool abortHeld = guard_.scanner().AbortFollows(reinterpret_cast<const unsigned char*>(raw_.data()), raw_.size());
+  // Gives the owner one notice; false when Step stops here: the owner may not be called now (RunSoon comes back),
+  // or the request ended under the notice (progressAgain_ takes it from there).
+  auto notify = [this](auto give) {
+    if (!CanNotify()) return false;
+    give();
+    if (phase_ == Phase::kActive) return true;
+    progressAgain_ = true;
+    return false;
+  };
+  if (!aborted_ && (guard_.scanner().abortSeen() || abortHeld || peerEnded_) && !notify([this] {
+        aborted_ = true;
+        owner_.OnAborted(*this);
+      })) {
+    return;
+  }
+  if (waits_.read && readable && !notify([this] {
+        waits_.read = false;
+        owner_.OnInput(*this);
+      })) {
+    return;
+  }
+  if (waits_.data && readable && !notify([this] {
+        waits_.data = false;
+        int code = StartData();
+        if (code != kLater) owner_.OnDataStarted(*this, code);
+      })) {
+    return;
+  }
+  if (waits_.drain && output_.size() - outputSent_ < kOutputHighWater) {
+    notify([this] {
+      waits_.drain = false;
+      owner_.OnDrained(*this);
+    });
   }
 }
 
@@ -335,9 +341,7 @@ void Connection::BeginRequest() {
   dataStarted_ = false;
   aborted_ = false;
   inputError_ = 0;
-  readWaiting_ = false;
-  dataWaiting_ = false;
-  drainWaiting_ = false;
+  waits_ = {};
   owner_.OnRequest(*this);
 }
 
@@ -361,7 +365,7 @@ int Connection::Read(char* buffer, int length, int* count) {
       int first = FCGX_GetChar(in);
       if (first == EOF) {
         if (TakeBackWait(in)) {
-          readWaiting_ = true;
+          waits_.read = true;
           UpdateWatch();
           return kLater;
         }
@@ -392,9 +396,7 @@ int Connection::End(int exitStatus) {
   if (phase_ != Phase::kActive) return FCGX_CALL_SEQ_ERROR;
   FCGX_SetExitStatus(exitStatus, request_.out);
   phase_ = Phase::kFinishing;
-  readWaiting_ = false;
-  dataWaiting_ = false;
-  drainWaiting_ = false;
+  waits_ = {};
   bool broken = outputBroken_;
   Progress();
   return broken ? EPIPE : 0;
@@ -409,15 +411,15 @@ bool Connection::Send() {
   }
   Flush();
   UpdateWatch();
-  drainWaiting_ = output_.size() - outputSent_ >= kOutputHighWater;
-  return drainWaiting_;
+  waits_.drain = output_.size() - outputSent_ >= kOutputHighWater;
+  return waits_.drain;
 }
 
 int Connection::StartData() {
   if (phase_ != Phase::kActive || request_.role != FCGI_FILTER || dataStarted_) return FCGX_CALL_SEQ_ERROR;
   int code = SkipToEnd();
   if (code == kLater) {
-    dataWaiting_ = true;
+    waits_.data = true;
     UpdateWatch();
     return kLater;
   }

@@ -114,6 +114,8 @@ class Connection {
   // Moves the connection on as far as what has arrived allows; Step does one phase's part.
   void Progress();
   void Step();
+  void StepHead();    // kIdle, kHead: wait for the head, then begin the request
+  void StepActive();  // kActive: give the owner the notices the arrived bytes and the sent output allow
   // Whether the owner may be called now (from a libuv callback); if not, asks for RunSoon.
   bool CanNotify();
   bool FeedGuard();  // true when it added input for libfcgi
@@ -157,10 +159,13 @@ class Connection {
   size_t inputRead_ = 0;
   std::string output_;  // written by libfcgi, not yet sent
   size_t outputSent_ = 0;
-  bool readWaiting_ = false;  // a Read returned kLater
-  bool dataWaiting_ = false;  // a StartData returned kLater
+  // What the owner waits to hear about: each is a notice owed once what it waits for has come.
+  struct Waits {
+    bool read = false;   // a Read returned kLater: OnInput
+    bool data = false;   // a StartData returned kLater: OnDataStarted
+    bool drain = false;  // Send said to wait: OnDrained
+  } waits_;
   bool dataStarted_ = false;
-  bool drainWaiting_ = false;  // NeedsDrain said yes
   bool aborted_ = false;       // reported to the owner
   bool peerEnded_ = false;     // the peer closed its side, or the connection broke
   bool outputBroken_ = false;  // a send failed: the peer is gone, output is dropped
