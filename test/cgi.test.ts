@@ -93,6 +93,53 @@ describe('the CGI fallback', () => {
   });
 });
 
+describe('the CGI fallback of createServer()', () => {
+  const serverApp = (): string => {
+    const script = join(tempDir(), 'server-app.js');
+    const code = `const { createHash } = require('node:crypto');
+require(${JSON.stringify(repoRoot)}).createServer((req, res) => {
+  if (req.url === '/unread') return res.end('body left unread');
+  if (req.url === '/big') return res.end(Buffer.alloc(2 * 1024 * 1024, 'x'));
+  const hash = createHash('sha256');
+  let length = 0;
+  req.on('data', (chunk) => { hash.update(chunk); length += chunk.length; });
+  req.on('end', () => res.end(JSON.stringify({ length, sha256: hash.digest('hex') })));
+}).listen();
+`;
+    writeFileSync(script, code);
+    return script;
+  };
+
+  it('reads the body up to CONTENT_LENGTH, and to EOF without one', async () => {
+    const body = randomBytes(100_000);
+    const app = serverApp();
+    const declared = await runCgi(app, { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '70000' }, body, false);
+    expect(JSON.parse(parseCgiResponse(declared.stdout).body.toString())).toEqual({
+      length: 70_000,
+      sha256: createHash('sha256').update(body.subarray(0, 70_000)).digest('hex'),
+    });
+    const toEof = await runCgi(app, { REQUEST_METHOD: 'POST' }, body);
+    expect(JSON.parse(parseCgiResponse(toEof.stdout).body.toString()).length).toBe(100_000);
+  });
+
+  it('drains an unread body before exiting, so the server can finish sending it', async () => {
+    const run = await runCgi(
+      serverApp(),
+      { REQUEST_METHOD: 'POST', REQUEST_URI: '/unread', CONTENT_LENGTH: '300000' },
+      randomBytes(300_000),
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdinError).toBeUndefined();
+    expect(parseCgiResponse(run.stdout).body.toString()).toBe('body left unread');
+  });
+
+  it('writes a response larger than the pipe holds, whole', async () => {
+    const run = await runCgi(serverApp(), { REQUEST_METHOD: 'GET', REQUEST_URI: '/big' });
+    expect(run.code, run.stderr).toBe(0);
+    expect(parseCgiResponse(run.stdout).body.length).toBe(2 * 1024 * 1024);
+  });
+});
+
 describe("createServer()'s req.url without REQUEST_URI", () => {
   const urlApp = (): string => {
     const script = join(tempDir(), 'url-app.js');
