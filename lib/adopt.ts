@@ -8,7 +8,7 @@ import { Server as HttpServer } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { Server as NetServer } from 'node:net';
 import { createServer, type Server } from './http/http';
-import { isCGI } from './accept-loop/listener';
+import { isCGI } from './socket';
 import { isStartCheck } from './restart/start-check';
 import { relaySocketPath } from './relay/control-socket';
 

@@ -6,7 +6,7 @@
 import { closeSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { currentRequestSocket, trackRequests } from './http/request-context';
-import { isCGI } from './accept-loop/listener';
+import { isCGI } from './socket';
 import { native } from './native';
 import { relaySocketPath } from './relay/control-socket';
 

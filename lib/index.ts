@@ -1,6 +1,7 @@
 // The package's public API.
 import './restart/crash-guard'; // first: armed at once where a crash must restart the app in place
-export { accept, isCGI, listen, Listener, FCGI_LISTENSOCK_FILENO, type ListenOptions } from './accept-loop/listener';
+export { accept, listen, Listener, type ListenOptions } from './accept-loop/listener';
+export { isCGI, FCGI_LISTENSOCK_FILENO } from './socket';
 export { Request, type Role } from './accept-loop/request';
 export { FcgiError } from './errors';
 export { paramToUtf8, type Params } from './params';

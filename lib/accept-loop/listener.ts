@@ -1,9 +1,7 @@
 // Where requests come from: fd 0 as a web server hands it over, a socket the app opens itself, or plain CGI.
 import { relaySocketPath } from '../relay/control-socket';
-import { isIP } from 'node:net';
 import { CgiRequest } from './cgi-request';
-import { chmodSync, statSync } from 'node:fs';
-import { FcgiError, fcgiErrorFromNode } from '../errors';
+import { FcgiError } from '../errors';
 import { FastCgiRequest } from './fastcgi-request';
 import {
   type Lifecycle,
@@ -22,37 +20,22 @@ import { checkStartSync, reportStartedIfChecking } from '../restart/start-check'
 import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
 import { native, type NativeAcceptLoop } from '../native';
 import type { Request } from './request';
+import {
+  addressList,
+  type AdmissionOptions,
+  FCGI_LISTENSOCK_FILENO,
+  isCGI,
+  openSocket,
+  type SocketOptions,
+} from '../socket';
 
-/** The fd a web server passes the listening socket on (FCGI_LISTENSOCK_FILENO). */
-export const FCGI_LISTENSOCK_FILENO = 0;
-
-export interface ListenOptions extends RequestLimits, LifecycleOptions, SocketOptions {
-  /** A Unix socket path to listen on. */
-  path?: string;
-  /** A TCP port to listen on (0 picks a free one; see `Listener.port`). */
-  port?: number;
-  /** The address to bind for TCP: an IP address or 'localhost'. Default '127.0.0.1'. */
-  host?: string;
-  /** The listen() backlog. Default 511, as node:net. */
-  backlog?: number;
-  /**
-   * Web server addresses allowed to connect (TCP), as FCGI_WEB_SERVER_ADDRS does. Default: that environment
-   * variable as the process started with it, or anyone.
-   */
-  webServerAddrs?: string | readonly string[];
-}
+export interface ListenOptions extends RequestLimits, LifecycleOptions, SocketOptions, AdmissionOptions {}
 
 /** What the native accept() returns instead of a request when the loop should stop (see native/accept_loop/waits.h). */
 const stopReasons: Record<number, StopReason> = { 1: 'idleTimeout', 2: 'parentExited', 3: 'SIGTERM' };
 
 /** The codes with which accept() reports a request the record guard refused and answered itself. */
 const refusedCodes = new Set(['FCGI_PARAMS_TOO_LARGE', 'ETIMEDOUT', 'FCGX_UNSUPPORTED_VERSION']);
-
-/** webServerAddrs as the addon takes it: one comma-separated string; FCGI_WEB_SERVER_ADDRS when not given. */
-export function addressList(addrs: string | readonly string[] | undefined): string {
-  if (addrs === undefined) return process.env.FCGI_WEB_SERVER_ADDRS ?? '';
-  return typeof addrs === 'string' ? addrs : addrs.join(',');
-}
 
 /** A listening socket and the synchronous accept loop on it. */
 export class Listener {
@@ -78,8 +61,7 @@ export class Listener {
 
   constructor(
     fd: number,
-    options: RequestLimits &
-      LifecycleOptions & { port?: number; path?: string; webServerAddrs?: string | readonly string[] } = {},
+    options: RequestLimits & LifecycleOptions & AdmissionOptions & { port?: number; path?: string } = {},
   ) {
     reportStartedIfChecking();
     this.fd = fd;
@@ -183,68 +165,11 @@ export class Listener {
   }
 }
 
-export interface OpenedSocket {
-  fd: number;
-  /** For TCP: the address bound and the port (also when the kernel picked it). */
-  host?: string;
-  port?: number;
-  path?: string;
-}
-
-/** Where to listen, as listen() and createServer().listen() take it. */
-export interface SocketOptions {
-  path?: string;
-  port?: number;
-  host?: string;
-  backlog?: number;
-  /** For a Unix socket: make it readable by all users, as node:net's option (default: as the umask allows). */
-  readableAll?: boolean;
-  /**
-   * For a Unix socket: make it writable by all users, as node:net's option, so that a web server running as another
-   * user (www-data) may connect (default: as the umask allows).
-   */
-  writableAll?: boolean;
-}
-
-/** Opens a listening socket on a Unix path or a TCP port; listen() and createServer().listen() share it. */
-export function openSocket(options: SocketOptions): OpenedSocket {
-  const backlog = options.backlog ?? 511;
-  if (options.path !== undefined) {
-    if (options.port !== undefined) throw new TypeError('listen: give either path or port, not both');
-    const fd = native.listenUnix(options.path, backlog);
-    const extra = (options.readableAll ? 0o444 : 0) | (options.writableAll ? 0o222 : 0);
-    if (extra !== 0) {
-      try {
-        chmodSync(options.path, statSync(options.path).mode | extra);
-      } catch (error) {
-        native.closeFd(fd);
-        throw fcgiErrorFromNode('chmod', error);
-      }
-    }
-    return { fd, path: options.path };
-  }
-  if (options.port === undefined || !Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
-    throw new TypeError('listen: give a path, or a port from 0 to 65535');
-  }
-  const host = options.host === undefined || options.host === 'localhost' ? '127.0.0.1' : options.host;
-  if (isIP(host) === 0) throw new TypeError(`listen: host must be an IP address or 'localhost', got '${host}'`);
-  const { fd, port } = native.listenTcp(host, options.port, backlog);
-  return { fd, host, port };
-}
-
 /** Opens a listening socket on a Unix path or a TCP port. A failed bind throws an FcgiError (`EADDRINUSE`, …). */
 export function listen(options: ListenOptions): Listener {
   reportStartedIfChecking();
   const { fd, port } = openSocket(options);
   return new Listener(fd, { ...options, port });
-}
-
-/**
- * True when the program was not started by a FastCGI server: fd 0 is not a listening socket. Decided as libfcgi
- * does, so a connected socket on stdin (Apache mod_cgid) still means CGI.
- */
-export function isCGI(): boolean {
-  return !native.isListeningSocket(FCGI_LISTENSOCK_FILENO);
 }
 
 /** The accept loop on fd 0, falling back to one CGI request when fd 0 is not a listening socket. */

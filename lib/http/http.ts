@@ -13,7 +13,14 @@ import { runInRequest } from './request-context';
 import type { FcgiError } from '../errors';
 import { type LifecycleOptions, lifecycleOptionsIn, resolveLifecycle, ServerLifecycle } from '../lifecycle';
 import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
-import { addressList, FCGI_LISTENSOCK_FILENO, isCGI, openSocket, type SocketOptions } from '../accept-loop/listener';
+import {
+  addressList,
+  type AdmissionOptions,
+  FCGI_LISTENSOCK_FILENO,
+  isCGI,
+  openSocket,
+  type SocketOptions,
+} from '../socket';
 import { native } from '../native';
 import { reportStartedIfChecking } from '../restart/start-check';
 import { relaySocketPath } from '../relay/control-socket';
@@ -21,7 +28,7 @@ import { RelayHub } from '../relay/relay-hub';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-export interface ServerOptions extends RequestLimits, LifecycleOptions {
+export interface ServerOptions extends RequestLimits, LifecycleOptions, AdmissionOptions {
   /**
    * How many requests may be in flight at once; beyond it, new connections wait in the listen queue. Default Infinity
    * (no limit, as node:http).
@@ -29,8 +36,6 @@ export interface ServerOptions extends RequestLimits, LifecycleOptions {
   concurrency?: number;
   /** As node:http's: join every repeated request header with ', ' instead of keeping the first of some. Default false. */
   joinDuplicateHeaders?: boolean;
-  /** Web server addresses allowed to connect over TCP. Default: FCGI_WEB_SERVER_ADDRS, or anyone. */
-  webServerAddrs?: string | readonly string[];
 }
 
 /** Where to listen, and lifecycle options that override createServer()'s for this listen(). */

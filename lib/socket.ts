@@ -1,0 +1,85 @@
+// Where requests come from, for both serving modes: the listening socket a web server passed on fd 0, one the app
+// opens itself on a Unix path or a TCP port, or none at all (plain CGI); and which web servers may connect.
+import { chmodSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { fcgiErrorFromNode } from './errors';
+import { native } from './native';
+
+/** The fd a web server passes the listening socket on (FCGI_LISTENSOCK_FILENO). */
+export const FCGI_LISTENSOCK_FILENO = 0;
+
+/**
+ * True when the program was not started by a FastCGI server: fd 0 is not a listening socket. Decided as libfcgi
+ * does, so a connected socket on stdin (Apache mod_cgid) still means CGI.
+ */
+export function isCGI(): boolean {
+  return !native.isListeningSocket(FCGI_LISTENSOCK_FILENO);
+}
+
+export interface OpenedSocket {
+  fd: number;
+  /** For TCP: the address bound and the port (also when the kernel picked it). */
+  host?: string;
+  port?: number;
+  path?: string;
+}
+
+/** Where to listen, as listen() and createServer().listen() take it. */
+export interface SocketOptions {
+  /** A Unix socket path to listen on. */
+  path?: string;
+  /** A TCP port to listen on (0 picks a free one). */
+  port?: number;
+  /** The address to bind for TCP: an IP address or 'localhost'. Default '127.0.0.1'. */
+  host?: string;
+  /** The listen() backlog. Default 511, as node:net. */
+  backlog?: number;
+  /** For a Unix socket: make it readable by all users, as node:net's option (default: as the umask allows). */
+  readableAll?: boolean;
+  /**
+   * For a Unix socket: make it writable by all users, as node:net's option, so that a web server running as another
+   * user (www-data) may connect (default: as the umask allows).
+   */
+  writableAll?: boolean;
+}
+
+/** Opens a listening socket on a Unix path or a TCP port; listen() and createServer().listen() share it. */
+export function openSocket(options: SocketOptions): OpenedSocket {
+  const backlog = options.backlog ?? 511;
+  if (options.path !== undefined) {
+    if (options.port !== undefined) throw new TypeError('listen: give either path or port, not both');
+    const fd = native.listenUnix(options.path, backlog);
+    const extra = (options.readableAll ? 0o444 : 0) | (options.writableAll ? 0o222 : 0);
+    if (extra !== 0) {
+      try {
+        chmodSync(options.path, statSync(options.path).mode | extra);
+      } catch (error) {
+        native.closeFd(fd);
+        throw fcgiErrorFromNode('chmod', error);
+      }
+    }
+    return { fd, path: options.path };
+  }
+  if (options.port === undefined || !Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+    throw new TypeError('listen: give a path, or a port from 0 to 65535');
+  }
+  const host = options.host === undefined || options.host === 'localhost' ? '127.0.0.1' : options.host;
+  if (isIP(host) === 0) throw new TypeError(`listen: host must be an IP address or 'localhost', got '${host}'`);
+  const { fd, port } = native.listenTcp(host, options.port, backlog);
+  return { fd, host, port };
+}
+
+/** Which web servers may connect. */
+export interface AdmissionOptions {
+  /**
+   * Web server addresses allowed to connect over TCP, as FCGI_WEB_SERVER_ADDRS does. Default: that environment
+   * variable as the process started with it, or anyone.
+   */
+  webServerAddrs?: string | readonly string[];
+}
+
+/** webServerAddrs as the addon takes it: one comma-separated string; FCGI_WEB_SERVER_ADDRS when not given. */
+export function addressList(addrs: string | readonly string[] | undefined): string {
+  if (addrs === undefined) return process.env.FCGI_WEB_SERVER_ADDRS ?? '';
+  return typeof addrs === 'string' ? addrs : addrs.join(',');
+}
