@@ -4,7 +4,7 @@
 // uncaughtException handlers had their say; Node emits it before it prints an uncaught error, so the error is printed
 // here. Every restarted image preloads this module, so a crash before the app has even loaded libfcgi is caught too.
 import { inspect } from 'node:util';
-import { native } from '../native';
+import { isCGI } from '../socket';
 import { crashCountVariable } from './command';
 import { canRestartInPlace, crashBackoff, restartAfterCrash } from './replace';
 import { spawnerRestartsApp } from './spawner';
@@ -51,7 +51,7 @@ function onExit(this: NodeJS.Process, code: number): void {
  * meanwhile, instead of leaving the visitor a bare 500 and the spawner a tight loop of new processes.
  */
 export function guardStart(timeoutMs = 30_000): void {
-  if (!native.isListeningSocket(0)) return; // run as CGI or by hand: a failure is the caller's to see
+  if (isCGI()) return; // run as CGI or by hand: a failure is the caller's to see
   starting = true;
   setCrashGuard(true);
   startTimer = setTimeout(() => {
@@ -79,4 +79,4 @@ export function setCrashGuard(on: boolean): void {
 
 // Armed from the start when the app serves the socket a spawner that never restarts it passed on fd 0; listen() and
 // accept() set it again from the app's options.
-if (native.isListeningSocket(0) && !spawnerRestartsApp()) setCrashGuard(true);
+if (!isCGI() && !spawnerRestartsApp()) setCrashGuard(true);

@@ -100,13 +100,15 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+bool IsListening(int fd) {
+  // libfcgi's OS_IsFcgi asks getpeername() for ENOTCONN, which an unconnected socket that does not listen passes too.
+  int listening = 0;
+  socklen_t length = sizeof(listening);
+  return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening != 0;
+}
+
 Napi::Value IsListeningSocket(const Napi::CallbackInfo& info) {
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  sockaddr_storage peer;
-  socklen_t length = sizeof(peer);
-  errno = 0;
-  bool listening = getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0 && errno == ENOTCONN;
-  return Napi::Boolean::New(info.Env(), listening);
+  return Napi::Boolean::New(info.Env(), IsListening(info[0].As<Napi::Number>().Int32Value()));
 }
 
 void CloseFd(const Napi::CallbackInfo& info) {

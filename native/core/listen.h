@@ -9,7 +9,10 @@ namespace fcgi {
 Napi::Value ListenTcp(const Napi::CallbackInfo& info);
 // JS: listenUnix(path: string, backlog: number, seqpacket = false) -> fd (SOCK_SEQPACKET: relays' control socket)
 Napi::Value ListenUnix(const Napi::CallbackInfo& info);
-// JS: isListeningSocket(fd) -> boolean, decided as libfcgi's OS_IsFcgi does: getpeername() fails with ENOTCONN.
+// Whether fd is a socket in the listening state: a web server's fd 0 or a relay's socket, not a pipe, a terminal or a
+// connection (mod_cgid's stdin), which all mean plain CGI.
+bool IsListening(int fd);
+// JS: isListeningSocket(fd) -> boolean (IsListening)
 Napi::Value IsListeningSocket(const Napi::CallbackInfo& info);
 // JS: closeFd(fd)
 void CloseFd(const Napi::CallbackInfo& info);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/listen.h"
 
 namespace fcgi {
 
@@ -20,12 +21,6 @@ constexpr char kHello[] = "libfcgi-relay 1";
 constexpr uint64_t kHandshakeMs = 5000;  // a connection that has not handed its socket over by then is closed
 constexpr size_t kMaxRelays = 1024;      // beyond, connections are refused at once: a flood costs no descriptors
 constexpr int kMaxFdsPerMessage = 8;
-
-bool IsListening(int fd) {
-  int listening = 0;
-  socklen_t length = sizeof(listening);
-  return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening != 0;
-}
 
 }  // namespace
 
