@@ -28,6 +28,7 @@
         "native/core/environ.cc",
         "native/core/errors.cc",
         "native/core/js_bytes.cc",
+        "native/core/libfcgi_request.cc",
         "native/core/listen.cc",
         "native/core/options.cc",
         "native/core/param_names.cc",

@@ -6,15 +6,10 @@
 
 #include "accept_loop/blocking_reader.h"
 #include "accept_loop/waits.h"
+#include "core/libfcgi_request.h"
 #include "core/record_guard.h"
 
 namespace fcgi {
-
-// Hands freed pages back to the system at most once a second, after a request (request_slot.cc says why).
-void ReturnFreedMemory();
-
-// The error a libfcgi stream recorded, as the addon's result code (EIO when it recorded none).
-int StreamError(FCGX_Stream* stream);
 
 class RequestSlot {
  public:

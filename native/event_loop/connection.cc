@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "accept_loop/request_slot.h"
+#include "core/libfcgi_request.h"
 
 namespace fcgi {
 
