@@ -16,7 +16,7 @@ mkdir -p "$cache"
 suites=(
   test/node-http-parity.test.ts test/differential.test.ts test/http-server.test.ts test/sync-loop.test.ts
   test/signals.test.ts test/lifecycle.test.ts test/frameworks.test.ts test/cgi.test.ts test/listen.test.ts
-  test/cli.test.ts test/examples.test.ts test/engine-connections.test.ts test/restart.test.ts test/relay.test.ts
+  test/cli.test.ts test/examples.test.ts test/loop-server-connections.test.ts test/restart.test.ts test/relay.test.ts
 )
 
 node_bin() {

@@ -17,7 +17,7 @@ Napi::Error MakeError(Napi::Env env, const char* syscall, int code, const std::s
 // Throws a TypeError that states how an argument was misused.
 [[noreturn]] void ThrowTypeError(Napi::Env env, const char* message);
 
-// JS: errorFor(syscall, code) -> FcgiError, for results that reach JS as codes (the event-loop engine's).
+// JS: errorFor(syscall, code) -> FcgiError, for results that reach JS as codes (the event-loop server's).
 Napi::Value ErrorFor(const Napi::CallbackInfo& info);
 
 // JS: setErrorClass(FcgiError). Called once by lib/native.ts.

@@ -11,7 +11,7 @@ namespace fcgi {
 // The number of a known name, or -1.
 int KnownParamIndex(std::string_view name);
 
-// The known names, in their numbered order, for JS (lib/engine/engine.ts reads them once).
+// The known names, in their numbered order, for JS (lib/native.ts exposes them as knownParamNames).
 Napi::Array KnownParamNames(Napi::Env env);
 
 }  // namespace fcgi

@@ -1,4 +1,4 @@
-// The JS class over the event-loop engine. See loop_server.h.
+// The JS class over the event-loop server. See loop_server.h.
 #include "event_loop/loop_server.h"
 
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-// The JS class over the event-loop engine: LoopServer accepts connections on Node's own event loop (libuv), owns them
+// The JS class over the event-loop server: LoopServer accepts connections on Node's own event loop (libuv), owns them
 // (native/event_loop/connection.h), and translates each request's orders from JS and its events back to JS. No thread
 // besides the JS thread ever runs here. Requests are named by a serial number in both directions.
 #pragma once
