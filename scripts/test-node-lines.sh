@@ -14,9 +14,20 @@ mkdir -p "$cache"
 # marks close-on-exec, for restarts in place): the adapter and the differential suite, both serving APIs, signals,
 # lifecycle and restarts, the frameworks, and the dev server.
 suites=(
-  test/node-http-parity.test.ts test/differential.test.ts test/http-server.test.ts test/sync-loop.test.ts
-  test/signals.test.ts test/lifecycle.test.ts test/frameworks.test.ts test/cgi.test.ts test/listen.test.ts
-  test/cli.test.ts test/examples.test.ts test/loop-server-connections.test.ts test/restart.test.ts test/relay.test.ts
+  test/process/node-http-parity.test.ts
+  test/webservers/differential.test.ts
+  test/process/http-server.test.ts
+  test/process/sync-loop.test.ts
+  test/process/signals.test.ts
+  test/process/lifecycle.test.ts
+  test/process/frameworks.test.ts
+  test/process/cgi.test.ts
+  test/process/listen.test.ts
+  test/process/cli.test.ts
+  test/package/examples.test.ts
+  test/process/loop-server-connections.test.ts
+  test/process/restart.test.ts
+  test/webservers/relay.test.ts
 )
 
 node_bin() {

@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 logs=$(mktemp -d /tmp/libfcgi-valgrind.XXXXXX)
 trap 'rm -rf "$logs"' EXIT
 
-LIBFCGI_TEST_VALGRIND="$logs" FUZZ_CASES="${FUZZ_CASES:-300}" npx vitest run test/sync-loop.test.ts test/examples.test.ts \
-  test/http-server.test.ts test/hostile-input.test.ts test/fuzz.test.ts
+LIBFCGI_TEST_VALGRIND="$logs" FUZZ_CASES="${FUZZ_CASES:-300}" npx vitest run \
+  test/process/sync-loop.test.ts test/package/examples.test.ts test/process/http-server.test.ts \
+  test/process/hostile-input.test.ts test/process/fuzz.test.ts
 # The Node process that relays started (its relay-node line names valgrind), with what else knocks on its control socket.
-LIBFCGI_TEST_VALGRIND="$logs" npx vitest run test/relay.test.ts -t 'spawn-fcgi'
+LIBFCGI_TEST_VALGRIND="$logs" npx vitest run test/webservers/relay.test.ts -t 'spawn-fcgi'
 
 status=0
 count=0

@@ -1,6 +1,6 @@
 // The format the event-loop server (native/event_loop/loop_server.h, LoopDispatch and OnRequest) and JS talk in, read in one
 // place: dispatch(kind, serial, code, payload) with these kinds, a request's facts packed into code, and its
-// parameters packed into one string. test/loop-messages.test.ts checks these against the C++ header.
+// parameters packed into one string. test/unit/loop-messages.test.ts checks these against the C++ header.
 
 /** dispatch()'s kinds, as native/event_loop/loop_server.h's LoopDispatch numbers them. */
 export const Dispatch = {

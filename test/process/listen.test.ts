@@ -1,0 +1,93 @@
+// Listening sockets the app opens itself, bind failures as errors, and FCGI_WEB_SERVER_ADDRS.
+import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fcgiRequest, parseCgiResponse } from '../../lib/client/client';
+import { FcgiError, listen } from '../../lib/index';
+import { fixture, freePort, repoRoot, spawnFcgiApp, startListeningApp, stopAll, tempDir } from '../helpers/apps';
+
+afterEach(stopAll);
+
+describe('listen()', () => {
+  it('serves requests on a TCP port of its own', async () => {
+    const port = await freePort();
+    const app = await startListeningApp(fixture('sync-app.js'), { host: '127.0.0.1', port }, { LISTEN: `tcp:${port}` });
+    const response = await fcgiRequest(app.address, { REQUEST_URI: '/role' });
+    expect(JSON.parse(parseCgiResponse(response.stdout).body.toString())).toMatchObject({ role: 'responder' });
+  });
+
+  it('serves requests on a Unix socket of its own', async () => {
+    const path = join(tempDir(), 'own.sock');
+    const app = await startListeningApp(fixture('sync-app.js'), { path }, { LISTEN: `unix:${path}` });
+    const response = await fcgiRequest(app.address, { REQUEST_URI: '/role' });
+    expect(parseCgiResponse(response.stdout).status).toBe(200);
+  });
+
+  it('reports the port the kernel picked for port 0', () => {
+    const listener = listen({ port: 0 });
+    try {
+      expect(listener.port).toBeGreaterThan(0);
+    } finally {
+      listener.close();
+    }
+  });
+
+  it('throws an FcgiError with EADDRINUSE instead of exiting when the port is taken', async () => {
+    const server: Server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      let caught: unknown;
+      try {
+        listen({ port });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(FcgiError);
+      expect(caught).toMatchObject({ code: 'EADDRINUSE', syscall: 'bind' });
+      expect((caught as Error).message).toMatch(/^bind failed: EADDRINUSE/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('throws ENOENT for a Unix socket in a directory that does not exist', () => {
+    expect(() => listen({ path: join(tempDir(), 'missing', 'app.sock') })).toThrow(
+      expect.objectContaining({ code: 'ENOENT', syscall: 'bind' }),
+    );
+  });
+
+  it('rejects a host that is not an IP address with a TypeError', () => {
+    expect(() => listen({ port: 0, host: 'example.com' })).toThrow(TypeError);
+  });
+
+  it('keeps the process alive after a failed bind (libfcgi alone would exit)', () => {
+    const script = `const { listen } = require(${JSON.stringify(join(repoRoot, 'dist', 'index.js'))});
+      try { listen({ path: '/nonexistent-dir/x.sock' }); } catch (e) { console.log('caught ' + e.code); }
+      console.log('still running');`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(result.stdout).toBe('caught ENOENT\nstill running\n');
+    expect(result.status).toBe(0);
+  });
+});
+
+describe('FCGI_WEB_SERVER_ADDRS', () => {
+  it('serves a web server whose address is listed', async () => {
+    const app = await spawnFcgiApp(fixture('sync-app.js'), { tcp: true, env: { FCGI_WEB_SERVER_ADDRS: '127.0.0.1' } });
+    const response = await fcgiRequest(app.address, { REQUEST_URI: '/role' });
+    expect(parseCgiResponse(response.stdout).status).toBe(200);
+  });
+
+  it('closes connections from addresses that are not listed', async () => {
+    const app = await spawnFcgiApp(fixture('sync-app.js'), {
+      tcp: true,
+      env: { FCGI_WEB_SERVER_ADDRS: '127.0.0.1' },
+    });
+    await expect(
+      fcgiRequest({ ...app.address, localAddress: '127.0.0.2' }, { REQUEST_URI: '/role' }),
+    ).rejects.toThrow();
+    const response = await fcgiRequest(app.address, { REQUEST_URI: '/role' });
+    expect(parseCgiResponse(response.stdout).status).toBe(200);
+  });
+});
