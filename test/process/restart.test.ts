@@ -3,28 +3,19 @@
 // lost, whoever spawned the app. A new version that does not start never replaces one that serves. The apps run under
 // spawn-fcgi as web servers spawn them, and are driven over FastCGI from outside.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type FcgiAddress, fcgiRequest, parseCgiResponse } from '../../lib/client/client';
 import { freePort, spawnFcgiApp, stopAll, stopWithAll, tempDir } from '../helpers/apps';
 import { type Ask, cpuSeconds, deploy, type Deployment, Poller } from '../helpers/deploy';
 import { cgiParams } from '../helpers/raw-fastcgi';
+import { pidsRunning } from '../helpers/processes';
 
 afterAll(stopAll);
 
 /** How many processes run this script (the app, and a check of its new code). */
-function processesRunning(script: string): number {
-  let count = 0;
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(script)) count++;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return count;
-}
+const processesRunning = (script: string): number => pidsRunning(script).length;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -2,7 +2,7 @@
 // lighttpd bin-path (which start a new process when one exits), spawn-fcgi, also with -F 2, and H2O's fastcgi.spawn
 // (which never do). A client asks every 50 ms while the app's script is rewritten in place.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../../lib/client/client';
@@ -10,6 +10,7 @@ import { freePort, stopAll, stopWithAll, tempDir } from '../helpers/apps';
 import { type Ask, cpuSeconds, deploy, Poller } from '../helpers/deploy';
 import { cgiParams } from '../helpers/raw-fastcgi';
 import { httpGet, startWebServer } from '../helpers/webservers';
+import { pidsRunning } from '../helpers/processes';
 
 afterAll(stopAll);
 
@@ -145,20 +146,6 @@ const spawners: Spawner[] = [
     },
   },
 ];
-
-/** The processes whose command line runs this script. */
-function pidsRunning(script: string): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(script);
-      } catch {
-        return false; // gone meanwhile
-      }
-    })
-    .map(Number);
-}
 
 /** CPU seconds the whole machine has spent busy (not idle, not waiting for I/O), from /proc/stat. */
 function machineBusySeconds(): number {

@@ -2,7 +2,7 @@
 // Apache): lighttpd bin-path with several processes and spawn-fcgi -F, which hand one Node process their sockets;
 // requests served at once; a crash, and the spawner stopping; and whatever else knocks on the control socket.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../../lib/client/client';
@@ -11,6 +11,7 @@ import { waitUntil } from '../helpers/cli';
 import { cgiParams, slowdown } from '../helpers/raw-fastcgi';
 import { makeSite } from '../helpers/site';
 import { httpGet, startWebServer, type WebServer } from '../helpers/webservers';
+import { findProcesses, isRelay } from '../helpers/processes';
 
 afterAll(stopAll);
 
@@ -49,18 +50,11 @@ function relayedSite(): { dir: string; launcher: string } {
 
 /** The site's relays and Node processes, found in /proc by the launcher on their command lines. */
 function processesOf(launcher: string): { relays: number[]; nodes: number[] } {
-  const found = { relays: [] as number[], nodes: [] as number[] };
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (!args.includes(launcher)) continue;
-      if ((args[0] ?? '').endsWith('fcgi-relay')) found.relays.push(Number(pid));
-      else found.nodes.push(Number(pid));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
+  const found = findProcesses((args) => args.includes(launcher));
+  return {
+    relays: found.filter(isRelay).map((process) => process.pid),
+    nodes: found.filter((process) => !isRelay(process)).map((process) => process.pid),
+  };
 }
 
 const noneLeft = (launcher: string) => (): boolean => {

@@ -11,7 +11,6 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -31,6 +30,7 @@ import {
   UnprivilegedUser,
 } from '../helpers/unprivileged';
 import { httpGet, startWebServer, type HttpResult, type WebServer } from '../helpers/webservers';
+import { findProcesses, isRelay } from '../helpers/processes';
 
 /** suexec runs only scripts under the document root it was built with. */
 const suexecRoot = '/var/www';
@@ -77,20 +77,9 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * (fcgi-relay app.fcgi), Node processes (node app.fcgi), or both.
  */
 function appProcessesOf(uid: number, kind: 'relay' | 'node' | 'any' = 'any'): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((pid) => {
-      try {
-        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        const owner = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-        if (Number(owner) !== uid || !args.some((arg) => arg === 'app.fcgi' || arg.endsWith('/app.fcgi'))) return false;
-        const relay = (args[0] ?? '').endsWith('fcgi-relay');
-        return kind === 'any' || (kind === 'relay') === relay;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  return findProcesses((args) => args.some((arg) => arg === 'app.fcgi' || arg.endsWith('/app.fcgi')))
+    .filter((process) => process.uid === uid && (kind === 'any' || (kind === 'relay') === isRelay(process)))
+    .map((process) => process.pid);
 }
 
 /**
