@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FcgiConnection, fcgiRequest, parseCgiResponse, type FcgiAddress } from '../../lib/client/client';
 import { Role } from '../../lib/client/protocol';
 import { fixture, spawnFcgiApp, stopAll, type RunningApp } from '../helpers/apps';
+import { pattern } from '../helpers/checks';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -25,12 +26,6 @@ function get(address: FcgiAddress, uri: string, params: Record<string, string | 
 async function getJson(address: FcgiAddress, uri: string, params: Record<string, string | Uint8Array> = {}) {
   const response = await get(address, uri, params);
   return JSON.parse(parseCgiResponse(response.stdout).body.toString('utf8'));
-}
-
-function pattern(size: number): Buffer {
-  const bytes = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) bytes[i] = (i * 7 + (i >> 8)) & 0xff;
-  return bytes;
 }
 
 describe('the synchronous accept loop on fd 0', () => {
