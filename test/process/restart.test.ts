@@ -117,8 +117,11 @@ describe.each(modes)('$mode redeployed', ({ env, mode }) => {
     const { app, script } = await startDeployed(env, { startTimeout });
     deploy(script, { version: 'stuck', neverListens: true });
     const checking = (): boolean => processesRunning(script) > 1;
+    // deploy() truncates, then writes: a poll between the two checks an empty script, which exits at once, and the
+    // write is a change of its own that the next poll checks. Wait for a check that stays.
+    const checkStays = async (): Promise<boolean> => checking() && (await sleep(300), checking());
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && !checking()) await sleep(50);
+    while (Date.now() < deadline && !(await checkStays())) await sleep(50);
     expect(checking(), `${mode}: no check started; the app printed:\n${app.output()}`).toBe(true);
     const signalled = Date.now();
     process.kill(app.pid, 'SIGTERM');
