@@ -9,8 +9,9 @@ import { native } from './native';
 export const FCGI_LISTENSOCK_FILENO = 0;
 
 /**
- * True when the program was not started by a FastCGI server: fd 0 is not a listening socket. Decided as libfcgi
- * does, so a connected socket on stdin (Apache mod_cgid) still means CGI.
+ * True when the program was not started by a FastCGI server: fd 0 is not a socket in the listening state. A pipe, a
+ * terminal or a connected socket on stdin (Apache mod_cgid) means CGI; so does a socket that neither listens nor is
+ * connected, which libfcgi's own test (getpeername() failing with ENOTCONN) would take for FastCGI.
  */
 export function isCGI(): boolean {
   return !native.isListeningSocket(FCGI_LISTENSOCK_FILENO);

@@ -119,7 +119,11 @@ describe.each(modes)('$mode redeployed', ({ env, mode }) => {
     const checking = (): boolean => processesRunning(script) > 1;
     // deploy() truncates, then writes: a poll between the two checks an empty script, which exits at once, and the
     // write is a change of its own that the next poll checks. Wait for a check that stays.
-    const checkStays = async (): Promise<boolean> => checking() && (await sleep(300), checking());
+    const checkStays = async (): Promise<boolean> => {
+      if (!checking()) return false;
+      await sleep(300);
+      return checking();
+    };
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline && !(await checkStays())) await sleep(50);
     expect(checking(), `${mode}: no check started; the app printed:\n${app.output()}`).toBe(true);
