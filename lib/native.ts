@@ -29,7 +29,8 @@ export interface NativeAcceptLoop {
 }
 
 /** (kind, serial, code, payload): see native/event_loop/loop_server.h LoopDispatch. */
-export type Dispatch = (kind: number, serial: number, code: number, payload: unknown) => void;
+/** rest: a request's parameters besides its head (lib/event-loop/messages.ts); undefined for other kinds. */
+export type Dispatch = (kind: number, serial: number, code: number, payload: unknown, rest: unknown) => void;
 
 /** The event-loop server (native/event_loop/loop_server.h): requests are named by serial numbers; results are values, or error codes as numbers. */
 export interface NativeLoopServer {
@@ -99,6 +100,8 @@ export interface NativeAddon {
     webServerAddrs: string,
     maxInFlight: number,
     limits: Required<RequestLimits>,
+    /** Known parameter names sent in the request's head string with the HTTP_ lines; the rest come apart. */
+    headParams: readonly string[],
     dispatch: Dispatch,
   ) => NativeLoopServer;
   /** Takes relays' sockets on a listening control socket (native/event_loop/relay_listener.h); owns listenFd. */

@@ -6,6 +6,7 @@ import type { FcgiError } from '../errors';
 import type { RequestLimits } from '../limits';
 import { native, type NativeLoopServer } from '../native';
 import { paramsFromPairs, type Params } from '../params';
+import { headParamNames } from '../http/cgi-head';
 import type { DoneCallback, ReadCallback, RequestIO } from '../http/request-io';
 import { Dispatch, pairsOf, unpackFacts } from './messages';
 import { RequestTable } from './request-table';
@@ -22,8 +23,10 @@ export class LoopRequest implements RequestIO {
   readonly role: number;
   readonly requestId: number;
   readonly keepConn: boolean;
-  /** The parameters as the addon delivered them: name, value, name, value… */
+  /** The parameters the HTTP layer reads (header lines, headParamNames) as they came: name, value, name, value… */
   readonly pairs: string[];
+  /** The other parameters, as the addon packed them (messages.ts): split only if the app asks for all. */
+  readonly #rest: string;
   #params: Params | null = null;
   /** Called once if the web server gives up on the request (FCGI_ABORT_REQUEST or a closed connection). */
   onAbort: (() => void) | null = null;
@@ -42,19 +45,21 @@ export class LoopRequest implements RequestIO {
     server: NativeLoopServer,
     serial: number,
     facts: number,
-    params: string,
+    head: string,
+    rest: string,
     onFinished: (request: LoopRequest) => void,
   ) {
     this.#server = server;
     this.serial = serial;
     this.#onFinished = onFinished;
     ({ role: this.role, keepConn: this.keepConn, requestId: this.requestId } = unpackFacts(facts));
-    this.pairs = pairsOf(params, native.knownParamNames);
+    this.pairs = pairsOf(head, native.knownParamNames);
+    this.#rest = rest;
   }
 
   /** Built on first use: the HTTP layer reads headers straight from the pairs. */
   get params(): Params {
-    return (this.#params ??= paramsFromPairs(this.pairs));
+    return (this.#params ??= paramsFromPairs(this.pairs.concat(pairsOf(this.#rest, native.knownParamNames))));
   }
 
   /** Reads what has arrived of FCGI_STDIN (FCGI_DATA after startData), at most size bytes; null at the end. */
@@ -142,9 +147,9 @@ export class LoopBridge {
 
   constructor(options: LoopBridgeOptions) {
     const forget = (request: LoopRequest): void => this.#requests.delete(request);
-    const dispatch = (kind: number, serial: number, code: number, payload: unknown): void => {
+    const dispatch = (kind: number, serial: number, code: number, payload: unknown, rest: unknown): void => {
       if (kind === Dispatch.request) {
-        const request = new LoopRequest(this.#native, serial, code, payload as string, forget);
+        const request = new LoopRequest(this.#native, serial, code, payload as string, rest as string, forget);
         this.#requests.add(request);
         options.onRequest(request);
       } else if (kind === Dispatch.closed) {
@@ -156,7 +161,14 @@ export class LoopBridge {
       }
     };
     const maxInFlight = Number.isFinite(options.concurrency) ? options.concurrency : 0;
-    this.#native = new native.LoopServer(options.fd, options.webServerAddrs, maxInFlight, options.limits, dispatch);
+    this.#native = new native.LoopServer(
+      options.fd,
+      options.webServerAddrs,
+      maxInFlight,
+      options.limits,
+      headParamNames,
+      dispatch,
+    );
   }
 
   start(): void {

@@ -25,7 +25,8 @@ export function unpackFacts(code: number): RequestFacts {
 }
 
 /**
- * A request dispatch's payload, the parameters: one character per parameter saying whose name it is (1: its own;
+ * A request dispatch's payload (the head: the header lines and the parameters the HTTP layer reads) and its rest (the
+ * other parameters), each packed alike: one character per parameter saying whose name it is (1: its own;
  * 2 + n: knownNames[n]), then name NUL value NUL… with known names left empty. Returns name, value, name, value…
  * The known names come from the one array made at startup, so no request cuts and hashes them anew.
  */

@@ -1,39 +1,97 @@
 // The HTTP head of a FastCGI request, from its CGI parameters as they came: the header lines as node:http's rawHeaders
 // gives them, and the CGI facts the HTTP layer needs (method, URI, addresses, body length). Pure: pairs in, head out.
 
-/** "USER_AGENT" → "User-Agent", as a browser would have spelled it. */
+/**
+ * "HTTP_USER_AGENT" → "User-Agent", as a browser would have spelled it. Keyed by the whole parameter name, which for
+ * the known names is the same string every request (lib/event-loop/messages.ts), its hash already made.
+ */
 const headerNames = new Map<string, string>();
-function headerName(cgiName: string): string {
-  let name = headerNames.get(cgiName);
+function headerName(paramName: string): string {
+  let name = headerNames.get(paramName);
   if (name === undefined) {
-    name = cgiName
+    name = paramName
+      .slice(5)
       .toLowerCase()
       .split('_')
       .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
       .join('-');
     // Header names come from a small set; a hostile stream of distinct ones must not grow the cache without bound.
-    if (headerNames.size < 1000) headerNames.set(cgiName, name);
+    if (headerNames.size < 1000) headerNames.set(paramName, name);
   }
   return name;
 }
 
-/** The CGI parameters the HTTP layer itself needs. */
-const cgiFacts = [
-  'REQUEST_METHOD',
-  'REQUEST_URI',
-  'SCRIPT_NAME',
-  'PATH_INFO',
-  'QUERY_STRING',
-  'SERVER_PROTOCOL',
-  'CONTENT_LENGTH',
-  'REMOTE_ADDR',
-  'REMOTE_PORT',
-  'SERVER_ADDR',
-  'SERVER_PORT',
-  'HTTPS',
-] as const;
-export type CgiFacts = Partial<Record<(typeof cgiFacts)[number], string>>;
-const isCgiFact = new Set<string>(cgiFacts);
+/** The CGI parameters the HTTP layer itself needs, and the Expect header, which decides the request's event. */
+export class CgiFacts {
+  REQUEST_METHOD: string | undefined = undefined;
+  REQUEST_URI: string | undefined = undefined;
+  SCRIPT_NAME: string | undefined = undefined;
+  PATH_INFO: string | undefined = undefined;
+  QUERY_STRING: string | undefined = undefined;
+  SERVER_PROTOCOL: string | undefined = undefined;
+  CONTENT_LENGTH: string | undefined = undefined;
+  REMOTE_ADDR: string | undefined = undefined;
+  REMOTE_PORT: string | undefined = undefined;
+  SERVER_ADDR: string | undefined = undefined;
+  SERVER_PORT: string | undefined = undefined;
+  HTTPS: string | undefined = undefined;
+  /** The Expect lines joined with ', ', as req.headers.expect gives them. */
+  expect: string | undefined = undefined;
+
+  /**
+   * Takes the parameter if it is a fact: the first of a repeated one, as libfcgi's FCGX_GetParam() and so the addon
+   * take it. A switch of named stores, not facts[name]: a keyed store with a different name each time is V8's slowest
+   * property access, and this runs for every parameter of every request.
+   */
+  take(name: string, value: string): void {
+    switch (name) {
+      case 'REQUEST_METHOD':
+        this.REQUEST_METHOD ??= value;
+        break;
+      case 'REQUEST_URI':
+        this.REQUEST_URI ??= value;
+        break;
+      case 'SCRIPT_NAME':
+        this.SCRIPT_NAME ??= value;
+        break;
+      case 'PATH_INFO':
+        this.PATH_INFO ??= value;
+        break;
+      case 'QUERY_STRING':
+        this.QUERY_STRING ??= value;
+        break;
+      case 'SERVER_PROTOCOL':
+        this.SERVER_PROTOCOL ??= value;
+        break;
+      case 'CONTENT_LENGTH':
+        this.CONTENT_LENGTH ??= value;
+        break;
+      case 'REMOTE_ADDR':
+        this.REMOTE_ADDR ??= value;
+        break;
+      case 'REMOTE_PORT':
+        this.REMOTE_PORT ??= value;
+        break;
+      case 'SERVER_ADDR':
+        this.SERVER_ADDR ??= value;
+        break;
+      case 'SERVER_PORT':
+        this.SERVER_PORT ??= value;
+        break;
+      case 'HTTPS':
+        this.HTTPS ??= value;
+        break;
+    }
+  }
+}
+
+/**
+ * The parameters headFromPairs() reads besides the HTTP_ header lines: the only ones a serving mode has to hand over
+ * before the app asks for all of them (the event-loop server sends the rest as one string, split on demand).
+ */
+export const headParamNames: readonly string[] = Object.keys(new CgiFacts())
+  .filter((name) => name !== 'expect')
+  .concat('CONTENT_TYPE');
 
 /**
  * HTTP_HOST sent twice was set twice in the web server's configuration (nginx's `fastcgi_param HTTP_HOST $http_host;`
@@ -44,7 +102,14 @@ const isCgiFact = new Set<string>(cgiFacts);
 const overriddenParam = 'HTTP_HOST';
 
 /** A whole non-negative decimal number: a CONTENT_LENGTH or a port as CGI sends them. */
-export const isDecimal = (value: string | undefined): value is string => value !== undefined && /^\d+$/.test(value);
+export function isDecimal(value: string | undefined): value is string {
+  if (value === undefined || value.length === 0) return false;
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 48 || code > 57) return false;
+  }
+  return true;
+}
 
 /**
  * One pass over the parameters as they came (no params object built per request): the header lines as node:http's
@@ -57,16 +122,19 @@ export const isDecimal = (value: string | undefined): value is string => value !
  */
 export function headFromPairs(pairs: readonly string[]): { raw: string[]; cgi: CgiFacts } {
   const raw: string[] = [];
-  const cgi: CgiFacts = {};
+  const cgi = new CgiFacts();
   let transferEncodingAt = -1;
   let hostAt = -1; // where the Host line is, once one has come
   for (let i = 0; i + 1 < pairs.length; i += 2) {
     const name = pairs[i] as string;
     const value = pairs[i + 1] as string;
-    // The first of a repeated parameter, as libfcgi's FCGX_GetParam() and so the addon take it.
-    if (isCgiFact.has(name)) cgi[name as keyof CgiFacts] ??= value;
+    if (!name.startsWith('HTTP_')) {
+      cgi.take(name, value);
+      if (name === 'CONTENT_TYPE' && value !== '') raw.push('Content-Type', value);
+      continue;
+    }
     // CONTENT_LENGTH and CONTENT_TYPE are the body's headers; an HTTP_ copy of them (no server should send one) is not.
-    if (name.startsWith('HTTP_') && name !== 'HTTP_CONTENT_LENGTH' && name !== 'HTTP_CONTENT_TYPE') {
+    if (name !== 'HTTP_CONTENT_LENGTH' && name !== 'HTTP_CONTENT_TYPE') {
       if (name === 'HTTP_TRANSFER_ENCODING') {
         if (transferEncodingAt >= 0) continue;
         transferEncodingAt = raw.length;
@@ -78,9 +146,8 @@ export function headFromPairs(pairs: readonly string[]): { raw: string[]; cgi: C
         }
         hostAt = raw.length;
       }
-      raw.push(headerName(name.slice(5)), value);
-    } else if (name === 'CONTENT_TYPE' && value !== '') {
-      raw.push('Content-Type', value);
+      if (name === 'HTTP_EXPECT') cgi.expect = cgi.expect === undefined ? value : `${cgi.expect}, ${value}`;
+      raw.push(headerName(name), value);
     }
   }
   const length = cgi.CONTENT_LENGTH;

@@ -133,11 +133,11 @@ export function closeRequest(req: IncomingMessage, responseFinished: boolean): v
   req.emit('close');
 }
 
-/** The request and the socket its response will write to. */
+/** The request, the socket its response will write to, and its Expect header (which decides its event). */
 export function createRequest(
   io: RequestIO,
   joinDuplicateHeaders = false,
-): { req: IncomingMessage; socket: FcgiSocket } {
+): { req: IncomingMessage; socket: FcgiSocket; expect: string | undefined } {
   const { raw, cgi: params } = headFromPairs(io.pairs);
   const socket = socketFor(io, params);
   const req = new IncomingMessage(socket as never);
@@ -147,10 +147,17 @@ export function createRequest(
     params.REQUEST_URI ??
     ((params.SCRIPT_NAME ?? '') + (params.PATH_INFO ?? '') || '/') +
       (params.QUERY_STRING ? `?${params.QUERY_STRING}` : '');
-  const version = /^HTTP\/(\d+)\.(\d+)$/.exec(params.SERVER_PROTOCOL ?? '');
-  req.httpVersionMajor = version ? Number(version[1]) : 1;
-  req.httpVersionMinor = version ? Number(version[2]) : 1;
-  req.httpVersion = `${req.httpVersionMajor}.${req.httpVersionMinor}`;
+  const protocol = params.SERVER_PROTOCOL;
+  if (protocol === 'HTTP/1.1' || protocol === undefined) {
+    req.httpVersionMajor = 1; // the protocol of nearly every request: no regular expression, no new string
+    req.httpVersionMinor = 1;
+    req.httpVersion = '1.1';
+  } else {
+    const version = /^HTTP\/(\d+)\.(\d+)$/.exec(protocol);
+    req.httpVersionMajor = version ? Number(version[1]) : 1;
+    req.httpVersionMinor = version ? Number(version[2]) : 1;
+    req.httpVersion = `${req.httpVersionMajor}.${req.httpVersionMinor}`;
+  }
   req.rawHeaders = raw;
   (req as unknown as { joinDuplicateHeaders: boolean }).joinDuplicateHeaders = joinDuplicateHeaders;
   if (kHeadersCount !== undefined) (req as unknown as Record<symbol, number>)[kHeadersCount] = raw.length;
@@ -180,7 +187,7 @@ export function createRequest(
     };
   }
   req.fcgi = new RequestInfo(io, socket, data);
-  return { req, socket };
+  return { req, socket, expect: params.expect };
 }
 
 /**

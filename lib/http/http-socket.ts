@@ -28,6 +28,9 @@ export function toCgiHead(httpHead: string): string {
 type WithStoredHead = { _header?: string | null };
 
 function isInterimHead(chunk: Chunk): boolean {
+  // "HTTP/1.1 1": most heads are not interim, and one character says so without cutting a string to test.
+  const statusStart = typeof chunk === 'string' ? chunk.charCodeAt(9) : chunk[9];
+  if (statusStart !== 0x31) return false;
   return interimHead.test(typeof chunk === 'string' ? chunk.slice(0, 16) : chunk.toString('latin1', 0, 16));
 }
 

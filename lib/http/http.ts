@@ -301,7 +301,7 @@ export class Server extends EventEmitter {
 
   #serve(io: RequestIO): void {
     this.#lifecycle?.requestArrived();
-    const { req, socket } = createRequest(io, this.#joinDuplicateHeaders);
+    const { req, socket, expect } = createRequest(io, this.#joinDuplicateHeaders);
     // Before the response's own 'close' listener, so that req hears of a lost connection first, as on node:http.
     let finished = false;
     socket.once('close', () => closeRequest(req, finished));
@@ -325,7 +325,7 @@ export class Server extends EventEmitter {
     });
     if (this.timeout > 0) socket.setTimeout(this.timeout);
 
-    const event = this.#eventFor(req, res);
+    const event = this.#eventFor(req, res, expect);
     if (event === null) return;
     runInRequest(socket, this.#callListeners, event, req, res, socket);
   }
@@ -347,8 +347,11 @@ export class Server extends EventEmitter {
    * dropped: a CGI response has no interim heads, and the web server has already asked the client for the body),
    * 'checkExpectation' for other expectations, which without a listener get node:http's 417.
    */
-  #eventFor(req: IncomingMessage, res: ServerResponse): 'request' | 'checkContinue' | 'checkExpectation' | null {
-    const expect = expectOf(req.rawHeaders);
+  #eventFor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    expect: string | undefined,
+  ): 'request' | 'checkContinue' | 'checkExpectation' | null {
     if (expect === undefined || req.httpVersion !== '1.1') return 'request';
     if (/(?:^|\W)100-continue(?:$|\W)/i.test(expect)) {
       return this.listenerCount('checkContinue') > 0 ? 'checkContinue' : 'request';
@@ -375,20 +378,6 @@ export class Server extends EventEmitter {
       res.end();
     }
   }
-}
-
-/**
- * The Expect header as req.headers.expect would give it (repeated lines joined with ', '), read from the raw lines:
- * req.headers is built only when something asks for it.
- */
-function expectOf(rawHeaders: readonly string[]): string | undefined {
-  let expect: string | undefined;
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if ((rawHeaders[i] as string).toLowerCase() !== 'expect') continue;
-    const value = rawHeaders[i + 1] as string;
-    expect = expect === undefined ? value : `${expect}, ${value}`;
-  }
-  return expect;
 }
 
 /**

@@ -49,8 +49,9 @@ Napi::Function LoopServer::Define(Napi::Env env) {
 
 LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopServer>(info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[4].IsFunction()) {
-    ThrowTypeError(env, "new LoopServer(listenFd, webServerAddrs, maxInFlight, limits, dispatch)");
+  if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[4].IsArray() ||
+      !info[5].IsFunction()) {
+    ThrowTypeError(env, "new LoopServer(listenFd, webServerAddrs, maxInFlight, limits, headParams, dispatch)");
   }
   listenFd_ = info[0].As<Napi::Number>().Int32Value();
   if (!allow_.Parse(info[1].As<Napi::String>().Utf8Value())) throw MakeError(env, "FCGI_WEB_SERVER_ADDRS", EINVAL);
@@ -62,7 +63,14 @@ LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopSe
     maxConns =
         getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 1000000 ? static_cast<int>(files.rlim_cur) : 1000000;
   limits_ = GuardLimitsFrom(info[3], maxConns);
-  dispatch_ = Napi::Persistent(info[4].As<Napi::Function>());
+  Napi::Array headParams = info[4].As<Napi::Array>();
+  for (uint32_t i = 0; i < headParams.Length(); i++) {
+    int known = KnownParamIndex(headParams.Get(i).As<Napi::String>().Utf8Value());
+    if (known < 0) ThrowTypeError(env, "headParams: every name must be one of knownParamNames");
+    if (headKnown_.size() <= static_cast<size_t>(known)) headKnown_.resize(known + 1);
+    headKnown_[known] = true;
+  }
+  dispatch_ = Napi::Persistent(info[5].As<Napi::Function>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "libfcgi");
   napi_get_uv_event_loop(env, &loop_);
   listenPoll_.data = this;
@@ -166,13 +174,13 @@ void LoopServer::OnSoon(uv_timer_t* handle) {
   for (Connection* connection : due) connection->RunSoon();
 }
 
-void LoopServer::Dispatch(LoopDispatch kind, uint32_t serial, int code, napi_value payload) {
+void LoopServer::Dispatch(LoopDispatch kind, uint32_t serial, int code, napi_value payload, napi_value rest) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   try {
     dispatch_.MakeCallback(Value(),
                            {Napi::Number::New(env, kind), Napi::Number::New(env, serial), Napi::Number::New(env, code),
-                            payload != nullptr ? payload : env.Undefined()},
+                            payload != nullptr ? payload : env.Undefined(), rest != nullptr ? rest : env.Undefined()},
                            *asyncContext_);
   } catch (const Napi::Error& error) {
     napi_fatal_exception(env, error.Value());  // as an exception thrown in any event handler: 'uncaughtException'
@@ -189,33 +197,47 @@ void LoopServer::OnRequest(Connection& connection) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   const FCGX_Request& request = connection.request();
-  // Copied now into one JS string, which JS splits at each NUL: libfcgi frees the parameters when the request
-  // finishes, and one string costs far less to make than an element set from C++ per name and value. First one
-  // character per parameter saying whose name it is (1: its own, which follows; 2 + n: known name n, see
-  // param_names.h, and an empty name follows), then name NUL value NUL for each. libfcgi keeps each parameter as a C
-  // string "NAME=VALUE", so neither holds a NUL; the name ends at the first '='.
-  std::string& joined = joined_;
-  std::string& pairs = chunk_;
-  joined.clear();
-  pairs.clear();
+  // Copied now into JS strings, which JS splits at each NUL: libfcgi frees the parameters when the request
+  // finishes, and a string costs far less to make than an element set from C++ per name and value. Two strings: the
+  // head, the parameters the HTTP layer reads for every request (the header lines and headParams), and the rest,
+  // which JS splits only if the app asks for all the parameters. Each: first one character per parameter saying
+  // whose name it is (1: its own, which follows; 2 + n: known name n, see param_names.h, and an empty name follows),
+  // then NUL, then name NUL value NUL for each. libfcgi keeps each parameter as a C string "NAME=VALUE", so neither
+  // holds a NUL; the name ends at the first '='.
+  headKinds_.clear();
+  headPairs_.clear();
+  restKinds_.clear();
+  restPairs_.clear();
   for (char** pair = request.envp; *pair != nullptr; pair++) {
     const char* equals = std::strchr(*pair, '=');
     if (equals == nullptr) continue;
     std::string_view name(*pair, equals - *pair);
     int known = KnownParamIndex(name);
-    joined.push_back(static_cast<char>(known < 0 ? 1 : 2 + known));
+    bool head = InHead(name, known);
+    std::string& kinds = head ? headKinds_ : restKinds_;
+    std::string& pairs = head ? headPairs_ : restPairs_;
+    kinds.push_back(static_cast<char>(known < 0 ? 1 : 2 + known));
     if (known < 0) pairs.append(name);
     pairs.push_back('\0');
     pairs.append(equals + 1);
     pairs.push_back('\0');
   }
-  joined.push_back('\0');
-  joined.append(pairs);
-  napi_value params;
-  napi_create_string_latin1(env, joined.data(), joined.size(), &params);
+  headKinds_.push_back('\0');
+  headKinds_.append(headPairs_);
+  restKinds_.push_back('\0');
+  restKinds_.append(restPairs_);
+  napi_value head;
+  napi_value rest;
+  napi_create_string_latin1(env, headKinds_.data(), headKinds_.size(), &head);
+  napi_create_string_latin1(env, restKinds_.data(), restKinds_.size(), &rest);
   // role (1 to 3) in the low two bits, keepConnection in the third, the request id above.
   int facts = request.role | (request.keepConnection != 0 ? 4 : 0) | (request.requestId << 3);
-  Dispatch(kLoopRequest, serial, facts, params);
+  Dispatch(kLoopRequest, serial, facts, head, rest);
+}
+
+bool LoopServer::InHead(std::string_view name, int known) const {
+  if (known >= 0 && static_cast<size_t>(known) < headKnown_.size() && headKnown_[known]) return true;
+  return name.substr(0, 5) == "HTTP_";
 }
 
 void LoopServer::OnInput(Connection& connection) { Dispatch(kLoopReadable, connection.serial, 0, nullptr); }

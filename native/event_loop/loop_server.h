@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -20,7 +21,7 @@ namespace fcgi {
 
 // What dispatch(kind, serial, code, payload) is called with.
 enum LoopDispatch {
-  kLoopRequest = 0,    // code: role | keepConn << 2 | requestId << 3; payload: the parameters (see OnRequest)
+  kLoopRequest = 0,    // code: role | keepConn << 2 | requestId << 3; payload, rest: the parameters (see OnRequest)
   kLoopReadable = 1,   // a read that returned undefined may be tried again
   kLoopDrained = 2,    // a write that returned false has gone
   kLoopStartData = 3,  // code: how a startData that returned undefined ended
@@ -32,7 +33,8 @@ enum LoopDispatch {
 class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
  public:
   static Napi::Function Define(Napi::Env env);
-  // JS: new LoopServer(listenFd, webServerAddrs, maxInFlight (0: no limit), limits, dispatch)
+  // JS: new LoopServer(listenFd, webServerAddrs, maxInFlight (0: no limit), limits, headParams, dispatch)
+  // headParams: the known parameter names (param_names.h) JS reads for every request, besides the HTTP_ header lines.
   explicit LoopServer(const Napi::CallbackInfo& info);
   ~LoopServer() override;
 
@@ -68,7 +70,9 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   void AcceptConnections();
   void WatchListener();
   Connection* InFlight(const Napi::CallbackInfo& info);
-  void Dispatch(LoopDispatch kind, uint32_t serial, int code, napi_value payload);
+  void Dispatch(LoopDispatch kind, uint32_t serial, int code, napi_value payload, napi_value rest = nullptr);
+  // Whether JS reads this parameter for every request (see OnRequest).
+  bool InHead(std::string_view name, int known) const;
   void CloseWhenDone();
   // A request ended: connections waiting to begin one may, and the listener may take connections again.
   void RequestEnded();
@@ -94,8 +98,10 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   std::unordered_map<uint32_t, Connection*> requests_;
   std::deque<Connection*> waitingToBegin_;  // heads that came while maxInFlight requests were
   uint32_t nextSerial_ = 1;
-  std::string chunk_;   // a write's bytes, or a request's parameters, reused
-  std::string joined_;  // a request's parameters as handed to JS
+  std::vector<bool> headKnown_;  // by known name number: in headParams
+  std::string chunk_;            // a write's bytes, reused
+  // A request's parameters as handed to JS, reused: the kinds and pairs of the head, then of the rest.
+  std::string headKinds_, headPairs_, restKinds_, restPairs_;
 };
 
 }  // namespace fcgi

@@ -255,6 +255,23 @@ describe('createServer() on the socket a web server passes as fd 0', () => {
     expect(reply.fcgi.params.HTTP_HOST).toBe('from-http-host.test:8080');
   });
 
+  it('gives req.fcgi.params every parameter sent, those the HTTP layer reads at once and the rest, repeats as the last', async () => {
+    const params = [
+      ...Object.entries(cgiParams('/headers')),
+      ['DOCUMENT_ROOT', '/srv/www'], // a known name the HTTP layer does not read
+      ['X_OWN_NAME', 'own'], // a name the addon does not number
+      ['REQUEST_URIS', 'near'], // and names a letter away from ones it does
+      ['SERVER_PORTS', 'miss'],
+      ['HTTP_HOS', 'x'],
+      ['HTTP_X_TRACE', ''], // a header line with an empty value
+      ['EMPTY', ''],
+      ['DOCUMENT_ROOT', '/srv/other'],
+    ] as Array<[string, string]>;
+    const reply = JSON.parse(parseCgiResponse((await fcgiRequest(app.address, params)).stdout).body.toString());
+    expect(reply.fcgi.params).toEqual({ ...Object.fromEntries(params), FCGI_ROLE: 'RESPONDER' }); // libfcgi adds the role
+    expect(reply.rawHeaders).toEqual(expect.arrayContaining(['X-Trace', '']));
+  });
+
   it('echoes a streamed body byte-exact as a CGI response without chunked encoding or Date', async () => {
     const body = randomBytes(3 * MB + 17);
     const { response } = await post(app.address, '/echo', body);

@@ -38,6 +38,26 @@ describe('the HTTP head from CGI parameters', () => {
     expect(raw).toEqual(['Content-Type', 'application/json', 'Content-Length', '12']);
   });
 
+  it('reads Expect as req.headers.expect would give it: repeated lines joined, absent when none came', () => {
+    expect(head({ HTTP_EXPECT: '100-continue' }).cgi.expect).toBe('100-continue');
+    const twice = head([
+      ['HTTP_EXPECT', '100-continue'],
+      ['HTTP_EXPECT', 'x-other'],
+    ]);
+    expect(twice.cgi.expect).toBe('100-continue, x-other');
+    expect(twice.raw).toEqual(['Expect', '100-continue', 'Expect', 'x-other']);
+    expect(head({ HTTP_ACCEPT: '*/*' }).cgi.expect).toBeUndefined();
+  });
+
+  it('takes the first of a repeated CGI fact, as libfcgi does', () => {
+    const { cgi } = head([
+      ['REQUEST_METHOD', 'GET'],
+      ['REQUEST_METHOD', 'POST'],
+      ['SERVER_PORT', '443'],
+    ]);
+    expect(cgi).toMatchObject({ REQUEST_METHOD: 'GET', SERVER_PORT: '443', REMOTE_ADDR: undefined });
+  });
+
   it('leaves out an empty CONTENT_TYPE, as Apache sends for a GET', () => {
     expect(head({ CONTENT_TYPE: '', CONTENT_LENGTH: '' }).raw).toEqual([]);
   });
