@@ -34,6 +34,16 @@ function isInterimHead(chunk: Chunk): boolean {
   return interimHead.test(typeof chunk === 'string' ? chunk.slice(0, 16) : chunk.toString('latin1', 0, 16));
 }
 
+const nonAscii = /[^\u0000-\u007f]/; // eslint-disable-line no-control-regex -- the ASCII range starts at NUL
+
+/**
+ * Whether a string in this encoding is the same bytes as in UTF-8, the server's encoding for strings: so for ASCII in
+ * latin1, which node:http writes heads in, and ends every response with (an empty write). No Buffer is made for them.
+ */
+function sameBytesAsUtf8(data: string, encoding: BufferEncoding): boolean {
+  return (encoding === 'latin1' || encoding === 'binary' || encoding === 'ascii') && !nonAscii.test(data);
+}
+
 function familyOf(address: string | undefined): string | undefined {
   if (address === undefined || address === '') return undefined;
   return address.includes(':') ? 'IPv6' : 'IPv4';
@@ -103,7 +113,7 @@ export class FcgiSocket extends EventEmitter {
     }
     let chunk: Chunk =
       typeof data === 'string'
-        ? encoding && encoding !== 'utf8' && encoding !== 'utf-8'
+        ? encoding && encoding !== 'utf8' && encoding !== 'utf-8' && !sameBytesAsUtf8(data, encoding)
           ? Buffer.from(data, encoding)
           : data
         : Buffer.isBuffer(data)
@@ -269,8 +279,15 @@ export class FcgiSocket extends EventEmitter {
     this.#inFlightBytes += bytes;
     if (end) this.#endSent = true;
 
-    const chunk =
-      chunks.length === 0 ? null : chunks.length === 1 ? (chunks[0] as Chunk) : Buffer.concat(chunks.map(toBuffer));
+    // Most responses are one chunk and an empty end (res.end(body)): that chunk goes as it is, without a copy.
+    let chunk: Chunk | null = null;
+    let several = false;
+    for (const written of chunks) {
+      if (written.length === 0) continue;
+      if (chunk === null) chunk = written;
+      else several = true;
+    }
+    if (several) chunk = Buffer.concat(chunks.map(toBuffer));
     this.#io.write(chunk, end, 0, (error) => {
       this.#inFlightBytes -= bytes;
       if (error && !this.#firstError) this.#firstError = error;

@@ -338,6 +338,15 @@ describe('createServer() on the socket a web server passes as fd 0', () => {
     expect(response.body.toString()).toBe('short and stout');
   });
 
+  it('sends a head written alone byte for byte as node:http would, latin1 header values as their one byte', async () => {
+    const { raw, response } = await send(app.address, '/latin1-head');
+    expect(response.status).toBe(204);
+    const stdout = raw.stdout;
+    expect(stdout.includes(Buffer.from('X-Name: caf\xe9\r\n', 'latin1'))).toBe(true);
+    expect(stdout.includes(Buffer.from('X-Plain: ascii\r\n', 'latin1'))).toBe(true);
+    expect(stdout.toString('latin1')).toMatch(/^Status: 204 No Content\r\n/);
+  });
+
   it.each(['/final-1xx', '/final-1xx?interim=1'])(
     'sends a final head with a 1xx status (%s) as the Status line, and drops only interim heads',
     async (path) => {
