@@ -141,6 +141,7 @@ export function createRequest(
   const { raw, cgi: params } = headFromPairs(io.pairs);
   const socket = socketFor(io, params);
   const req = new IncomingMessage(socket as never);
+  socket.request = req;
   const method = params.REQUEST_METHOD ?? 'GET';
   req.method = method;
   req.url =

@@ -1,7 +1,7 @@
 // The socket a ServerResponse writes to: turns Node's HTTP/1.1 head into a CGI head and sends everything through the
 // request's FastCGI streams, batching what is written in one tick into one call to the server.
 import { EventEmitter } from 'node:events';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestIO } from './request-io';
 import type { FcgiError } from '../errors';
 
@@ -77,6 +77,16 @@ export class FcgiSocket extends EventEmitter {
   timeout = 0;
   /** The response using this socket (ServerResponse.assignSocket sets it). */
   _httpMessage: ServerResponse | null = null;
+  /**
+   * The server's own handlers, called before the 'timeout' and 'close' listeners, as node:http's server adds its
+   * listeners first: plain fields, so that no request pays for a closure and a listener of its own.
+   */
+  onTimeout: ((socket: FcgiSocket) => void) | null = null;
+  onClose: ((socket: FcgiSocket) => void) | null = null;
+  /** The request this socket carries (createRequest sets it), for the server's handlers above. */
+  request: IncomingMessage | null = null;
+  /** Set when the response has finished ('finish'), which tells a lost connection from a request done. */
+  responseFinished = false;
 
   readonly #io: RequestIO;
   #headTranslated = false;
@@ -312,7 +322,9 @@ export class FcgiSocket extends EventEmitter {
     } else if (this.timeout > 0 && !this.destroyed) {
       this.#timer = setTimeout(() => {
         this.#timer = null;
-        if (!this.destroyed) this.emit('timeout');
+        if (this.destroyed) return;
+        this.onTimeout?.(this);
+        this.emit('timeout');
       }, this.timeout);
       this.#timer.unref(); // as net.Socket's: a timeout never keeps the process alive
     }
@@ -330,6 +342,7 @@ export class FcgiSocket extends EventEmitter {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.onClose?.(this);
     this.emit('close', this.#firstError !== null);
   }
 }

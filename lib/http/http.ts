@@ -303,32 +303,37 @@ export class Server extends EventEmitter {
     this.#lifecycle?.requestArrived();
     const { req, socket, expect } = createRequest(io, this.#joinDuplicateHeaders);
     // Before the response's own 'close' listener, so that req hears of a lost connection first, as on node:http.
-    let finished = false;
-    socket.once('close', () => closeRequest(req, finished));
+    socket.onClose = socketClosed;
     const res = createResponse(req, socket);
-    res.on('finish', () => {
-      finished = true;
-      dumpRequest(req);
-      socket.endRequest();
-    });
-    res.on('error', (error: Error) => this.#handlerFailed(error, req, res, socket));
+    res.on('finish', responseFinished);
+    res.on('error', this.#responseFailed);
     reportWritesAfterEnd(res);
     io.onAbort = () => socket.destroy(); // the web server gave up: end the FastCGI request, then 'close'
-
-    // node:http's timeout dispatch: the request while its body is still coming, the response, the server; unheard,
-    // the request ends.
-    socket.on('timeout', () => {
-      const reqTimeout = !req.complete && req.emit('timeout', socket);
-      const resTimeout = res.emit('timeout', socket);
-      const serverTimeout = this.emit('timeout', socket);
-      if (!reqTimeout && !resTimeout && !serverTimeout) socket.destroy();
-    });
+    socket.onTimeout = this.#socketTimedOut;
     if (this.timeout > 0) socket.setTimeout(this.timeout);
 
     const event = this.#eventFor(req, res, expect);
     if (event === null) return;
     runInRequest(socket, this.#callListeners, event, req, res, socket);
   }
+
+  /**
+   * node:http's timeout dispatch: the request while its body is still coming, the response, the server; unheard, the
+   * request ends. One function for every socket.
+   */
+  readonly #socketTimedOut = (socket: FcgiSocket): void => {
+    const req = socket.request as IncomingMessage;
+    const reqTimeout = !req.complete && req.emit('timeout', socket);
+    const resTimeout = socket._httpMessage?.emit('timeout', socket) === true;
+    const serverTimeout = this.emit('timeout', socket);
+    if (!reqTimeout && !resTimeout && !serverTimeout) socket.destroy();
+  };
+
+  /** A response's 'error' (a misuse): one function for every response, which it is called on. */
+  readonly #responseFailed = ((server: Server) =>
+    function (this: ServerResponse, error: Error): void {
+      server.#handlerFailed(error, this.req, this, this.req.socket as unknown as FcgiSocket);
+    })(this);
 
   /** One function for every request (a closure per request would be garbage per request). */
   readonly #callListeners = (event: string, req: IncomingMessage, res: ServerResponse, socket: FcgiSocket): void => {
@@ -378,6 +383,19 @@ export class Server extends EventEmitter {
       res.end();
     }
   }
+}
+
+/** The response has finished: its FastCGI request ends once what it wrote has gone. Called on the response. */
+function responseFinished(this: ServerResponse): void {
+  const socket = this.req.socket as unknown as FcgiSocket;
+  socket.responseFinished = true;
+  dumpRequest(this.req);
+  socket.endRequest();
+}
+
+/** The FastCGI request is over: req hears of it (closeRequest) before the response and the app's listeners. */
+function socketClosed(socket: FcgiSocket): void {
+  closeRequest(socket.request as IncomingMessage, socket.responseFinished);
 }
 
 /**
