@@ -8,8 +8,10 @@ import { native, type NativeLoopServer } from '../native';
 import { paramsFromPairs, type Params } from '../params';
 import { headParamNames } from '../http/cgi-head';
 import type { DoneCallback, ReadCallback, RequestIO } from '../http/request-io';
-import { Dispatch, pairsOf, unpackFacts } from './messages';
+import { Dispatch, internalized, pairsOf, unpackFacts } from './messages';
 import { RequestTable } from './request-table';
+
+const knownNames = internalized(native.knownParamNames);
 
 function toError(syscall: string, code: number): FcgiError {
   return native.errorFor(syscall, code);
@@ -53,13 +55,13 @@ export class LoopRequest implements RequestIO {
     this.serial = serial;
     this.#onFinished = onFinished;
     ({ role: this.role, keepConn: this.keepConn, requestId: this.requestId } = unpackFacts(facts));
-    this.pairs = pairsOf(head, native.knownParamNames);
+    this.pairs = pairsOf(head, knownNames);
     this.#rest = rest;
   }
 
   /** Built on first use: the HTTP layer reads headers straight from the pairs. */
   get params(): Params {
-    return (this.#params ??= paramsFromPairs(this.pairs.concat(pairsOf(this.#rest, native.knownParamNames))));
+    return (this.#params ??= paramsFromPairs(this.pairs.concat(pairsOf(this.#rest, knownNames))));
   }
 
   /** Reads what has arrived of FCGI_STDIN (FCGI_DATA after startData), at most size bytes; null at the end. */

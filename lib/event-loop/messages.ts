@@ -41,3 +41,12 @@ export function pairsOf(params: string, knownNames: readonly string[]): string[]
   pairs.shift();
   return pairs;
 }
+
+/**
+ * The same names as V8's internalized strings, the kind property keys and string literals are: the HTTP layer
+ * compares each parameter's name with literals (lib/http/cgi-head.ts), and two internalized strings compare by
+ * identity, not character by character. The addon's strings are not internalized; a property key made of one is.
+ */
+export function internalized(names: readonly string[]): string[] {
+  return names.map((name) => Object.keys({ [name]: 0 })[0] as string);
+}

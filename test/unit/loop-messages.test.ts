@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Dispatch, pairsOf, unpackFacts } from '../../lib/event-loop/messages';
+import { Dispatch, internalized, pairsOf, unpackFacts } from '../../lib/event-loop/messages';
 import { native } from '../../lib/native';
 import { repoRoot } from '../helpers/apps';
 
@@ -44,6 +44,11 @@ describe("the event-loop server's messages", () => {
       '',
     ]);
     expect(pairsOf('', known)).toEqual([]);
+  });
+
+  it('internalizes names without changing them', () => {
+    const names = ['REQUEST_METHOD', `HTTP_${'X'.repeat(3)}`, 'EMPTY_VALUE'];
+    expect(internalized(names)).toEqual(names);
   });
 
   it('takes the known names from the addon, which numbers them as it sends them', () => {
