@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# npm run bench:instructions [-- APP...]: user-space instructions per request of each app behind one nginx, counted
+# by valgrind's cachegrind, which a shared or noisy machine does not move the way it moves requests per second.
+# An app ending in .js and named *http* is reached through proxy_pass (keepalive), any other through fastcgi_pass
+# (fastcgi_keep_conn) under spawn-fcgi. Each app runs twice under cachegrind with the same warm-up (10 s of wrk), the
+# second time with 15 s more: the difference in instructions over the difference in requests is the cost of one
+# request, JIT compilation and start-up left out. Defaults: bench/apps/create-server.js and bench/apps/node-http.js.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+apps=("$@")
+[ ${#apps[@]} -gt 0 ] || apps=(bench/apps/create-server.js bench/apps/node-http.js)
+run=$(mktemp -d)
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+nginx_fcgi=$(free_port) nginx_http=$(free_port) app_port=$(free_port)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$run"; }
+trap cleanup EXIT
+cat >"$run/nginx.conf" <<CONF
+daemon off; worker_processes 1; user root root; pid $run/nginx.pid; error_log $run/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $run/body; fastcgi_temp_path $run/fastcgi; proxy_temp_path $run/proxy;
+  uwsgi_temp_path $run/uwsgi; scgi_temp_path $run/scgi;
+  upstream fcgi { server 127.0.0.1:$app_port; keepalive 32; }
+  upstream http { server 127.0.0.1:$app_port; keepalive 32; }
+  server { listen 127.0.0.1:$nginx_fcgi; location / { include /etc/nginx/fastcgi_params; fastcgi_keep_conn on; fastcgi_pass fcgi; } }
+  server { listen 127.0.0.1:$nginx_http; location / { proxy_pass http://http; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+}
+CONF
+nginx -p "$run" -c "$run/nginx.conf" &
+pids+=($!)
+cachegrind=("$(command -v valgrind)" --tool=cachegrind --cache-sim=no)
+
+# One run of app under cachegrind: warm-up, then `extra` seconds of load; prints "requests instructions".
+measure() {
+  local app=$1 extra=$2 out="$run/cachegrind.$extra" pid port
+  rm -f "$out"
+  if [[ $(basename "$app") == *http* ]]; then
+    PORT=$app_port "${cachegrind[@]}" --cachegrind-out-file="$out" node "$app" >/dev/null 2>&1 &
+    pid=$! port=$nginx_http
+  else
+    spawn-fcgi -a 127.0.0.1 -p "$app_port" -P "$run/app.pid" -- \
+      "${cachegrind[@]}" --cachegrind-out-file="$out" "$(command -v node)" "$app" >/dev/null 2>&1
+    pid=$(cat "$run/app.pid") port=$nginx_fcgi
+  fi
+  sleep 6 # node's start under valgrind
+  wrk -t1 -c16 -d10s "http://127.0.0.1:$port/hello" >/dev/null
+  local requests=0
+  if [ "$extra" -gt 0 ]; then
+    requests=$(wrk -t1 -c16 -d"${extra}s" "http://127.0.0.1:$port/hello" | awk '/requests in/ { print $1 }')
+  fi
+  kill -TERM "$pid"
+  for _ in $(seq 120); do grep -q '^summary' "$out" 2>/dev/null && break; sleep 0.5; done
+  echo "$requests $(awk '/^summary:/ { print $2 }' "$out")"
+}
+
+echo "app  instructions per request  (requests counted)"
+for app in "${apps[@]}"; do
+  read -r _ base < <(measure "$app" 0)
+  read -r requests total < <(measure "$app" 15)
+  echo "$(basename "$app")  $(((total - base) / requests))  ($requests)"
+done
