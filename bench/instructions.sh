@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # npm run bench:instructions [-- APP...]: user-space instructions per request of each app behind one nginx, counted
 # by valgrind's cachegrind, which a shared or noisy machine does not move the way it moves requests per second.
-# An app ending in .js and named *http* is reached through proxy_pass (keepalive), any other through fastcgi_pass
-# (fastcgi_keep_conn) under spawn-fcgi. Each app runs twice under cachegrind with the same warm-up (10 s of wrk), the
-# second time with 15 s more: the difference in instructions over the difference in requests is the cost of one
+# An app named *http* is reached through proxy_pass (keepalive), any other through fastcgi_pass (fastcgi_keep_conn)
+# under spawn-fcgi. Each app runs twice under cachegrind with the same warm-up (WARMUP requests, default 5000), the
+# second time with MEASURED more (default 10000): the difference in instructions over MEASURED is the cost of one
 # request, JIT compilation and start-up left out. Defaults: bench/apps/create-server.js and bench/apps/node-http.js.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 apps=("$@")
+warmup=${WARMUP:-5000}
+measured=${MEASURED:-10000}
 [ ${#apps[@]} -gt 0 ] || apps=(bench/apps/create-server.js bench/apps/node-http.js)
 run=$(mktemp -d)
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
@@ -28,13 +30,16 @@ http {
   server { listen 127.0.0.1:$nginx_http; location / { proxy_pass http://http; proxy_http_version 1.1; proxy_set_header Connection ""; } }
 }
 CONF
+# ApacheBench, not wrk: it stops after a count of requests, so both runs warm up alike.
+requests() { ab -q -k -c 16 -n "$1" "http://127.0.0.1:$2/hello" >/dev/null; }
 nginx -p "$run" -c "$run/nginx.conf" &
 pids+=($!)
 cachegrind=("$(command -v valgrind)" --tool=cachegrind --cache-sim=no)
 
-# One run of app under cachegrind: warm-up, then `extra` seconds of load; prints "requests instructions".
+# One run of app under cachegrind: the warm-up, then `extra` requests; prints the instructions it ran.
 measure() {
-  local app=$1 extra=$2 out="$run/cachegrind.$extra" pid port
+  local app=$1 extra=$2 pid port
+  local out="$run/cachegrind.$extra"
   rm -f "$out"
   if [[ $(basename "$app") == *http* ]]; then
     PORT=$app_port "${cachegrind[@]}" --cachegrind-out-file="$out" node "$app" >/dev/null 2>&1 &
@@ -44,20 +49,17 @@ measure() {
       "${cachegrind[@]}" --cachegrind-out-file="$out" "$(command -v node)" "$app" >/dev/null 2>&1
     pid=$(cat "$run/app.pid") port=$nginx_fcgi
   fi
-  sleep 6 # node's start under valgrind
-  wrk -t1 -c16 -d10s "http://127.0.0.1:$port/hello" >/dev/null
-  local requests=0
-  if [ "$extra" -gt 0 ]; then
-    requests=$(wrk -t1 -c16 -d"${extra}s" "http://127.0.0.1:$port/hello" | awk '/requests in/ { print $1 }')
-  fi
+  for _ in $(seq 120); do curl -sf -o /dev/null "http://127.0.0.1:$port/hello" && break; sleep 0.5; done # started
+  requests "$warmup" "$port"
+  [ "$extra" -eq 0 ] || requests "$extra" "$port"
   kill -TERM "$pid"
   for _ in $(seq 120); do grep -q '^summary' "$out" 2>/dev/null && break; sleep 0.5; done
-  echo "$requests $(awk '/^summary:/ { print $2 }' "$out")"
+  awk '/^summary:/ { print $2 }' "$out"
 }
 
-echo "app  instructions per request  (requests counted)"
+echo "app  instructions per request  ($warmup warm-up requests, $measured measured)"
 for app in "${apps[@]}"; do
-  read -r _ base < <(measure "$app" 0)
-  read -r requests total < <(measure "$app" 15)
-  echo "$(basename "$app")  $(((total - base) / requests))  ($requests)"
+  base=$(measure "$app" 0)
+  total=$(measure "$app" "$measured")
+  echo "$(basename "$app")  $(((total - base) / measured))"
 done
