@@ -28,8 +28,10 @@ export interface NativeAcceptLoop {
   close(): void;
 }
 
-/** (kind, serial, code, payload): see native/event_loop/loop_server.h LoopDispatch. */
-/** rest: a request's parameters besides its head (lib/event-loop/messages.ts); undefined for other kinds. */
+/**
+ * (kind, serial, code, payload, rest): see native/event_loop/loop_server.h LoopDispatch. rest: a request's parameters
+ * besides its head (lib/event-loop/messages.ts); undefined for other kinds.
+ */
 export type Dispatch = (kind: number, serial: number, code: number, payload: unknown, rest: unknown) => void;
 
 /** The event-loop server (native/event_loop/loop_server.h): requests are named by serial numbers; results are values, or error codes as numbers. */
