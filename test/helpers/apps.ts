@@ -6,6 +6,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FcgiAddress } from '../../lib/client/client';
+import { collectOutput } from './output';
 
 export const repoRoot = join(__dirname, '..', '..');
 export const fixture = (name: string): string => join(repoRoot, 'test', 'fixtures', name);
@@ -78,9 +79,7 @@ async function waitUntilConnectable(address: FcgiAddress, app: RunningApp, timeo
 }
 
 function track(child: ChildProcess, address: FcgiAddress): RunningApp {
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('latin1')));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('latin1')));
+  const output = collectOutput([child.stdout, child.stderr], `the app ${child.spawnargs.join(' ')}`, 'latin1');
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -88,7 +87,7 @@ function track(child: ChildProcess, address: FcgiAddress): RunningApp {
     address,
     pid: child.pid ?? -1,
     child,
-    output: () => output,
+    output: output.text,
     exited,
     async stop() {
       running.delete(app);

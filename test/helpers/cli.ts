@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, repoRoot, stopWithAll } from './apps';
+import { collectOutput } from './output';
 
 export interface RunningCli {
   name: string;
@@ -39,9 +40,7 @@ export async function startCli(app: string, args: string[] = [], cwd?: string): 
   const port = await freePort();
   const command = [cliPath, 'serve', ...(app === '' ? [] : [app]), '--port', String(port), ...args];
   const child = spawn(process.execPath, command, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const output = collectOutput([child.stdout, child.stderr], `libfcgi serve ${app || `in ${cwd}`}`);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -51,8 +50,8 @@ export async function startCli(app: string, args: string[] = [], cwd?: string): 
     port,
     pid: child.pid ?? -1,
     child,
-    output: () => output,
-    errorLog: () => output.split('\n').slice(-40).join('\n'),
+    output: output.text,
+    errorLog: () => output.text().split('\n').slice(-40).join('\n'),
     exited,
     async stop() {
       forget();
@@ -64,9 +63,12 @@ export async function startCli(app: string, args: string[] = [], cwd?: string): 
     },
   };
   const forget = stopWithAll(() => cli.stop());
-  if (!(await waitUntil(() => output.includes(`http://127.0.0.1:${port}`) || !running(), 15_000)) || !running()) {
+  if (
+    !(await waitUntil(() => output.text().includes(`http://127.0.0.1:${port}`) || !running(), 15_000)) ||
+    !running()
+  ) {
     await cli.stop();
-    throw new Error(`libfcgi serve did not start:\n${output}`);
+    throw new Error(`libfcgi serve did not start:\n${output.text()}`);
   }
   return cli;
 }

@@ -4,6 +4,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { freePort, repoRoot, stopWithAll, tempDir } from './apps';
+import { collectOutput } from './output';
 
 export interface WebServer {
   name: string;
@@ -107,13 +108,11 @@ export async function startWebServer(
   const configPath = join(run, configName);
   writeFileSync(configPath, config);
   prepare?.(run);
-  let output = '';
   const [command, ...args] = commands[kind](configPath, run);
   // Caddy autosaves its config and keeps its storage under the XDG dirs ($HOME by default): keep them in the run dir.
   const env = kind === 'caddy' ? { ...process.env, XDG_CONFIG_HOME: run, XDG_DATA_HOME: run } : process.env;
   const child = spawn(command as string, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const output = collectOutput([child.stdout, child.stderr], `${kind} (${configName})`);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const server: WebServer = {
     name: `${kind} (${configName})`,
@@ -130,7 +129,7 @@ export async function startWebServer(
       } catch {
         // not written yet
       }
-      return output + log;
+      return output.text() + log;
     },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       forget();

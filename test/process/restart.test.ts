@@ -11,6 +11,7 @@ import { freePort, spawnFcgiApp, stopAll, stopWithAll, tempDir } from '../helper
 import { type Ask, cpuSeconds, deploy, type Deployment, Poller } from '../helpers/deploy';
 import { cgiParams } from '../helpers/raw-fastcgi';
 import { pidsRunning } from '../helpers/processes';
+import { collectOutput } from '../helpers/output';
 
 afterAll(stopAll);
 
@@ -235,10 +236,9 @@ describe('under spawn-fcgi, which forks the app and never starts it again', () =
     const child = spawn('spawn-fcgi', ['-a', '127.0.0.1', '-p', String(port), '--', process.execPath, script], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let said = '';
-    child.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const output = collectOutput([child.stdout, child.stderr], 'spawn-fcgi and the app it forked');
     await new Promise((resolve) => child.once('exit', resolve));
+    const said = output.text();
     const pid = Number(/PID: (\d+)/.exec(said)?.[1]);
     expect(pid, said).toBeGreaterThan(0);
     stopWithAll(async () => {

@@ -11,6 +11,7 @@ import { type Ask, cpuSeconds, deploy, Poller } from '../helpers/deploy';
 import { cgiParams } from '../helpers/raw-fastcgi';
 import { httpGet, startWebServer } from '../helpers/webservers';
 import { pidsRunning } from '../helpers/processes';
+import { collectOutput } from '../helpers/output';
 
 afterAll(stopAll);
 
@@ -55,10 +56,9 @@ async function spawnFcgi(script: string, children: number): Promise<Site> {
   const port = await freePort();
   const args = ['-a', '127.0.0.1', '-p', String(port), '-F', String(children), '--', process.execPath, script];
   const child = spawn('spawn-fcgi', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let said = '';
-  child.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
+  const output = collectOutput([child.stdout, child.stderr], 'spawn-fcgi and the apps it forked');
   await new Promise((resolve) => child.once('exit', resolve));
+  const said = output.text();
   const pids = [...said.matchAll(/PID: (\d+)/g)].map((match) => Number(match[1]));
   expect(pids.length, said).toBe(children);
   stopWithAll(async () => {

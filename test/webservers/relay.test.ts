@@ -12,6 +12,7 @@ import { cgiParams, slowdown } from '../helpers/raw-fastcgi';
 import { makeSite } from '../helpers/site';
 import { httpGet, startWebServer, type WebServer } from '../helpers/webservers';
 import { findProcesses, isRelay } from '../helpers/processes';
+import { collectOutput } from '../helpers/output';
 
 afterAll(stopAll);
 
@@ -134,10 +135,9 @@ describe('fcgi-relay under spawn-fcgi -F 3', () => {
     port = await freePort();
     const args = ['-a', '127.0.0.1', '-p', String(port), '-F', '3', '--', site.launcher];
     const child = spawn('spawn-fcgi', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let said = '';
-    child.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const output = collectOutput([child.stdout, child.stderr], 'spawn-fcgi and the relays it forked');
     await new Promise((resolve) => child.once('exit', resolve));
+    const said = output.text();
     relays = [...said.matchAll(/PID: (\d+)/g)].map((match) => Number(match[1]));
     expect(relays, said).toHaveLength(3);
     stopWithAll(async () => {
