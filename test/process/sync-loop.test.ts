@@ -53,7 +53,10 @@ describe('the synchronous accept loop on fd 0', () => {
 
   it('writes binary output with NUL bytes unchanged', async () => {
     const response = await get(app.address, '/binary');
-    expect([...parseCgiResponse(response.stdout).body]).toEqual([0, 1, 0, 255, 0, 0, 10, 13, 0]);
+    // As hex, with the length first: a wrong body of megabytes then fails in a line, not in a diff of an array per byte.
+    const body = parseCgiResponse(response.stdout).body;
+    expect(body.length).toBe(9);
+    expect(body.toString('hex')).toBe('000100ff00000a0d00');
   });
 
   it('sends a 16 MiB response whole', async () => {
