@@ -21,12 +21,16 @@ const nobody = 65534;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Answers its pid and version; ?slow after 300 ms; ?crash answers, then throws outside any handler. */
+/**
+ * Answers its pid and version; ?slow after 300 ms; ?crash answers, then throws outside any handler; ?tunables answers
+ * the glibc tunables it was started with.
+ */
 const app = (version = 'v1'): string => `'use strict';
 const { createServer } = require('libfcgi');
 createServer((req, res) => {
   const query = new URL(req.url, 'http://x').searchParams;
   const answer = process.pid + ' ${version}';
+  if (query.has('tunables')) return res.end(String(process.env.GLIBC_TUNABLES));
   if (query.has('crash')) {
     res.end(answer, () => setTimeout(() => { throw new Error('crashed on purpose'); }, 50));
     return;
@@ -119,6 +123,28 @@ describe('fcgi-relay under lighttpd bin-path with max-procs 4', () => {
   });
 });
 
+describe('fcgi-relay run as CGI, where it becomes Node', () => {
+  it.each([
+    [undefined, 'glibc.malloc.tcache_count=32'],
+    ['glibc.malloc.mxfast=0', 'glibc.malloc.mxfast=0:glibc.malloc.tcache_count=32'],
+    ['glibc.malloc.tcache_count=8', 'glibc.malloc.tcache_count=8'],
+  ])('starts Node with GLIBC_TUNABLES %s as %s, keeping what the user set', (own, expected) => {
+    const site = relayedSite();
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      GLIBC_TUNABLES: own,
+      GATEWAY_INTERFACE: 'CGI/1.1',
+      REQUEST_METHOD: 'GET',
+      REQUEST_URI: '/?tunables',
+      QUERY_STRING: 'tunables',
+      SERVER_PROTOCOL: 'HTTP/1.1',
+    };
+    const run = spawnSync(site.launcher, [], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    expect(run.status, run.stderr.toString()).toBe(0);
+    expect(parseCgiResponse(run.stdout).body.toString()).toBe(expected);
+  });
+});
+
 describe('fcgi-relay under spawn-fcgi -F 3', () => {
   let site: { dir: string; launcher: string };
   let port = 0;
@@ -153,6 +179,11 @@ describe('fcgi-relay under spawn-fcgi -F 3', () => {
     expect(Date.now() - started).toBeLessThan(1500 * slowdown);
     expect(new Set(pids)).toEqual(new Set([first]));
     expect(processesOf(site.launcher)).toEqual({ relays: expect.arrayContaining(relays), nodes: [first] });
+  });
+
+  it("starts Node with glibc's cache of small blocks raised to a request's worth of libfcgi's allocations", async () => {
+    const response = parseCgiResponse((await fcgiRequest({ port }, cgiParams({ REQUEST_URI: '/?tunables' }))).stdout);
+    expect(response.body.toString()).toBe('glibc.malloc.tcache_count=32');
   });
 
   it('starts another Node process at the next request after one crashes, though spawn-fcgi never restarts anything', async () => {
