@@ -171,11 +171,14 @@ async function startSite(spawner: Spawner): Promise<{ site: Site; pids: Set<numb
   }
   expect(pids.size).toBe(spawner.processes);
   // spawn-fcgi listens before its children have even started node: wait until each has read v1 and answers. (The web
-  // servers wait for their processes; lighttpd sends one request at a time to the same one.)
+  // servers wait for their processes; lighttpd sends one request at a time to the same one.) By the clock, not by a
+  // count of requests: on a loaded machine a node may take seconds to start, while its sibling answers in a millisecond.
   if (site.pids) {
     const answered = new Set<number>();
-    for (let i = 0; i < 200 && answered.size < pids.size; i++) {
+    const deadline = Date.now() + 15_000;
+    while (answered.size < pids.size && Date.now() < deadline) {
       answered.add(Number((await site.ask()).body.split(' ')[1]));
+      await sleep(20);
     }
     expect(answered).toEqual(pids);
   }
