@@ -66,13 +66,18 @@ static void tuneMallocForNode(void) {
   }
 }
 
-// Becomes Node with the launcher, serving fd 0 itself: the model without a relay.
-static void becomeNode(void) {
-  unsetenv(kSocketVariable);
+// Replaces this process with Node running the launcher; returns only by exiting 127 when node cannot run.
+static void execNode(void) {
   tuneMallocForNode();
   execv(nodeArgs[0], nodeArgs);
   say("cannot run node", strerror(errno));
   _exit(127);
+}
+
+// Becomes Node with the launcher, serving fd 0 itself: the model without a relay.
+static void becomeNode(void) {
+  unsetenv(kSocketVariable);
+  execNode();
 }
 
 // Splits "node [options]" at spaces into nodeArgs, then the launcher. Returns 0, or -1 for none or too many.
@@ -179,10 +184,7 @@ static int startNode(void) {
       close(null);
     }
     setenv(kSocketVariable, controlPath, 1);
-    tuneMallocForNode();
-    execv(nodeArgs[0], nodeArgs);
-    say("cannot run node", strerror(errno));
-    _exit(127);
+    execNode();
   }
   long long deadline = nowMs() + kStartTimeoutMs;
   for (int pause = 2;; pause = pause < 50 ? pause * 2 : 50) {
