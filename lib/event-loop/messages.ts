@@ -26,19 +26,17 @@ export function unpackFacts(code: number): RequestFacts {
 
 /**
  * A request dispatch's payload (the head: the header lines and the parameters the HTTP layer reads) and its rest (the
- * other parameters), each packed alike: one character per parameter saying whose name it is (1: its own;
- * 2 + n: knownNames[n]), then name NUL value NUL… with known names left empty. Returns name, value, name, value…
+ * other parameters), each packed alike: name NUL value NUL… with known names left empty, then one character per
+ * parameter saying whose name it is (1: its own; 2 + n: knownNames[n]). Returns name, value, name, value…
  * The known names come from the one array made at startup, so no request cuts and hashes them anew.
  */
 export function pairsOf(params: string, knownNames: readonly string[]): string[] {
   const pairs = params.split('\0');
-  const kinds = pairs[0] as string;
-  pairs.pop(); // after the last value's NUL
+  const kinds = pairs.pop() as string; // what follows the last value's NUL
   for (let i = 0; i < kinds.length; i++) {
     const kind = kinds.charCodeAt(i);
-    if (kind > 1) pairs[1 + 2 * i] = knownNames[kind - 2] as string;
+    if (kind > 1) pairs[2 * i] = knownNames[kind - 2] as string;
   }
-  pairs.shift();
   return pairs;
 }
 

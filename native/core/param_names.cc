@@ -10,7 +10,8 @@ namespace fcgi {
 
 namespace {
 
-constexpr const char* kKnownNames[] = {
+// string_views, so that comparing a name with one tests the lengths first and never runs strlen.
+constexpr std::string_view kKnownNames[] = {
     // CGI/1.1 and the common server additions
     "GATEWAY_INTERFACE",
     "SERVER_SOFTWARE",
@@ -125,9 +126,15 @@ int KnownParamIndex(std::string_view name) {
   return table.Find(name);
 }
 
+int KnownParamCount() { return static_cast<int>(std::size(kKnownNames)); }
+
+std::string_view KnownParamName(int index) { return kKnownNames[index]; }
+
 Napi::Array KnownParamNames(Napi::Env env) {
   Napi::Array names = Napi::Array::New(env, std::size(kKnownNames));
-  for (uint32_t i = 0; i < std::size(kKnownNames); i++) names.Set(i, Napi::String::New(env, kKnownNames[i]));
+  for (uint32_t i = 0; i < std::size(kKnownNames); i++) {
+    names.Set(i, Napi::String::New(env, kKnownNames[i].data(), kKnownNames[i].size()));
+  }
   return names;
 }
 

@@ -11,6 +11,10 @@ namespace fcgi {
 // The number of a known name, or -1.
 int KnownParamIndex(std::string_view name);
 
+// How many names are known, and the name of a number below that.
+int KnownParamCount();
+std::string_view KnownParamName(int index);
+
 // The known names, in their numbered order, for JS (lib/native.ts exposes them as knownParamNames).
 Napi::Array KnownParamNames(Napi::Env env);
 

@@ -31,6 +31,9 @@ std::string_view ChunkOf(Napi::Env env, const Napi::Value& value, std::string& s
   return BytesOf(env, value, scratch, "expected a string or a Uint8Array");
 }
 
+// An HTTP_ parameter is a request header line, which the HTTP layer reads for every request.
+bool IsHeaderLine(std::string_view name) { return name.substr(0, 5) == "HTTP_"; }
+
 }  // namespace
 
 Napi::Function LoopServer::Define(Napi::Env env) {
@@ -63,11 +66,12 @@ LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopSe
     maxConns =
         getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 1000000 ? static_cast<int>(files.rlim_cur) : 1000000;
   limits_ = GuardLimitsFrom(info[3], maxConns);
+  headKnown_.resize(KnownParamCount());
+  for (int known = 0; known < KnownParamCount(); known++) headKnown_[known] = IsHeaderLine(KnownParamName(known));
   Napi::Array headParams = info[4].As<Napi::Array>();
   for (uint32_t i = 0; i < headParams.Length(); i++) {
     int known = KnownParamIndex(headParams.Get(i).As<Napi::String>().Utf8Value());
     if (known < 0) ThrowTypeError(env, "headParams: every name must be one of knownParamNames");
-    if (headKnown_.size() <= static_cast<size_t>(known)) headKnown_.resize(known + 1);
     headKnown_[known] = true;
   }
   dispatch_ = Napi::Persistent(info[5].As<Napi::Function>());
@@ -200,44 +204,36 @@ void LoopServer::OnRequest(Connection& connection) {
   // Copied now into JS strings, which JS splits at each NUL: libfcgi frees the parameters when the request
   // finishes, and a string costs far less to make than an element set from C++ per name and value. Two strings: the
   // head, the parameters the HTTP layer reads for every request (the header lines and headParams), and the rest,
-  // which JS splits only if the app asks for all the parameters. Each: first one character per parameter saying
-  // whose name it is (1: its own, which follows; 2 + n: known name n, see param_names.h, and an empty name follows),
-  // then NUL, then name NUL value NUL for each. libfcgi keeps each parameter as a C string "NAME=VALUE", so neither
-  // holds a NUL; the name ends at the first '='.
-  headKinds_.clear();
+  // which JS splits only if the app asks for all the parameters. Each: name NUL value NUL for each parameter, a known
+  // name left empty, then one character per parameter saying whose name it is (1: its own; 2 + n: known name n, see
+  // param_names.h). The kinds go last so that each string is written once, front to back. libfcgi keeps each
+  // parameter as a C string "NAME=VALUE", so neither holds a NUL; the name ends at the first '='.
   headPairs_.clear();
-  restKinds_.clear();
+  headKinds_.clear();
   restPairs_.clear();
+  restKinds_.clear();
   for (char** pair = request.envp; *pair != nullptr; pair++) {
     const char* equals = std::strchr(*pair, '=');
     if (equals == nullptr) continue;
     std::string_view name(*pair, equals - *pair);
     int known = KnownParamIndex(name);
-    bool head = InHead(name, known);
-    std::string& kinds = head ? headKinds_ : restKinds_;
+    bool head = known >= 0 ? headKnown_[known] != 0 : IsHeaderLine(name);
     std::string& pairs = head ? headPairs_ : restPairs_;
-    kinds.push_back(static_cast<char>(known < 0 ? 1 : 2 + known));
+    (head ? headKinds_ : restKinds_).push_back(static_cast<char>(known < 0 ? 1 : 2 + known));
     if (known < 0) pairs.append(name);
     pairs.push_back('\0');
     pairs.append(equals + 1);
     pairs.push_back('\0');
   }
-  headKinds_.push_back('\0');
-  headKinds_.append(headPairs_);
-  restKinds_.push_back('\0');
-  restKinds_.append(restPairs_);
+  headPairs_.append(headKinds_);
+  restPairs_.append(restKinds_);
   napi_value head;
   napi_value rest;
-  napi_create_string_latin1(env, headKinds_.data(), headKinds_.size(), &head);
-  napi_create_string_latin1(env, restKinds_.data(), restKinds_.size(), &rest);
+  napi_create_string_latin1(env, headPairs_.data(), headPairs_.size(), &head);
+  napi_create_string_latin1(env, restPairs_.data(), restPairs_.size(), &rest);
   // role (1 to 3) in the low two bits, keepConnection in the third, the request id above.
   int facts = request.role | (request.keepConnection != 0 ? 4 : 0) | (request.requestId << 3);
   Dispatch(kLoopRequest, serial, facts, head, rest);
-}
-
-bool LoopServer::InHead(std::string_view name, int known) const {
-  if (known >= 0 && static_cast<size_t>(known) < headKnown_.size() && headKnown_[known]) return true;
-  return name.substr(0, 5) == "HTTP_";
 }
 
 void LoopServer::OnInput(Connection& connection) { Dispatch(kLoopReadable, connection.serial, 0, nullptr); }

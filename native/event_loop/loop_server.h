@@ -71,8 +71,6 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   void WatchListener();
   Connection* InFlight(const Napi::CallbackInfo& info);
   void Dispatch(LoopDispatch kind, uint32_t serial, int code, napi_value payload, napi_value rest = nullptr);
-  // Whether JS reads this parameter for every request (see OnRequest).
-  bool InHead(std::string_view name, int known) const;
   void CloseWhenDone();
   // A request ended: connections waiting to begin one may, and the listener may take connections again.
   void RequestEnded();
@@ -98,10 +96,10 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   std::unordered_map<uint32_t, Connection*> requests_;
   std::deque<Connection*> waitingToBegin_;  // heads that came while maxInFlight requests were
   uint32_t nextSerial_ = 1;
-  std::vector<bool> headKnown_;  // by known name number: in headParams
+  std::vector<char> headKnown_;  // by known name number: a header line or in headParams, so in the head
   std::string chunk_;            // a write's bytes, reused
-  // A request's parameters as handed to JS, reused: the kinds and pairs of the head, then of the rest.
-  std::string headKinds_, headPairs_, restKinds_, restPairs_;
+  // A request's parameters as handed to JS, reused: the pairs and kinds of the head, then of the rest.
+  std::string headPairs_, headKinds_, restPairs_, restKinds_;
 };
 
 }  // namespace fcgi

@@ -32,7 +32,7 @@ describe("the event-loop server's messages", () => {
   it('unpacks parameters: own names inline, known names by number, empty values and NUL-free latin1 kept', () => {
     const known = ['REQUEST_METHOD', 'HTTP_HOST'];
     const kinds = String.fromCharCode(2, 1, 3, 1);
-    const payload = `${kinds}\0\0GET\0X_OWN\0v\xe9\0\0example.org\0EMPTY\0\0`;
+    const payload = `\0GET\0X_OWN\0v\xe9\0\0example.org\0EMPTY\0\0${kinds}`;
     expect(pairsOf(payload, known)).toEqual([
       'REQUEST_METHOD',
       'GET',
@@ -44,6 +44,7 @@ describe("the event-loop server's messages", () => {
       '',
     ]);
     expect(pairsOf('', known)).toEqual([]);
+    expect(pairsOf(`\0\0${String.fromCharCode(1)}`, known)).toEqual(['', '']); // a parameter with an empty name
   });
 
   it('internalizes names without changing them', () => {
