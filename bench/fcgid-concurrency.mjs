@@ -6,7 +6,16 @@
 // right after the last answer. Then fcgi-relay alone (relay-spawn.c): its RSS, and the time from spawning one to its
 // socket handed over. Prints a table and writes results/fcgid-concurrency.json and .md.
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+} from 'node:fs';
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -113,8 +122,17 @@ async function startApache(site) {
   chownSync(join(dir, 'fcgid'), webUser, webGroup);
   const port = nextPort++;
   writeFileSync(join(dir, 'apache.conf'), apacheConfig(site, port, dir));
-  const child = spawn('apache2', ['-f', join(dir, 'apache.conf'), '-DFOREGROUND'], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
+  const child = spawn('apache2', ['-f', join(dir, 'apache.conf'), '-DFOREGROUND'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  // Apache reports a bad configuration on stderr before it opens its error log; both are kept for the message.
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  let exited = null;
+  child.on('exit', (code, signal) => (exited = signal ?? `exit code ${code}`));
+  // 15 s: on a busy 2-core host Apache has taken more than 5 s to answer its first request.
+  const deadline = performance.now() + 15_000;
+  while (exited === null && performance.now() < deadline) {
     try {
       await get(port, '/nothing-here.txt');
       return { child, port, dir };
@@ -122,7 +140,10 @@ async function startApache(site) {
       await sleep(50);
     }
   }
-  throw new Error(`apache did not start: ${readFileSync(join(dir, 'error.log'), 'utf8')}`);
+  child.kill('SIGKILL');
+  const errorLog = existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '(no error.log)';
+  const why = exited === null ? 'no answer within 15 s' : `apache2 ended (${exited})`;
+  throw new Error(`apache did not start: ${why}\nstderr: ${stderr.trim() || '(empty)'}\nerror.log: ${errorLog.trim()}`);
 }
 
 function get(port, path) {
