@@ -3,7 +3,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { RequestIO } from './request-io';
-import { type CgiFacts, headFromPairs, isDecimal } from './cgi-head';
+import { type CgiFacts, headFromPairs } from './cgi-head';
 import { FcgiSocket } from './http-socket';
 import type { Params } from '../params';
 import { roleName, type Role } from '../accept-loop/request';
@@ -48,20 +48,6 @@ function mergeHeaders(req: IncomingMessage, raw: readonly string[]): Record<stri
 }
 interface HeaderLineAdder {
   _addHeaderLine(name: string, value: string, headers: Record<string, string | string[]>): void;
-}
-
-function numberOrUndefined(value: string | undefined): number | undefined {
-  return isDecimal(value) ? Number(value) : undefined;
-}
-
-function socketFor(io: RequestIO, params: CgiFacts): FcgiSocket {
-  return new FcgiSocket(io, {
-    remoteAddress: params.REMOTE_ADDR,
-    remotePort: numberOrUndefined(params.REMOTE_PORT),
-    localAddress: params.SERVER_ADDR,
-    localPort: numberOrUndefined(params.SERVER_PORT),
-    encrypted: params.HTTPS !== undefined && params.HTTPS !== '' && params.HTTPS.toLowerCase() !== 'off',
-  });
 }
 
 /** True when the request can have no body, so nothing needs to be read. */
@@ -139,7 +125,7 @@ export function createRequest(
   joinDuplicateHeaders = false,
 ): { req: IncomingMessage; socket: FcgiSocket; expect: string | undefined } {
   const { raw, cgi: params } = headFromPairs(io.pairs);
-  const socket = socketFor(io, params);
+  const socket = new FcgiSocket(io, params);
   const req = new IncomingMessage(socket as never);
   socket.request = req;
   const method = params.REQUEST_METHOD ?? 'GET';

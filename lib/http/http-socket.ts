@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestIO } from './request-io';
 import type { FcgiError } from '../errors';
+import { type CgiFacts, isDecimal } from './cgi-head';
 
 /** Bytes queued for the server above which write() asks the writer to wait for 'drain'. */
 const highWaterMark = 64 * 1024;
@@ -53,19 +54,16 @@ function toBuffer(chunk: Chunk): Buffer {
   return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
 }
 
-export interface SocketFacts {
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
-  localAddress: string | undefined;
-  localPort: number | undefined;
-  encrypted: boolean;
+function portOf(value: string | undefined): number | undefined {
+  return isDecimal(value) ? Number(value) : undefined;
+}
+
+/** HTTPS as CGI sends it: "on" (or "1") when the client used TLS; absent, empty or "off" when not. */
+function isHttps(value: string | undefined): boolean {
+  return value !== undefined && value !== '' && value.toLowerCase() !== 'off';
 }
 
 export class FcgiSocket extends EventEmitter {
-  readonly remoteAddress: string | undefined;
-  readonly remotePort: number | undefined;
-  readonly localAddress: string | undefined;
-  readonly localPort: number | undefined;
   /** True when the web server says the client used HTTPS; absent otherwise, as on a plain net.Socket. */
   declare readonly encrypted?: true;
   readonly readableHighWaterMark = 64 * 1024;
@@ -89,6 +87,8 @@ export class FcgiSocket extends EventEmitter {
   responseFinished = false;
 
   readonly #io: RequestIO;
+  /** Where the addresses come from, read when asked for: few apps read the ports, so no request parses them. */
+  readonly #cgi: CgiFacts;
   #headTranslated = false;
   #pending: Chunk[] = [];
   #pendingCallbacks: WriteCallback[] = [];
@@ -102,14 +102,28 @@ export class FcgiSocket extends EventEmitter {
   #closed = false;
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(io: RequestIO, facts: SocketFacts) {
+  constructor(io: RequestIO, cgi: CgiFacts) {
     super();
     this.#io = io;
-    this.remoteAddress = facts.remoteAddress;
-    this.remotePort = facts.remotePort;
-    this.localAddress = facts.localAddress;
-    this.localPort = facts.localPort;
-    if (facts.encrypted) this.encrypted = true;
+    this.#cgi = cgi;
+    if (isHttps(cgi.HTTPS)) this.encrypted = true;
+  }
+
+  // Getters, as on net.Socket.
+  get remoteAddress(): string | undefined {
+    return this.#cgi.REMOTE_ADDR;
+  }
+
+  get remotePort(): number | undefined {
+    return portOf(this.#cgi.REMOTE_PORT);
+  }
+
+  get localAddress(): string | undefined {
+    return this.#cgi.SERVER_ADDR;
+  }
+
+  get localPort(): number | undefined {
+    return portOf(this.#cgi.SERVER_PORT);
   }
 
   get remoteFamily(): string | undefined {
