@@ -95,6 +95,21 @@ describe('the record scanner', () => {
     expect(scan(input, { maxParamsSize: 15 }).violation).toBe('paramsTooLarge');
   });
 
+  it('reads four-byte lengths whole in a record and cut across two records alike', () => {
+    // A name of 3 bytes declared in four bytes, a value of 1: 4 + 1 + 3 + 1 = 9 bytes against the limit.
+    const whole = bytes('01 04 0001 0009 07 00', '80000003 01', '"abcX"', '00000000000000');
+    const cut = Buffer.concat([
+      bytes('01 04 0001 0002 06 00', '8000', '000000000000'), // the name's length cut after two bytes
+      bytes('01 04 0001 0007 01 00', '0003 01', '"abcX"', '00'),
+    ]);
+    for (const params of [whole, cut]) {
+      const input = Buffer.concat([beginResponder, params, paramsEnd]);
+      expect(scan(input, { maxParamsSize: 9 })).toMatchObject({ violation: null, paramsEnded: true });
+      expect(scan(input, { maxParamsSize: 9 }).shown).toEqual(input);
+      expect(scan(input, { maxParamsSize: 8 }).violation).toBe('paramsTooLarge');
+    }
+  });
+
   it('refuses a record of another FastCGI version: not a FastCGI peer', () => {
     const verdict = scan(bytes('"GET / HTTP/1.1\r\n"'));
     expect(verdict.violation).toBe('unsupportedVersion');
