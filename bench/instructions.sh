@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# npm run bench:instructions [-- APP...]: user-space instructions per request of each app behind one nginx, counted
-# by valgrind's cachegrind, which a shared or noisy machine does not move the way it moves requests per second.
-# An app named *http* is reached through proxy_pass (keepalive), any other through fastcgi_pass (fastcgi_keep_conn)
-# under spawn-fcgi. Each app runs twice under cachegrind with the same warm-up (WARMUP requests, default 5000), the
-# second time with MEASURED more (default 10000): the difference in instructions over MEASURED is the cost of one
-# request, JIT compilation and start-up left out. Defaults: bench/apps/create-server.js and bench/apps/node-http.js.
+# npm run bench:instructions [-- APP...]: user-space instructions per request of each app behind one nginx, and of
+# that nginx, counted by valgrind's cachegrind, which a shared or noisy machine does not move the way it moves
+# requests per second. An app named *http* is reached through proxy_pass (keepalive), any other through fastcgi_pass
+# (fastcgi_keep_conn) under spawn-fcgi, with the parameters of FASTCGI_PARAMS (default: Debian's
+# /etc/nginx/fastcgi_params; test/servers/fastcgi_params_node is the lean set docs/nginx.md offers). Each app runs
+# twice under cachegrind, each time with a fresh nginx (one process, also under cachegrind) and the same warm-up
+# (WARMUP requests, default 5000), the second time with MEASURED more (default 10000): the difference in instructions
+# over MEASURED is the cost of one request, JIT compilation and start-up left out. Defaults:
+# bench/apps/create-server.js and bench/apps/node-http.js.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 apps=("$@")
 warmup=${WARMUP:-5000}
 measured=${MEASURED:-10000}
+fastcgi_params=$(realpath "${FASTCGI_PARAMS:-/etc/nginx/fastcgi_params}")
 [ ${#apps[@]} -gt 0 ] || apps=(bench/apps/create-server.js bench/apps/node-http.js)
 run=$(mktemp -d)
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 nginx_fcgi=$(free_port) nginx_http=$(free_port) app_port=$(free_port)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$run"; }
+cleanup() { rm -rf "$run"; } # each measure() stops what it started
 trap cleanup EXIT
+# One process (master_process off), so that cachegrind counts the worker that serves.
 cat >"$run/nginx.conf" <<CONF
-daemon off; worker_processes 1; user root root; pid $run/nginx.pid; error_log $run/error.log warn;
+daemon off; master_process off; worker_processes 1; user root root; pid $run/nginx.pid; error_log $run/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
@@ -26,21 +30,25 @@ http {
   uwsgi_temp_path $run/uwsgi; scgi_temp_path $run/scgi;
   upstream fcgi { server 127.0.0.1:$app_port; keepalive 32; }
   upstream http { server 127.0.0.1:$app_port; keepalive 32; }
-  server { listen 127.0.0.1:$nginx_fcgi; location / { include /etc/nginx/fastcgi_params; fastcgi_keep_conn on; fastcgi_pass fcgi; } }
+  server { listen 127.0.0.1:$nginx_fcgi; location / { include $fastcgi_params; fastcgi_keep_conn on; fastcgi_pass fcgi; } }
   server { listen 127.0.0.1:$nginx_http; location / { proxy_pass http://http; proxy_http_version 1.1; proxy_set_header Connection ""; } }
 }
 CONF
 # ApacheBench, not wrk: it stops after a count of requests, so both runs warm up alike.
 requests() { ab -q -k -c 16 -n "$1" "http://127.0.0.1:$2/hello" >/dev/null; }
-nginx -p "$run" -c "$run/nginx.conf" &
-pids+=($!)
 cachegrind=("$(command -v valgrind)" --tool=cachegrind --cache-sim=no)
+summary() {
+  for _ in $(seq 120); do grep -q '^summary' "$1" 2>/dev/null && break; sleep 0.5; done
+  awk '/^summary:/ { print $2 }' "$1"
+}
 
-# One run of app under cachegrind: the warm-up, then `extra` requests; prints the instructions it ran.
+# One run of app and nginx under cachegrind: the warm-up, then `extra` requests; prints the instructions each ran.
 measure() {
-  local app=$1 extra=$2 pid port
-  local out="$run/cachegrind.$extra"
-  rm -f "$out"
+  local app=$1 extra=$2 pid port nginx
+  local out="$run/app.$extra" nginx_out="$run/nginx.$extra"
+  rm -f "$out" "$nginx_out"
+  "${cachegrind[@]}" --cachegrind-out-file="$nginx_out" nginx -p "$run" -c "$run/nginx.conf" >/dev/null 2>&1 &
+  nginx=$!
   if [[ $(basename "$app") == *http* ]]; then
     PORT=$app_port "${cachegrind[@]}" --cachegrind-out-file="$out" node "$app" >/dev/null 2>&1 &
     pid=$! port=$nginx_http
@@ -52,14 +60,14 @@ measure() {
   for _ in $(seq 120); do curl -sf -o /dev/null "http://127.0.0.1:$port/hello" && break; sleep 0.5; done # started
   requests "$warmup" "$port"
   [ "$extra" -eq 0 ] || requests "$extra" "$port"
+  kill -QUIT "$nginx" # graceful: the worker ends and cachegrind writes its counts
   kill -TERM "$pid"
-  for _ in $(seq 120); do grep -q '^summary' "$out" 2>/dev/null && break; sleep 0.5; done
-  awk '/^summary:/ { print $2 }' "$out"
+  echo "$(summary "$out") $(summary "$nginx_out")"
 }
 
-echo "app  instructions per request  ($warmup warm-up requests, $measured measured)"
+echo "app  instructions per request: app, nginx  ($warmup warm-up requests, $measured measured; $fastcgi_params)"
 for app in "${apps[@]}"; do
-  base=$(measure "$app" 0)
-  total=$(measure "$app" "$measured")
-  echo "$(basename "$app")  $(((total - base) / measured))"
+  read -r base nginx_base < <(measure "$app" 0)
+  read -r total nginx_total < <(measure "$app" "$measured")
+  echo "$(basename "$app")  $(((total - base) / measured))  $(((nginx_total - nginx_base) / measured))"
 done
