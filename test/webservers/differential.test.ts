@@ -90,6 +90,8 @@ interface Servers {
   nginx: WebServer;
   httpPort: number;
   fcgiPort: number;
+  /** fastcgi_pass with test/servers/fastcgi_params_node instead of Debian's fastcgi_params. */
+  leanPort: number;
 }
 let servers: Servers;
 
@@ -97,20 +99,27 @@ beforeAll(async () => {
   const started = await Promise.all(
     frameworks.map(async (framework) => {
       const port = await freePort();
-      const [, fcgi] = await Promise.all([
+      const [, fcgi, lean] = await Promise.all([
         startListeningApp(app, { host: '127.0.0.1', port }, { MODE: 'http', PORT: String(port), FRAMEWORK: framework }),
+        spawnFcgiApp(app, { env: { MODE: 'fcgi', FRAMEWORK: framework } }),
         spawnFcgiApp(app, { env: { MODE: 'fcgi', FRAMEWORK: framework } }),
       ]);
       return [
         [`HTTP_${framework.toUpperCase()}`, String(port)],
         [`FCGI_${framework.toUpperCase()}`, fcgi.address.path ?? ''],
+        [`LEAN_${framework.toUpperCase()}`, lean.address.path ?? ''],
       ];
     }),
   );
   const fcgiPort = await freePort();
-  const vars = Object.fromEntries([...started.flat(), ['FCGI_PORT', String(fcgiPort)]]);
+  const leanPort = await freePort();
+  const vars = Object.fromEntries([
+    ...started.flat(),
+    ['FCGI_PORT', String(fcgiPort)],
+    ['LEAN_PORT', String(leanPort)],
+  ]);
   const nginx = await startWebServer('nginx', 'nginx-differential.conf', vars);
-  servers = { nginx, httpPort: nginx.port, fcgiPort };
+  servers = { nginx, httpPort: nginx.port, fcgiPort, leanPort };
 }, 60_000);
 
 afterAll(async () => {
@@ -342,7 +351,7 @@ function normaliseLog(log: unknown, side: Side, testCase: Case): unknown {
 /** DIFFERENTIAL_DUMP=DIR writes each side's raw response (.raw) and normalised text (.txt) there, named after the case. */
 const fileName = (testCase: Case): string => testCase.name.replace(/[^\w]+/g, '-').slice(0, 80);
 
-async function serve(port: number, testCase: Case, id: string, side: Side): Promise<Outcome> {
+async function serve(port: number, testCase: Case, id: string, side: Side, label: string = side): Promise<Outcome> {
   const framework = testCase.framework ?? 'plain';
   const wanted = (name: Normalisation): boolean => testCase.normalise?.includes(name) === true;
   const idParameter = side === 'http' && wanted('interimResponsesBehindProxy') ? `interim=no&id=${id}` : `id=${id}`;
@@ -360,7 +369,7 @@ async function serve(port: number, testCase: Case, id: string, side: Side): Prom
     if (testCase.after) await exchange(port, get(testCase.after));
   }
   const dump = process.env.DIFFERENTIAL_DUMP;
-  if (dump) writeFileSync(join(dump, `${fileName(testCase)}.${side}.raw`), raw);
+  if (dump) writeFileSync(join(dump, `${fileName(testCase)}.${label}.raw`), raw);
   const normalised = normalise(raw, testCase);
   const echo = normalised.echo;
   let text = normalised.text;
@@ -379,18 +388,23 @@ async function serve(port: number, testCase: Case, id: string, side: Side): Prom
 
 async function compare(testCase: Case): Promise<void> {
   const id = newId();
-  const [http, fastcgi] = await Promise.all([
+  // The lean parameter set must lose nothing an app sees: the same case through it, to app processes of its own.
+  const [http, fastcgi, lean] = await Promise.all([
     serve(servers.httpPort, testCase, id, 'http'),
     serve(servers.fcgiPort, testCase, id, 'fastcgi'),
+    serve(servers.leanPort, testCase, id, 'fastcgi', 'lean'),
   ]);
   const dump = process.env.DIFFERENTIAL_DUMP;
   if (dump) {
     const file = join(dump, fileName(testCase));
     writeFileSync(`${file}.http.txt`, http.text);
     writeFileSync(`${file}.fastcgi.txt`, fastcgi.text);
+    writeFileSync(`${file}.lean.txt`, lean.text);
   }
   expect(fastcgi.text).toBe(http.text);
+  expect(lean.text).toBe(http.text);
   testCase.fastcgiAlso?.(fastcgi);
+  testCase.fastcgiAlso?.(lean);
 }
 
 const plain = (name: string): string => `/plain/case/${name}?id=@ID@`;
