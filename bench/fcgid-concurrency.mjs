@@ -18,6 +18,7 @@ import {
 } from 'node:fs';
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,14 +114,24 @@ DocumentRoot "${site.docroot}"
 `;
 }
 
-let nextPort = 20000 + (process.pid % 20000);
+/** A port the kernel has just given out and taken back: not one in its ephemeral range that a client may hold. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
 
-async function startApache(site) {
+async function startApache(site, attempts = 3) {
   const dir = mkdtempSync(join(run, 'apache-'));
   chmodSync(dir, 0o755);
   mkdirSync(join(dir, 'fcgid'));
   chownSync(join(dir, 'fcgid'), webUser, webGroup);
-  const port = nextPort++;
+  const port = await freePort();
   writeFileSync(join(dir, 'apache.conf'), apacheConfig(site, port, dir));
   const child = spawn('apache2', ['-f', join(dir, 'apache.conf'), '-DFOREGROUND'], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -141,6 +152,8 @@ async function startApache(site) {
     }
   }
   child.kill('SIGKILL');
+  // Taken between freePort() and Apache's bind (a client's ephemeral port): another port.
+  if (exited !== null && /Address already in use/.test(stderr) && attempts > 1) return startApache(site, attempts - 1);
   const errorLog = existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '(no error.log)';
   const why = exited === null ? 'no answer within 15 s' : `apache2 ended (${exited})`;
   throw new Error(`apache did not start: ${why}\nstderr: ${stderr.trim() || '(empty)'}\nerror.log: ${errorLog.trim()}`);
