@@ -18,11 +18,11 @@ import {
 } from 'node:fs';
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
+import { freePort, sleep } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -34,7 +34,6 @@ const run = mkdtempSync(join(tmpdir(), 'libfcgi-fcgid-'));
 chmodSync(run, 0o755);
 const webUser = Number(execFileSync('id', ['-u', 'www-data'], { encoding: 'utf8' }));
 const webGroup = Number(execFileSync('id', ['-g', 'www-data'], { encoding: 'utf8' }));
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const expressApp = `'use strict';
 const express = require('express');
@@ -112,18 +111,6 @@ DocumentRoot "${site.docroot}"
   ${site.directives ?? ''}
 </Directory>
 `;
-}
-
-/** A port the kernel has just given out and taken back: not one in its ephemeral range that a client may hold. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function startApache(site, attempts = 3) {
