@@ -5,7 +5,15 @@ import { defineConfig } from 'vitest/config';
 // share the machine with a compiler.
 const installs = ['test/package/install.test.ts', 'test/webservers/shared-hosting.test.ts'];
 
-const common = { testTimeout: 60_000, hookTimeout: 60_000, pool: 'forks' } as const;
+// Every suite runs with the set-up that keeps a failure about megabytes a short line (test/helpers/setup.ts).
+export const common = {
+  testTimeout: 60_000,
+  hookTimeout: 60_000,
+  pool: 'forks' as const,
+  setupFiles: ['./test/helpers/setup.ts'],
+  // A failure shows the test's own line, not the set-up's wrapper around chai that it went through.
+  onStackTrace: (_error: unknown, frame: { file: string }) => !frame.file.endsWith('/test/helpers/setup.ts'),
+};
 
 export default defineConfig({
   test: {

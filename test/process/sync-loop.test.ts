@@ -178,11 +178,22 @@ describe('the synchronous accept loop on fd 0', () => {
   it('keeps serving after a client vanishes in the middle of a 16 MiB response', async () => {
     const { pid } = await getJson(app.address, '/pid');
     const connection = await FcgiConnection.connect(app.address);
-    const pending = connection.request({ REQUEST_URI: '/big', QUERY_STRING: `bytes=${16 * 1024 * 1024}` });
-    pending.catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    connection.close();
-    await expect(pending).rejects.toThrow();
+    // The client goes away on the first STDOUT record: the response has begun and cannot have ended (its
+    // END_REQUEST comes after the 16 MiB), however fast the machine.
+    let received = 0;
+    const pending = connection.request(
+      { REQUEST_URI: '/big', QUERY_STRING: `bytes=${16 * 1024 * 1024}` },
+      {
+        collect: false,
+        onStdout: (chunk) => {
+          received += chunk.length;
+          connection.close();
+        },
+      },
+    );
+    await expect(pending).rejects.toThrow(/closed before END_REQUEST/);
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThan(16 * 1024 * 1024);
     expect((await getJson(app.address, '/pid')).pid).toBe(pid);
   });
 
