@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, repoRoot, stopWithAll } from './apps';
 import { collectOutput } from './output';
+import { waitUntil } from './wait';
 
 export interface RunningCli {
   name: string;
@@ -22,15 +23,6 @@ export interface RunningCli {
 export const cliPath = join(repoRoot, 'dist', 'cli', 'cli.js');
 
 export const alive = (pid: number): boolean => existsSync(`/proc/${pid}`);
-
-export async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return true;
-}
 
 /**
  * Starts `node dist/cli/cli.js serve APP --port P ARGS…` (without APP when it is '', in cwd) and waits for the line that

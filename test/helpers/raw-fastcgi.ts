@@ -127,6 +127,8 @@ export function stdoutOf(reply: Exchange, requestId = 1): ReturnType<typeof pars
 
 export interface Report {
   pid: number;
+  /** When the code that answered started: a restart in place keeps the pid and changes this. */
+  started: string;
   params: Record<string, string>;
   bodyLength: number;
   bodySha: string;

@@ -9,10 +9,9 @@ import { type FcgiAddress, fcgiRequest, parseCgiResponse } from '../../lib/clien
 import { repoRoot, spawnFcgiApp, stopAll, tempDir, type RunningApp } from '../helpers/apps';
 import { cgiParams } from '../helpers/raw-fastcgi';
 import { makeSite } from '../helpers/site';
+import { waitUntil } from '../helpers/wait';
 
 afterAll(stopAll);
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A site from init whose app.js is `code`, run by its launcher as mod_fcgid would (fd 0 a listening socket). */
 async function startSite(code: string): Promise<{ app: RunningApp; log: () => string; dir: string }> {
@@ -46,7 +45,8 @@ describe("the launcher's app log", () => {
     const reply = await get(app.address, 'x=1');
     expect(reply.body).toBe('ok');
     expect(reply.stderr).toBe('warning from /?x=1\n');
-    await sleep(100);
+    // The request's own stderr line is the last the app writes for it; the log has it once the write reached the file.
+    expect(await waitUntil(() => log().includes('warning from /?x=1\n')), log()).toBe(true);
     expect(log()).toMatch(/libfcgi: process \d+ starts .*app\.fcgi\n/);
     expect(log()).toContain('starting up\n');
     expect(log()).toContain('serving /?x=1\n');
@@ -57,8 +57,7 @@ describe("the launcher's app log", () => {
   it("holds a crash's stack", async () => {
     const { app, log } = await startSite(chatty);
     await get(app.address, 'crash');
-    for (let i = 0; i < 50 && !log().includes('crashed outside a handler'); i++) await sleep(50);
-    expect(log()).toContain('Error: crashed outside a handler');
+    expect(await waitUntil(() => log().includes('Error: crashed outside a handler')), log()).toBe(true);
   });
 });
 
@@ -72,7 +71,9 @@ describe('the launcher, when the app fails at start-up', () => {
     expect(reply.body).not.toContain('a-module-that-is-not-installed'); // no error, no path for visitors
     expect(log()).toContain("Cannot find module 'a-module-that-is-not-installed'");
     expect(log()).toMatch(/restarting it in place in 1 s/);
-    await sleep(1500);
+    // The next start in place fails the same way and says so: then the launcher has stayed through a restart.
+    const failures = (): number => log().split("Cannot find module 'a-module-that-is-not-installed'").length - 1;
+    expect(await waitUntil(() => failures() >= 2), log()).toBe(true);
     expect(app.child.exitCode).toBeNull();
     expect((await get(app.address)).status).toBe(503);
   });
@@ -84,10 +85,7 @@ describe('the launcher, when the app fails at start-up', () => {
     const now = new Date();
     utimesSync(join(dir, 'public_html', 'app.fcgi'), now, now);
     let reply = await get(app.address);
-    for (let i = 0; i < 40 && reply.status !== 200; i++) {
-      await sleep(100);
-      reply = await get(app.address);
-    }
+    await waitUntil(async () => (reply = await get(app.address)).status === 200, 4000, 100);
     expect(reply).toMatchObject({ status: 200, body: 'ok' });
   });
 });

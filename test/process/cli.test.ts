@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { example, fixture, repoRoot, stopAll, tempDir } from '../helpers/apps';
 import { acceptanceChecks } from '../helpers/checks';
-import { alive, cliPath, startCli, waitUntil, withCli, type RunningCli } from '../helpers/cli';
+import { alive, cliPath, startCli, withCli, type RunningCli } from '../helpers/cli';
+import { waitUntil } from '../helpers/wait';
 import { makeSite } from '../helpers/site';
 import { httpGet } from '../helpers/webservers';
 

@@ -7,6 +7,7 @@ import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../../lib/client/
 import { createServer } from '../../lib/index';
 import { encodeNameValuePairs, encodeRecord, RecordType, decodeNameValuePairs } from '../../lib/client/protocol';
 import { stopAll, type RunningApp } from '../helpers/apps';
+import { waitUntil, waitUntilWaiting } from '../helpers/wait';
 import {
   abort,
   begin,
@@ -51,8 +52,7 @@ function rssOf(pid: number): number {
 }
 
 async function waitForOutput(app: RunningApp, text: string): Promise<void> {
-  for (let i = 0; i < 100 && !app.output().includes(text); i++) await new Promise((r) => setTimeout(r, 20));
-  expect(app.output()).toContain(text);
+  expect(await waitUntil(() => app.output().includes(text), 5000), app.output()).toBe(true);
 }
 
 describe.each(modesWithMaxConns)('$mode, against input that crashes libfcgi alone', ({ env, maxConns }) => {
@@ -200,7 +200,7 @@ describe.each(modesWithMaxConns)('$mode, against input that crashes libfcgi alon
       // mid-response: the whole request, then gone before reading the answer
       await exchange(app.address, wholeRequest({ QUERY_STRING: 'sleep=20' }, body), { closeAfterSend: true });
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await waitUntilWaiting(app.pid); // every vanished peer dealt with
     await expectServedCorrectly(app.address, app.pid);
   });
 
@@ -235,7 +235,7 @@ describe.each(modesWithMaxConns)('$mode, against input that crashes libfcgi alon
     const head = [begin(), params(cgiParams({ REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(2 * 1024 * MB) }))];
     const chunk = encodeRecord(RecordType.stdin, 1, Buffer.alloc(65535, 9));
     await exchange(app.address, [...head, ...Array.from({ length: 256 }, () => chunk)], { closeAfterSend: true });
-    await new Promise((r) => setTimeout(r, 300));
+    await waitUntilWaiting(app.pid); // the 16 MiB that came read or dropped, and the request ended
     await expectServedCorrectly(app.address, app.pid);
     expect(rssOf(app.pid) - before).toBeLessThan(64 * MB);
   });
@@ -280,7 +280,7 @@ describe('createServer, with a peer that stalls', () => {
     try {
       const reply = await exchange({ port }, wholeRequest({ HTTP_X_BIG: 'v'.repeat(2000) }));
       expect(stdoutOf(reply).status).toBe(431);
-      for (let i = 0; i < 50 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      await waitUntil(() => errors.length > 0, 2000);
       expect(errors[0]).toMatchObject({ name: 'FcgiError', code: 'FCGI_PARAMS_TOO_LARGE' });
       const connection = await FcgiConnection.connect({ port });
       const ok = await connection.request(cgiParams(), { keepConn: true });

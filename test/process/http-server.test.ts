@@ -490,7 +490,7 @@ describe('server.close()', () => {
     const app = await spawnFcgiApp(fixture('async-app.js'));
     try {
       const slow = send(app.address, '/slow?ms=600');
-      await sleep(150);
+      expect(await waitFor(async () => (await getJson(app.address, '/stats')).slowInFlight || undefined)).toBe(1);
       const closing = await getJson(app.address, '/close');
       expect(closing.closing).toBe(true);
       const { response } = await slow;

@@ -10,6 +10,7 @@ import { createConnection } from 'node:net';
 import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../../lib/client/client';
 import { RecordParser, RecordType } from '../../lib/client/protocol';
 import { fixture, freePort, spawnFcgiApp, stopAll, stopWithAll, tempDir, type RunningApp } from '../helpers/apps';
+import { signalTaken, waitUntil, waitUntilWaiting } from '../helpers/wait';
 import {
   begin,
   cgiParams,
@@ -32,8 +33,7 @@ function slowRequest(app: RunningApp, ms: number): { started: Promise<void>; ans
     (response) => JSON.parse(parseCgiResponse(response.stdout).body.toString()) as Report,
   );
   const started = (async () => {
-    for (let i = 0; i < 200 && !app.output().includes(`sleeping ${ms} ms`); i++) await sleep(25);
-    expect(app.output()).toContain(`sleeping ${ms} ms`);
+    expect(await waitUntil(() => app.output().includes(`sleeping ${ms} ms`), 5000), app.output()).toBe(true);
   })();
   return { started, answer };
 }
@@ -55,8 +55,7 @@ describe.each(reportAppModes)('$mode stopping by itself', ({ env, mode }) => {
     const failure = inFlight.answer.catch((error: Error) => error);
     await inFlight.started;
     const started = Date.now();
-    process.kill(app.pid, 'SIGTERM');
-    await sleep(100);
+    await signalTaken(app.pid, 'SIGTERM');
     process.kill(app.pid, 'SIGTERM');
     const exit = await app.exited;
     expect(Date.now() - started).toBeLessThan(3000);
@@ -110,22 +109,18 @@ describe.each(reportAppModes)('$mode stopping by itself', ({ env, mode }) => {
     const appPid = await new Promise<number>((resolve) =>
       server.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))),
     );
-    for (let i = 0; i < 100; i++) {
-      try {
-        await expectServedCorrectly({ port }, appPid);
-        break;
-      } catch {
-        await sleep(50);
-      }
-    }
+    const served = () =>
+      expectServedCorrectly({ port }, appPid).then(
+        () => true,
+        () => false,
+      );
+    expect(await waitUntil(served, 5000, 50), 'spawn-fcgi started no app that serves').toBe(true);
     // A web server that keeps connections (nginx with fastcgi_keep_conn) dies with one open, and its kernel keeps it.
     const kept = keepConnection ? await FcgiConnection.connect({ port }) : null;
     if (kept) expect(await servedOn(kept)).toBe(appPid);
     server.kill('SIGKILL');
     unregister();
-    const started = Date.now();
-    while (existsSync(`/proc/${appPid}`) && Date.now() - started < 5000) await sleep(50);
-    const lingering = existsSync(`/proc/${appPid}`);
+    const lingering = !(await waitUntil(() => !existsSync(`/proc/${appPid}`), 5000));
     if (lingering) process.kill(appPid, 'SIGKILL');
     kept?.close();
     expect(lingering, `${mode} app still running 5 s after its parent died`).toBe(false);
@@ -155,7 +150,7 @@ describe.each(reportAppModes)('$mode waiting on a kept connection', ({ env }) =>
     const app = await startReportApp(env);
     const connection = await FcgiConnection.connect(app.address);
     expect(await servedOn(connection)).toBe(app.pid);
-    await sleep(100);
+    await waitUntilWaiting(app.pid);
     const started = Date.now();
     process.kill(app.pid, 'SIGTERM');
     expect(await app.exited).toEqual({ code: 0, signal: null });
@@ -196,13 +191,16 @@ const touch = (path: string): void => {
 describe.each(reportAppModes)('$mode redeployed by touching its script', ({ env }) => {
   it('finishes the request in flight, then goes on serving in the same process', async () => {
     const { app, script } = await startDeployedApp(env);
-    await expectServedCorrectly(app.address, app.pid);
+    const before = await expectServedCorrectly(app.address, app.pid);
     const inFlight = slowRequest(app, 1500);
     await inFlight.started;
     touch(script);
-    expect((await inFlight.answer).pid).toBe(app.pid);
-    await sleep(1000);
-    await expectServedCorrectly(app.address, app.pid);
+    const answer = await inFlight.answer;
+    expect(answer).toMatchObject({ pid: app.pid, started: before.started });
+    // Then the new code starts in place: the same process, started anew.
+    let after = before;
+    await waitUntil(async () => (after = await expectServedCorrectly(app.address, app.pid)).started !== before.started);
+    expect(after.started).not.toBe(before.started);
     expect(app.child.exitCode).toBeNull();
   });
 
@@ -258,13 +256,12 @@ describe('createServer stopping while a request is on its way', () => {
         .some((record) => record.type === RecordType.endRequest && record.requestId === requestId);
     // A first request on a connection the web server keeps, answered.
     socket.write(Buffer.concat([begin(1, true), params(cgiParams(), 1), stdin(Buffer.alloc(0), 1)]));
-    for (let i = 0; i < 100 && !ended(1); i++) await sleep(20);
-    expect(ended(1)).toBe(true);
+    expect(await waitUntil(() => ended(1), 2000)).toBe(true);
     // The next one's first record, then SIGTERM, then the rest.
     socket.write(begin(2));
-    await sleep(100);
-    process.kill(app.pid, 'SIGTERM');
-    await sleep(200);
+    await waitUntilWaiting(app.pid);
+    await signalTaken(app.pid, 'SIGTERM');
+    await waitUntilWaiting(app.pid);
     socket.write(Buffer.concat([params(cgiParams(), 2), stdin(Buffer.alloc(0), 2)]));
     await closed;
     expect(ended(2)).toBe(true);
@@ -279,9 +276,9 @@ describe('createServer stopping while a request is on its way', () => {
       app,
       Buffer.alloc(0),
       async () => {
-        await sleep(100);
-        process.kill(app.pid, 'SIGTERM');
-        await sleep(300);
+        await waitUntilWaiting(app.pid);
+        await signalTaken(app.pid, 'SIGTERM');
+        await waitUntilWaiting(app.pid);
       },
       request,
     );
@@ -294,7 +291,7 @@ describe('createServer stopping while a request is on its way', () => {
     await expectServedCorrectly(app.address, app.pid);
     const socket = createConnection(app.address.port ?? 0, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
-    await sleep(100);
+    await waitUntilWaiting(app.pid);
     const signalled = Date.now();
     process.kill(app.pid, 'SIGTERM');
     expect(await app.exited).toEqual({ code: 0, signal: null });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, freePort, repoRoot, spawnFcgiApp, startListeningApp, stopAll } from '../helpers/apps';
 import { acceptanceChecks, type CheckSetup } from '../helpers/checks';
 import { httpGet, startWebServer, type WebServer } from '../helpers/webservers';
+import { waitUntil } from '../helpers/wait';
 
 const checkApp = fixture('check-app.js');
 
@@ -233,15 +234,6 @@ describe.each(setups)('examples/express-app.js under $name', (setup) => {
     }
   });
 });
-
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return true;
-}
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`);
 

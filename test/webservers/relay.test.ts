@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../../lib/client/client';
 import { freePort, nodeCommand, stopAll, stopWithAll, tempDir } from '../helpers/apps';
-import { waitUntil } from '../helpers/cli';
+import { waitUntil } from '../helpers/wait';
 import { cgiParams, slowdown } from '../helpers/raw-fastcgi';
 import { makeSite } from '../helpers/site';
 import { httpGet, startWebServer, type WebServer } from '../helpers/webservers';

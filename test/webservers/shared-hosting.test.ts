@@ -20,7 +20,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll, tempDir } from '../helpers/apps';
-import { waitUntil } from '../helpers/cli';
+import { waitUntil } from '../helpers/wait';
 import {
   canPlayUser,
   libfcgiFiles,
