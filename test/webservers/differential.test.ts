@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, freePort, spawnFcgiApp, startListeningApp, stopAll } from '../helpers/apps';
 import { startWebServer, type WebServer } from '../helpers/webservers';
+import { waitUntil } from '../helpers/wait';
 
 const app = fixture('differential-app.js');
 const frameworks = ['plain', 'express', 'koa', 'fastify'] as const;
@@ -303,7 +304,26 @@ async function fetchLog(port: number, framework: Framework, id: string): Promise
   }
 }
 
-const settle = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The log of a request once it is whole: both 'close' events in it (a request's last: write callbacks and 'finish'
+ * come before them), and the same at two reads in a row. After 3 s, whatever it holds then.
+ */
+async function settledLog(port: number, framework: Framework, id: string): Promise<unknown> {
+  let log: unknown;
+  let last = '';
+  await waitUntil(
+    async () => {
+      log = await fetchLog(port, framework, id);
+      const text = JSON.stringify(log);
+      const whole = text.includes('"req close') && text.includes('"res close') && text === last;
+      last = text;
+      return whole;
+    },
+    3000,
+    20,
+  );
+  return log;
+}
 
 type Side = 'http' | 'fastcgi';
 
@@ -379,8 +399,7 @@ async function serve(port: number, testCase: Case, id: string, side: Side, label
   }
   if (side === 'http' && wanted('trailerHeader')) text = text.replace(/^Trailer: .*\\r\\n\n/im, '');
   if (testCase.log) {
-    await settle(150); // events after the response (write callbacks, 'close')
-    const log = normaliseLog(await fetchLog(port, framework, id), side, testCase);
+    const log = normaliseLog(await settledLog(port, framework, id), side, testCase);
     text += `\n--- log ---\n${JSON.stringify(log, null, 2)}`;
   }
   return { text, httpVersion };
@@ -663,21 +682,13 @@ describe('node:http behind proxy_pass and libfcgi behind fastcgi_pass', () => {
       const socket = createConnection(port, '127.0.0.1');
       socket.on('error', () => undefined);
       socket.write(request('GET', plain('client-abort').replace('@ID@', id)));
-      const deadline = Date.now() + 3000;
-      while (Date.now() < deadline) {
-        const log = (await fetchLog(port, 'plain', id)) as string[];
-        if (Array.isArray(log) && log.includes('handler started')) break;
-        await settle(20);
-      }
+      const started = async (): Promise<boolean> => {
+        const log = await fetchLog(port, 'plain', id);
+        return Array.isArray(log) && log.includes('handler started');
+      };
+      await waitUntil(started, 3000, 20);
       socket.destroy();
-      const until = Date.now() + 2000;
-      while (Date.now() < until) {
-        const log = (await fetchLog(port, 'plain', id)) as string[];
-        if (Array.isArray(log) && log.some((event) => event.startsWith('res close'))) break;
-        await settle(20);
-      }
-      await settle(100);
-      return fetchLog(port, 'plain', id);
+      return settledLog(port, 'plain', id);
     };
     const [http, fastcgi] = await Promise.all([abort(servers.httpPort), abort(servers.fcgiPort)]);
     expect(JSON.stringify(fastcgi, null, 2)).toBe(JSON.stringify(http, null, 2));

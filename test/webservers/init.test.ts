@@ -23,12 +23,12 @@ import { fixture, repoRoot, stopAll, tempDir } from '../helpers/apps';
 import { startCli, type RunningCli } from '../helpers/cli';
 import { makeSite, runInit } from '../helpers/site';
 import { httpGet, startWebServer, type WebServer } from '../helpers/webservers';
+import { waitUntil } from '../helpers/wait';
 
 const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 const mode = (path: string): number => statSync(path).mode & 0o777;
 /** The relay init's launchers name: this checkout's, which node_modules/libfcgi links to in these tests. */
 const relay = join(repoRoot, 'build', 'Release', 'fcgi-relay');
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const touch = (path: string): void => {
   const now = Date.now() / 1000;
   if (existsSync(path)) utimesSync(path, now, now);
@@ -325,10 +325,7 @@ describe("libfcgi init's layout served by Apache mod_fcgid, node not on Apache's
       const before = await page('/before');
       touch(join(docroot, file));
       let after = before;
-      for (let i = 0; i < 40 && after.started === before.started; i++) {
-        await sleep(100);
-        after = await page('/after');
-      }
+      await waitUntil(async () => (after = await page('/after')).started !== before.started, 4000, 100);
       expect(after.started).not.toBe(before.started);
       expect(after.pid).not.toBe(before.pid);
     },
@@ -340,7 +337,11 @@ describe("libfcgi init's layout served by Apache mod_fcgid, node not on Apache's
       // New code for both: an app that reports what it got, deployed as the next steps say.
       copyFileSync(fixture('site-app.js'), join(site, 'app.js'));
       touch(join(docroot, 'app.fcgi'));
-      await sleep(1500);
+      const siteApp = async (): Promise<boolean> => {
+        const reply = await httpGet(server.port, '/');
+        return reply.status === 200 && reply.body.toString().startsWith('{"url":');
+      };
+      expect(await waitUntil(siteApp, 10_000, 100), 'Apache never served the new app.js').toBe(true);
       cli = await startCli('', [], site);
     });
     afterAll(() => cli?.stop());

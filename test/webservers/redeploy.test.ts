@@ -12,6 +12,7 @@ import { cgiParams } from '../helpers/raw-fastcgi';
 import { httpGet, startWebServer } from '../helpers/webservers';
 import { pidsRunning } from '../helpers/processes';
 import { collectOutput } from '../helpers/output';
+import { waitUntil } from '../helpers/wait';
 
 afterAll(stopAll);
 
@@ -165,10 +166,7 @@ async function startSite(spawner: Spawner): Promise<{ site: Site; pids: Set<numb
   expect(status, body).toBe(200);
   // spawn-fcgi says its children's pids; the web servers' are the processes running the script.
   let pids = new Set<number>(site.pids ?? pidsRunning(site.script));
-  for (let i = 0; i < 50 && pids.size < spawner.processes; i++) {
-    await sleep(100);
-    pids = new Set(pidsRunning(site.script));
-  }
+  await waitUntil(() => (pids = new Set(site.pids ?? pidsRunning(site.script))).size >= spawner.processes, 5000, 100);
   expect(pids.size).toBe(spawner.processes);
   // spawn-fcgi listens before its children have even started node: wait until each has read v1 and answers. (The web
   // servers wait for their processes; lighttpd sends one request at a time to the same one.) By the clock, not by a
@@ -194,7 +192,8 @@ describe.each(spawners)('under $name', (spawner) => {
     deploy(site.script, { version: 'v2' });
     const first = await poller.until((answer) => answer.version === 'v2', 8000);
     // Every process has switched once v2 has answered as many times in a row as there are processes, and more.
-    await sleep(1500);
+    const lastAnswers = () => poller.answers.slice(-spawner.processes * 3);
+    await waitUntil(() => lastAnswers().every((answer) => answer.version === 'v2'), 5000);
     const answers = await poller.stop();
     const failed = answers.filter((answer) => answer.status !== 200);
     console.log(
@@ -213,7 +212,14 @@ describe.each(spawners)('under $name', (spawner) => {
     const { site } = await startSite(spawner);
     const poller = new Poller(site.ask);
     deploy(site.script, { version: 'broken', throwAtStart: 'this deploy is broken' });
-    await sleep(3000);
+    // Where the spawner keeps the app's stderr, the app says when it has refused the new code; elsewhere the
+    // check of new code is a process of its own that comes and goes, and the old code must serve throughout.
+    if (spawner.logsStderr) {
+      const refused = (): boolean => site.log().includes('does not start, so the running one goes on serving');
+      expect(await waitUntil(refused, 10_000), site.log()).toBe(true);
+    } else {
+      await sleep(3000);
+    }
     await poller.stop();
     expect(
       poller.answers.every((answer) => answer.status === 200 && answer.version === 'v1'),
@@ -240,7 +246,7 @@ describe.each(spawners)('under $name', (spawner) => {
       deploy(site.script, { version: 'fixed' });
       const fixedAt = poller.now();
       await poller.until((answer) => answer.version === 'fixed', 8000);
-      await sleep(1000);
+      await waitUntil(() => poller.answers.slice(-3).every((answer) => answer.version === 'fixed'), 5000);
       await poller.stop();
       const recovered = poller.answers.find((answer) => answer.version === 'fixed');
       console.log(
@@ -295,7 +301,7 @@ describe.each(spawners)('under $name', (spawner) => {
       }
       expect(pidsRunning(site.script).length).toBeGreaterThan(0);
       await site.stopServer?.();
-      for (let i = 0; i < 100 && pidsRunning(site.script).length > 0; i++) await sleep(50);
+      await waitUntil(() => pidsRunning(site.script).length === 0, 5000);
       expect(pidsRunning(site.script)).toEqual([]);
     },
   );

@@ -70,8 +70,6 @@ app.listen(port, () => console.log('listening on ' + port));
 `;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * The processes of this user running an app.fcgi (suexec may name it by a relative path), found in /proc: relays
  * (fcgi-relay app.fcgi), Node processes (node app.fcgi), or both.
@@ -205,7 +203,7 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
   it("writes what the app prints to logs/app.log, and its stderr during a request to the site's own log too", async () => {
     await httpGet(server.port, '/hello/logs');
     const appLog = (): string => readFileSync(join(site, 'logs', 'app.log'), 'utf8');
-    for (let i = 0; i < 40 && !appLog().includes('served /hello/logs'); i++) await sleep(50);
+    await waitUntil(() => appLog().includes('served /hello/logs'), 2000);
     expect(appLog()).toContain('server.js v1 loading');
     expect(appLog()).toContain('listening on 3000');
     expect(appLog()).toContain('served /hello/logs');
@@ -312,8 +310,9 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
   it('answers 503 with no stack when a fresh process cannot start, logs why, and serves the fix after a touch', async () => {
     writeFileSync(join(site, 'server.js'), "require('a-module-not-installed');\n");
     // A fresh process, as after mod_fcgid's idle timeout (or the user stopping their own processes).
-    for (const pid of appProcessesOf(user.uid)) process.kill(pid, 'SIGKILL');
-    await sleep(500);
+    const killed = appProcessesOf(user.uid);
+    for (const pid of killed) process.kill(pid, 'SIGKILL');
+    await waitUntil(() => killed.every((pid) => !existsSync(`/proc/${pid}`)), 5000);
     const failed = await httpGet(server.port, '/hello/broken');
     expect(failed.status).toBe(503);
     expect(failed.body.toString()).not.toContain('a-module-not-installed');
@@ -325,10 +324,7 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     const now = new Date();
     utimesSync(join(site, 'public_html', 'app.fcgi'), now, now);
     let reply = await httpGet(server.port, '/hello/fixed');
-    for (let i = 0; i < 60 && reply.status !== 200; i++) {
-      await sleep(250);
-      reply = await httpGet(server.port, '/hello/fixed');
-    }
+    await waitUntil(async () => (reply = await httpGet(server.port, '/hello/fixed')).status === 200, 15_000, 250);
     expect(json(reply).version).toBe('v3');
   });
 
@@ -339,10 +335,7 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     process.kill(server.child.pid as number, 'SIGUSR1'); // apache2 -k graceful
     expect(await waitUntil(() => before.every((pid) => !existsSync(`/proc/${pid}`)), 5_000)).toBe(true);
     let reply = await httpGet(server.port, '/hello/after-restart');
-    for (let i = 0; i < 20 && reply.status !== 200; i++) {
-      await sleep(250);
-      reply = await httpGet(server.port, '/hello/after-restart');
-    }
+    await waitUntil(async () => (reply = await httpGet(server.port, '/hello/after-restart')).status === 200, 5000, 250);
     expect(reply.status).toBe(200);
     await server.stop('SIGTERM'); // apache2 -k stop
     expect(await waitUntil(() => appProcessesOf(user.uid).length === 0, 5_000)).toBe(true);
