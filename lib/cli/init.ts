@@ -301,6 +301,7 @@ function relayedHead(options: InitOptions): string {
 // requests at once, however many relays mod_fcgid runs. \`libfcgi init --no-relay\` writes a launcher without it.
 // relay-node: ${options.node}
 // relay-socket: ${relaySocketOf(options.dir)}
+// relay-log: ${join(options.dir, 'logs', 'app.log')}
 // After a deploy, touch this file or restart.txt beside it: the Node process tries the new code and, if it starts,
 // finishes its requests and exits, and the relays start the new one; if it does not, the old code serves on and the
 // error is logged.

@@ -1,6 +1,8 @@
 // The control socket that relays (native/relay/relay.c) hand their listening sockets over: where it is, and opening
 // it so that only this account can reach it and a process replacing this one takes it over without a gap.
-import { chmodSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, renameSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { FcgiError } from '../errors';
 import { native } from '../native';
 
 /** Set by the relay for the Node process it starts: the control socket's path, from the launcher's relay-socket line. */
@@ -13,11 +15,33 @@ export function relaySocketPath(): string | undefined {
 }
 
 /**
+ * Why the control socket's folder is not this account's alone, or undefined when it is: a real directory (not a
+ * symbolic link another account could point elsewhere) owned by this uid, mode 0700. fcgi-relay checks the same.
+ */
+export function controlFolderRefusal(folder: string): string | undefined {
+  let info;
+  try {
+    info = lstatSync(folder);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? String(error);
+  }
+  if (info.isSymbolicLink()) return 'it is a symbolic link';
+  if (!info.isDirectory()) return 'it is not a directory';
+  if (info.uid !== process.getuid?.()) return 'it belongs to another user';
+  if ((info.mode & 0o7777) !== 0o700) return 'its mode is not 0700, so other users may enter it';
+  return undefined;
+}
+
+/**
  * Listens on the control socket: bound under a name of its own, made 0600, then renamed over the path, so relays never
  * find the path missing (a process being replaced keeps its old socket until this rename) and never reach a socket
- * another account could.
+ * another account could. Refused (EACCES) where the folder is not this account's alone.
  */
 export function openControlSocket(path: string): number {
+  const refusal = controlFolderRefusal(dirname(path));
+  if (refusal !== undefined) {
+    throw new FcgiError('listen on the relay control socket', 'EACCES', -13, `${dirname(path)}: ${refusal}`);
+  }
   const bound = `${path}.${process.pid}`;
   rmSync(bound, { force: true });
   const fd = native.listenUnix(bound, 128, true);

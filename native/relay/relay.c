@@ -5,9 +5,14 @@
 // serves every socket it was handed, drops one when its relay's connection closes, and exits when none is left.
 //
 // Run by a launcher's first line, `#!/path/to/fcgi-relay`, so argv is [relay, launcher]. The launcher names node (and
-// its options) on a line `// relay-node: /path/to/node`, and the control socket on a line `// relay-socket: PATH`;
+// its options) on a line `// relay-node: /path/to/node`, the control socket on a line `// relay-socket: PATH`, and
+// the app log its reasons go to (besides stderr, which only the server's own log keeps) on `// relay-log: PATH`;
 // node on the #! line instead (argv [relay, "node [options]", launcher]) works too, where the kernel allows the
 // length. Without a listening socket on fd 0 (run by hand, or as CGI), or without a socket line, it becomes Node.
+//
+// The socket it hands over carries every request of the site, so it goes only to this account: the control socket's
+// folder must be a real directory of this uid that nobody else may enter (0700), and the process listening on the
+// control socket must run as this uid (SO_PEERCRED). Otherwise the relay says why and serves its socket itself.
 //
 // No libfcgi and no allocation after start: it costs a few hundred kilobytes and a millisecond per spawn.
 #define _GNU_SOURCE
@@ -33,9 +38,49 @@ static const int kStartTimeoutMs = 60000;  // a Node process that has not taken 
 static char* nodeArgs[MAX_NODE_ARGS + 2];
 static char controlPath[sizeof(((struct sockaddr_un*)0)->sun_path)];
 static char lockPath[sizeof(controlPath) + 16];
+static char logPath[sizeof(controlPath) + 64];
 
+// The app log, opened for one line: only a regular file of this uid, never through a symbolic link, so that a line
+// never lands in a file another account planted. Its folder is made as the launcher makes it (0700) when a relay
+// speaks before any Node process has. Returns the descriptor, or -1.
+static int openLog(void) {
+  if (logPath[0] == '\0') return -1;
+  const int flags = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+  int fd = open(logPath, flags, 0600);
+  if (fd < 0 && errno == ENOENT) {
+    char folder[sizeof(logPath)];
+    strcpy(folder, logPath);
+    *strrchr(folder, '/') = '\0';
+    if (mkdir(folder, 0700) == 0) fd = open(logPath, flags, 0600);
+  }
+  struct stat info;
+  if (fd >= 0 && (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_uid != getuid())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Says what happened on stderr (the web server's log) and in the app log (the account's own), as a line of the
+// same form as the launcher's.
 static void say(const char* what, const char* detail) {
-  fprintf(stderr, "fcgi-relay[%d]: %s%s%s\n", (int)getpid(), what, detail ? ": " : "", detail ? detail : "");
+  char line[1024];
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  struct tm utc;
+  gmtime_r(&now.tv_sec, &utc);
+  char stamp[32];
+  strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
+  int length = snprintf(line, sizeof(line), "%s.%03dZ fcgi-relay[%d]: %s%s%s\n", stamp, (int)(now.tv_nsec / 1000000),
+                        (int)getpid(), what, detail ? ": " : "", detail ? detail : "");
+  if (length < 0) return;
+  if (length >= (int)sizeof(line)) length = sizeof(line) - 1;
+  fputs(strchr(line, ' ') + 1, stderr);  // the web server stamps its log lines itself
+  int log = openLog();
+  if (log < 0) return;
+  ssize_t written = write(log, line, length);  // a full disk loses the line, never the request
+  (void)written;
+  close(log);
 }
 
 static long long nowMs(void) {
@@ -131,16 +176,28 @@ static int setControlPath(const char* path) {
   return 0;
 }
 
+enum { kNoNode = -1, kBecomeNode = -2, kNotOurs = -3 };
+
 // Connects to the Node process and hands it fd 0. Returns the connection once Node has said it took the socket (the
-// relay then waits on it), or -1 when no Node process listens or it refused.
+// relay then waits on it); kNoNode when no Node process listens or it refused; kNotOurs when what listens on the
+// control socket runs as another user, who must never be handed the site's requests.
 static int handOver(void) {
   int control = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (control < 0) return -1;
+  if (control < 0) return kNoNode;
   struct sockaddr_un address = {.sun_family = AF_UNIX};
   strcpy(address.sun_path, controlPath);
   if (connect(control, (struct sockaddr*)&address, sizeof(address)) != 0) {
     close(control);
-    return -1;
+    return kNoNode;
+  }
+  struct ucred peer;
+  socklen_t peerLength = sizeof(peer);
+  if (getsockopt(control, SOL_SOCKET, SO_PEERCRED, &peer, &peerLength) != 0 || peer.uid != getuid()) {
+    close(control);
+    char who[64];
+    snprintf(who, sizeof(who), "it is held by uid %d", peerLength == sizeof(peer) ? (int)peer.uid : -1);
+    say("not handing this site's socket to the control socket; serving it without the relay", who);
+    return kNotOurs;
   }
   union {
     char bytes[CMSG_SPACE(sizeof(int))];
@@ -161,9 +218,22 @@ static int handOver(void) {
   if (sendmsg(control, &message, MSG_NOSIGNAL) < 0 || poll(&wait, 1, 10000) != 1 || recv(control, &answer, 1, 0) != 1 ||
       answer != 'k') {
     close(control);
-    return -1;
+    return kNoNode;
   }
   return control;
+}
+
+// Whether the control socket's folder is this account's alone, creating it when missing: a real directory (not a
+// symbolic link) owned by this uid, mode 0700. Returns NULL, or why not.
+static const char* folderRefusal(const char* folder) {
+  if (mkdir(folder, 0700) != 0 && errno != EEXIST) return strerror(errno);
+  struct stat info;
+  if (lstat(folder, &info) != 0) return strerror(errno);
+  if (S_ISLNK(info.st_mode)) return "it is a symbolic link";
+  if (!S_ISDIR(info.st_mode)) return "it is not a directory";
+  if (info.st_uid != getuid()) return "it belongs to another user";
+  if ((info.st_mode & 07777) != 0700) return "its mode is not 0700, so other users may enter it";
+  return NULL;
 }
 
 // Starts the site's Node process and waits until it has taken fd 0. Called with the lock held, so that relays
@@ -190,37 +260,45 @@ static int startNode(void) {
   for (int pause = 2;; pause = pause < 50 ? pause * 2 : 50) {
     int control = handOver();
     if (control >= 0) return control;
+    if (control == kNotOurs) return kBecomeNode;
     if (kill(child, 0) != 0 && errno == ESRCH) {  // no zombie to wait for: see SA_NOCLDWAIT in main
       say("the app exited before it listened; serving this socket without the relay", NULL);
-      return -2;
+      return kBecomeNode;
     }
     if (nowMs() > deadline) {
       say("the app did not listen in time; serving this socket without the relay", NULL);
-      return -2;
+      return kBecomeNode;
     }
     usleep(pause * 1000);
   }
 }
 
-// Hands fd 0 to the running Node process, or starts one. Returns the connection, or -2 for "become Node".
+// Hands fd 0 to the running Node process, or starts one. Returns the connection, or kBecomeNode.
 static int connectOrStart(void) {
-  int control = handOver();
-  if (control >= 0) return control;
   char folder[sizeof(controlPath)];
   strcpy(folder, controlPath);
   *strrchr(folder, '/') = '\0';
-  mkdir(folder, 0700);  // the app's own: nobody else may reach the control socket
-  int lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  const char* refusal = folderRefusal(folder);
+  if (refusal != NULL) {
+    char why[sizeof(folder) + 128];
+    snprintf(why, sizeof(why), "%s: %s", folder, refusal);
+    say("the control socket's folder is not this account's alone; serving this socket without the relay", why);
+    return kBecomeNode;
+  }
+  int control = handOver();
+  if (control >= 0) return control;
+  if (control == kNotOurs) return kBecomeNode;
+  int lock = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (lock < 0) {
     say("cannot open the lock file", strerror(errno));
-    return -2;
+    return kBecomeNode;
   }
   while (flock(lock, LOCK_EX) != 0 && errno == EINTR) {
   }
   control = handOver();  // another relay may have started one while this one waited for the lock
-  if (control < 0) control = startNode();
+  if (control == kNoNode) control = startNode();
   close(lock);
-  return control;
+  return control == kNotOurs ? kBecomeNode : control;
 }
 
 int main(int argc, char** argv) {
@@ -233,6 +311,7 @@ int main(int argc, char** argv) {
   static char socketLine[sizeof(controlPath)], nodeLine[1024];
   char* node = argc >= 3 ? argv[1] : headLine("relay-node", nodeLine, sizeof(nodeLine));
   if (headLine("relay-socket", socketLine, sizeof(socketLine)) == NULL) socketLine[0] = '\0';
+  if (headLine("relay-log", logPath, sizeof(logPath)) == NULL || logPath[0] != '/') logPath[0] = '\0';
   if (node == NULL || parseCommand(node, launcher) != 0) {
     say("name node on the launcher's '// relay-node: /path/to/node' line", launcher);
     return 2;
@@ -249,7 +328,7 @@ int main(int argc, char** argv) {
   sigaction(SIGCHLD, &noZombies, NULL);
   int control = connectOrStart();
   for (;;) {
-    if (control == -2) becomeNode();
+    if (control == kBecomeNode) becomeNode();
     if (control < 0) {
       sleep(1);
       control = connectOrStart();
