@@ -321,6 +321,14 @@ int main(int argc, char** argv) {
     say("the launcher has no '// relay-socket: /absolute/path' line; serving without the relay", launcher);
     becomeNode();
   }
+  if (logPath[0] == '\0') {
+    // A launcher from before its relay-log line: init puts the control socket in APP/.libfcgi, the log in APP/logs.
+    const char* folder = strrchr(controlPath, '/');
+    const char* app = folder;
+    while (app > controlPath && *--app != '/') {
+    }
+    if (app > controlPath) snprintf(logPath, sizeof(logPath), "%.*s/logs/app.log", (int)(app - controlPath), controlPath);
+  }
   signal(SIGPIPE, SIG_IGN);
   // The Node process it starts is reaped by the kernel: a relay waits on its control connection, not on children,
   // and a crashed Node must not linger as a zombie. (exec clears the flag, so Node does not inherit it.)

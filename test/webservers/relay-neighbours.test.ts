@@ -55,17 +55,22 @@ while True:
   expect(await waitUntil(() => output.text().includes('listening'), 5000), output.text()).toBe(true);
 }
 
-/** A site of the owner's made by libfcgi init, left writable by all; its app answers its pid. */
-function openSite(): { dir: string; launcher: string } {
+/**
+ * A site of the owner's made by libfcgi init, left writable by all; its app answers its pid. `olderLauncher`: its
+ * launcher as an init before the relay-log line wrote it (the relay finds the log beside .libfcgi then).
+ */
+function openSite(olderLauncher = false): { dir: string; launcher: string } {
   const dir = tempDir();
   makeSite(dir);
   writeFileSync(
     join(dir, 'app.js'),
     `require('libfcgi').createServer((req, res) => res.end(String(process.pid))).listen();\n`,
   );
+  const launcher = join(dir, 'public_html', 'app.fcgi');
+  if (olderLauncher) writeFileSync(launcher, readFileSync(launcher, 'utf8').replace(/^\/\/ relay-log: .*\n/m, ''));
   spawnSync('chown', ['-R', `${owner.uid}:${owner.gid}`, dir]);
   spawnSync('chmod', ['-R', 'a+rwX', dir]); // the owner's chmod -R 777
-  return { dir, launcher: join(dir, 'public_html', 'app.fcgi') };
+  return { dir, launcher };
 }
 
 /** The attacker's own folder, open to all as the attack needs, with the file its listener notes connections in. */
@@ -87,7 +92,7 @@ function openControlFolder(site: string): string {
   return control;
 }
 
-const attacks: Array<{ name: string; plant: (site: string) => Promise<string> }> = [
+const attacks: Array<{ name: string; plant: (site: string) => Promise<string>; olderLauncher?: boolean }> = [
   {
     name: ".libfcgi is the attacker's symbolic link to a folder of theirs, open to all",
     async plant(site) {
@@ -134,52 +139,58 @@ const uidOf = (pid: number): number =>
   Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? -1);
 
 describe.skipIf(!canPlay)("fcgi-relay and the control socket, against another account's plants", () => {
-  it.each(attacks)('$name: the site is served by its owner alone, and says why', async ({ plant }) => {
-    const site = openSite();
-    const notes = await plant(site.dir);
-    const port = await freePort();
-    const args = [
-      '-a',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-F',
-      '2',
-      '-u',
-      'daemon',
-      '-g',
-      'daemon',
-      '--',
-      site.launcher,
-    ];
-    const spawner = spawn('spawn-fcgi', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const said = collectOutput([spawner.stdout, spawner.stderr], 'spawn-fcgi');
-    await new Promise((resolve) => spawner.once('exit', resolve));
-    stopWithAll(async () => {
-      for (const { pid } of findProcesses((args) => args.includes(site.launcher))) process.kill(pid, 'SIGKILL');
-    });
-    expect(said.text()).toMatch(/PID: \d+/);
+  const cases = [
+    ...attacks,
+    { ...attacks[0]!, name: `${attacks[0]!.name}, for a launcher of an older init`, olderLauncher: true },
+  ];
+  for (const { name, plant, olderLauncher } of cases) {
+    it(`${name}: the site is served by its owner alone, and says why`, async () => {
+      const site = openSite(olderLauncher);
+      const notes = await plant(site.dir);
+      const port = await freePort();
+      const args = [
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-F',
+        '2',
+        '-u',
+        'daemon',
+        '-g',
+        'daemon',
+        '--',
+        site.launcher,
+      ];
+      const spawner = spawn('spawn-fcgi', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const said = collectOutput([spawner.stdout, spawner.stderr], 'spawn-fcgi');
+      await new Promise((resolve) => spawner.once('exit', resolve));
+      stopWithAll(async () => {
+        for (const { pid } of findProcesses((args) => args.includes(site.launcher))) process.kill(pid, 'SIGKILL');
+      });
+      expect(said.text()).toMatch(/PID: \d+/);
 
-    const log = (): string => {
-      const file = join(site.dir, 'logs', 'app.log');
-      return existsSync(file) ? readFileSync(file, 'utf8') : '';
-    };
-    const answers = [];
-    for (let i = 0; i < 4; i++) {
-      const request = fcgiRequest({ port }, cgiParams({ REQUEST_URI: `/?${i}` }));
-      const timeout = new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error(`no answer in 10 s; the app log:\n${log()}`)), 10_000),
-      );
-      answers.push(parseCgiResponse((await Promise.race([request, timeout])).stdout));
-    }
-    const notesNow = existsSync(notes) ? readFileSync(notes, 'utf8') : '';
-    expect(notesNow, 'what the attacker was handed').toBe('');
-    for (const answer of answers) {
-      expect(answer.status, answer.body.toString()).toBe(200);
-      expect(uidOf(Number(answer.body.toString())), 'the uid of the process that answered').toBe(owner.uid);
-    }
-    expect(log()).toMatch(/fcgi-relay\[\d+\]: .*(not this account's alone|held by uid 65534)/);
-  });
+      const log = (): string => {
+        const file = join(site.dir, 'logs', 'app.log');
+        return existsSync(file) ? readFileSync(file, 'utf8') : '';
+      };
+      const answers = [];
+      for (let i = 0; i < 4; i++) {
+        const request = fcgiRequest({ port }, cgiParams({ REQUEST_URI: `/?${i}` }));
+        const timeout = new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`no answer in 10 s; the app log:\n${log()}`)), 10_000),
+        );
+        answers.push(parseCgiResponse((await Promise.race([request, timeout])).stdout));
+      }
+      const notesNow = existsSync(notes) ? readFileSync(notes, 'utf8') : '';
+      expect(notesNow, 'what the attacker was handed').toBe('');
+      for (const answer of answers) {
+        expect(answer.status, answer.body.toString()).toBe(200);
+        expect(uidOf(Number(answer.body.toString())), 'the uid of the process that answered').toBe(owner.uid);
+      }
+      expect(log()).toMatch(/fcgi-relay\[\d+\]: .*(not this account's alone|held by uid 65534)/);
+    });
+  }
 });
 
 describe.skipIf(!canPlay)("the Node process's control socket, where another account could reach it", () => {
