@@ -5,6 +5,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FcgiSocket } from './http-socket';
 
 let requests: AsyncLocalStorage<FcgiSocket> | null = null;
+/** A line for the next request's FCGI_STDERR: what the site's owner must hear where they can read it. */
+let notice: string | null = null;
 
 export function trackRequests(): void {
   requests ??= new AsyncLocalStorage();
@@ -16,8 +18,20 @@ export function runInRequest<A extends unknown[]>(
   handlers: (...args: A) => void,
   ...args: A
 ): void {
+  if (notice !== null) {
+    socket.writeStderr(notice);
+    notice = null;
+  }
   if (requests === null) handlers(...args);
   else requests.run(socket, handlers, ...args);
+}
+
+/**
+ * Sends text once, as FCGI_STDERR of the next request served, which the web server writes to the site's own error
+ * log: for what an account whose app log fails must still hear (the server-wide log is not theirs to read).
+ */
+export function tellNextRequest(text: string): void {
+  notice = text;
 }
 
 /** The socket of the request being served here, when trackRequests() was called and there is one. */
