@@ -135,6 +135,15 @@ describe.skipIf(!canMount)('the launcher, when its log cannot be written', () =>
   });
 });
 
+describe('the launcher, with a .env it cannot read', () => {
+  it('starts the app without it, and says why in the log', async () => {
+    const { app, log } = await startSite(chatty, (dir) => mkdirSync(join(dir, '.env')));
+    const reply = await get(app.address, 'x=1');
+    expect(reply).toMatchObject({ status: 200, body: 'ok' });
+    expect(log()).toMatch(/libfcgi: \S+\.env not loaded \(EISDIR\)/);
+  });
+});
+
 describe('the launcher, when the app fails at start-up', () => {
   it('answers 503 at once, keeps the error in the log, and stays instead of exiting', async () => {
     const { app, log } = await startSite(`require('a-module-that-is-not-installed');\n`);
