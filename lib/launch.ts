@@ -5,4 +5,5 @@ import './adopt';
 
 export { loadEnvFile } from './env-file';
 export { startAppLog } from './app-log';
+export { logSlowRequests } from './http/request-activity';
 export { guardStart } from './restart/crash-guard';

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `libfcgi` command: `libfcgi serve [APP] [options]` reads its options, starts the process pool and the HTTP dev
-// server, and stops them on SIGINT or SIGTERM; `libfcgi init [DIR]` lays out a new app (init.ts).
+// server, and stops them on SIGINT or SIGTERM; `libfcgi init [DIR]` lays out a new app (init.ts); `libfcgi status`
+// asks a site's Node process what it is doing (status.ts).
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,10 +12,12 @@ import type { Site } from './dev-params';
 import { type DocumentRoot, htaccessWarning } from './dev-site';
 import { InitError, runInit } from './init';
 import { ProcessPool } from './process-pool';
+import { runStatus } from './status';
 import { packageVersion } from './package-info';
 
 export const usage = `Usage: libfcgi serve [APP] [options]
        libfcgi init [DIR] [options]
+       libfcgi status [DIR | LAUNCHER] [--json]
 
 serve: serves the FastCGI program APP on http://127.0.0.1:PORT/ the way Apache's mod_fcgid runs it on a host: each
 process gets a listening socket on fd 0 and suexec's environment, requests come one at a time with the CGI
@@ -23,6 +26,11 @@ with its .htaccess: files as files, node_modules, package files and dotfiles ref
 
 init: lays out an app for a shared host in DIR (default .): public_html/ holding .htaccess and the launcher app.fcgi
 (#! this node), and app.js and package.json outside it. Prints what to do next.
+
+status: asks the Node process of the site init laid out in DIR (default .; or its document root, or a launcher) what
+it is doing: its pid, start time and code, the sockets of its relays, requests served and in flight (method, URL,
+age), the slowest of the last minute, memory, restarts and the last crash. --json for scripts. Exits 3 when no Node
+process runs.
 
 Options of serve:
   --port N              the HTTP port on 127.0.0.1 (default 8080; 0 picks a free one)
@@ -259,7 +267,12 @@ export function main(argv: string[]): void {
   }
   try {
     if (argv[0] === 'init') runInit(argv);
-    else serve(parseServeArgs(argv));
+    else if (argv[0] === 'status') {
+      runStatus(argv).catch((error: Error) => {
+        process.stderr.write(`libfcgi status: ${error.message}\n`);
+        process.exitCode = 2;
+      });
+    } else serve(parseServeArgs(argv));
   } catch (error) {
     if (error instanceof InitError && error.exitCode !== 2) {
       process.stderr.write(`libfcgi init: ${error.message}\n`);

@@ -261,6 +261,8 @@ const launch = require(require.resolve('libfcgi/launch', { paths: [appDir] }));
 launch.startAppLog(path.join(appDir, 'logs', 'app.log'));
 // Until the app listens, a failure to start answers visitors with a 503 page and retries after a growing pause.
 launch.guardStart();
+// A request still running after 5 s gets a line in the log with its method, URL and age.
+launch.logSlowRequests(5000);
 
 // The app's .env, as with node --env-file: the one place a shared-hosting account can set the process's environment
 // (SetEnv in .htaccess sets request parameters only). Variables the process has already win.

@@ -3,7 +3,8 @@
 import { EventEmitter } from 'node:events';
 import { unlinkSync } from 'node:fs';
 import { STATUS_CODES, type IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
+import { isIP, type Server as NetServer } from 'node:net';
+import { dirname } from 'node:path';
 import { CgiIO } from './cgi-io';
 import { LoopBridge } from '../event-loop/loop-bridge';
 import type { RequestIO } from './request-io';
@@ -25,6 +26,8 @@ import { native } from '../native';
 import { reportStartedIfChecking } from '../restart/start-check';
 import { relaySocketPath } from '../relay/control-socket';
 import { RelayHub } from '../relay/relay-hub';
+import { openStatusSocket } from '../relay/status-socket';
+import { defaultSlowRequestMs, RequestActivity } from './request-activity';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -36,6 +39,12 @@ export interface ServerOptions extends RequestLimits, LifecycleOptions, Admissio
   concurrency?: number;
   /** As node:http's: join every repeated request header with ', ' instead of keeping the first of some. Default false. */
   joinDuplicateHeaders?: boolean;
+  /**
+   * A request still running after this many milliseconds gets one line on stderr (the app log under init's launcher)
+   * with its method, URL and age, as PHP-FPM's request_slowlog_timeout. Default 0 (none); logSlowRequests() of
+   * libfcgi/launch, which init's launcher calls with 5000, sets the default.
+   */
+  slowRequestMs?: number;
 }
 
 /** Where to listen, and lifecycle options that override createServer()'s for this listen(). */
@@ -88,6 +97,10 @@ export class Server extends EventEmitter {
   #path: string | undefined;
   #address: Address = null;
   #closing = false;
+  readonly #slowRequestMs: number;
+  /** What requests are doing, where someone asks (slowRequestMs, `libfcgi status` under relays); else null. */
+  #activity: RequestActivity | null = null;
+  #statusSocket: NetServer | null = null;
 
   constructor(options: ServerOptions = {}, listener?: RequestListener) {
     super();
@@ -100,6 +113,10 @@ export class Server extends EventEmitter {
     resolveLifecycle(options, false); // validated now; applied at listen(), which knows whether fd 0 is served
     this.#lifecycleOptions = options;
     this.#webServerAddrs = addressList(options.webServerAddrs);
+    const slowRequestMs = options.slowRequestMs ?? defaultSlowRequestMs();
+    if (!(slowRequestMs >= 0)) throw new TypeError('slowRequestMs must be a number of milliseconds, 0 for none');
+    this.#slowRequestMs = slowRequestMs;
+    if (slowRequestMs > 0) this.#activity = new RequestActivity(slowRequestMs);
     if (listener) this.on('request', listener);
   }
 
@@ -243,6 +260,8 @@ export class Server extends EventEmitter {
       this.close(then),
     );
     this.#lifecycle.start();
+    this.#activity ??= new RequestActivity(this.#slowRequestMs);
+    const activity = this.#activity;
     this.#relayHub = new RelayHub({
       path,
       serve: (fd, onClose) => {
@@ -253,6 +272,11 @@ export class Server extends EventEmitter {
       onIdle: () => this.#lifecycle?.stopWith('relaysGone'),
       onClose: () => this.#closed(),
     });
+    const hub = this.#relayHub;
+    this.#statusSocket = openStatusSocket(dirname(path), () => ({
+      sockets: hub.sockets,
+      requests: activity.snapshot(),
+    }));
   }
 
   #newLoop(fd: number, onClose: () => void): LoopBridge {
@@ -292,6 +316,9 @@ export class Server extends EventEmitter {
     }
     this.#lifecycle?.dispose();
     this.#lifecycle = null;
+    this.#activity?.dispose();
+    this.#statusSocket?.close();
+    this.#statusSocket = null;
     this.#loop = null;
     this.#relayHub = null;
     this.listening = false;
@@ -305,6 +332,7 @@ export class Server extends EventEmitter {
     // Before the response's own 'close' listener, so that req hears of a lost connection first, as on node:http.
     socket.onClose = socketClosed;
     const res = createResponse(req, socket);
+    this.#activity?.began(req, socket);
     res.on('finish', responseFinished);
     res.on('error', this.#responseFailed);
     reportWritesAfterEnd(res);

@@ -53,6 +53,11 @@ export class RelayHub {
     this.#firstRelayTimer.unref();
   }
 
+  /** How many listening sockets relays have handed over and this process serves. */
+  get sockets(): number {
+    return this.#served.size;
+  }
+
   /** Stops taking relays and lets every one go (each finds or starts another process); then onClose. */
   close(): void {
     if (this.#closed) return;
