@@ -14,7 +14,7 @@ import {
   type StopReason,
 } from '../lifecycle';
 import { ScriptWatch, watchInterval } from '../restart/script-watch';
-import { setCrashGuard } from '../restart/crash-guard';
+import { setCrashGuard, startedListening } from '../restart/crash-guard';
 import { restartInPlace } from '../restart/replace';
 import { checkStartSync, reportStartedIfChecking } from '../restart/start-check';
 import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
@@ -182,6 +182,9 @@ class DefaultSource {
     if (this.#listener === null && this.#cgi === null) {
       reportStartedIfChecking();
       if (relaySocketPath() !== undefined) {
+        // An exit the start guard must not turn into a restart: the relay then serves its socket with this app itself.
+        startedListening();
+        setCrashGuard(false);
         throw new Error(
           'libfcgi: this launcher runs through fcgi-relay (its #! line), which only createServer() apps can serve; ' +
             'for the accept() loop, write the launcher with `libfcgi init --no-relay`',

@@ -24,7 +24,8 @@ import {
 } from '../socket';
 import { native } from '../native';
 import { reportStartedIfChecking } from '../restart/start-check';
-import { relaySocketPath } from '../relay/control-socket';
+import { setCrashGuard } from '../restart/crash-guard';
+import { relaySocketPath, releaseNodeName } from '../relay/control-socket';
 import { RelayHub } from '../relay/relay-hub';
 import { openStatusSocket } from '../relay/status-socket';
 import { defaultSlowRequestMs, RequestActivity } from './request-activity';
@@ -256,8 +257,12 @@ export class Server extends EventEmitter {
    * none is left. Redeploys, maxRequests and crashes end the process; the relays start the next one.
    */
   #openRelayed(path: string, lifecycleOptions: LifecycleOptions): void {
-    this.#lifecycle = new ServerLifecycle(resolveLifecycle({ watchScript: true, ...lifecycleOptions }, false), (then) =>
-      this.close(then),
+    this.#lifecycle = new ServerLifecycle(
+      resolveLifecycle({ watchScript: true, ...lifecycleOptions }, false),
+      (then) => {
+        releaseNodeName(path);
+        this.close(then);
+      },
     );
     this.#lifecycle.start();
     this.#activity ??= new RequestActivity(this.#slowRequestMs);
@@ -272,6 +277,9 @@ export class Server extends EventEmitter {
       onIdle: () => this.#lifecycle?.stopWith('relaysGone'),
       onClose: () => this.#closed(),
     });
+    // A crash restarts this process in place after a back-off, its stand-in answering 503 through the relays meanwhile
+    // (restart/crash-guard.ts): relays that started a new process at every request would make a crash loop of it.
+    setCrashGuard(true);
     const hub = this.#relayHub;
     this.#statusSocket = openStatusSocket(dirname(path), () => ({
       sockets: hub.sockets,

@@ -2,27 +2,8 @@
 // slowest of the last minute (`libfcgi status`), and a line in the log for each request that runs past
 // slowRequestMs, as PHP-FPM's request_slowlog_timeout gives one. Kept only where asked for: a map entry per request.
 import type { IncomingMessage } from 'node:http';
+import type { RequestActivitySnapshot, RequestDone } from '../relay/status-socket';
 import type { FcgiSocket } from './http-socket';
-
-export interface RequestInFlight {
-  method: string;
-  url: string;
-  /** Milliseconds since the request began. */
-  ageMs: number;
-}
-
-export interface RequestDone {
-  method: string;
-  url: string;
-  ms: number;
-}
-
-export interface RequestActivitySnapshot {
-  served: number;
-  inFlight: RequestInFlight[];
-  /** The slowest request that ended in the last minute, or null. */
-  slowestLastMinute: RequestDone | null;
-}
 
 interface Entry {
   method: string;

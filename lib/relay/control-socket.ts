@@ -1,7 +1,7 @@
 // The control socket that relays (native/relay/relay.c) hand their listening sockets over: where it is, and opening
 // it so that only this account can reach it and a process replacing this one takes it over without a gap.
-import { chmodSync, lstatSync, renameSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, lstatSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { FcgiError } from '../errors';
 import { native } from '../native';
 
@@ -35,7 +35,9 @@ export function controlFolderRefusal(folder: string): string | undefined {
 /**
  * Listens on the control socket: bound under a name of its own, made 0600, then renamed over the path, so relays never
  * find the path missing (a process being replaced keeps its old socket until this rename) and never reach a socket
- * another account could. Refused (EACCES) where the folder is not this account's alone.
+ * another account could. Refused (EACCES) where the folder is not this account's alone. Names this process in
+ * node.pid beside it: a relay that finds it alive waits for it (restarting in place, in a crash's back-off) rather
+ * than start a second one.
  */
 export function openControlSocket(path: string): number {
   const refusal = controlFolderRefusal(dirname(path));
@@ -48,10 +50,25 @@ export function openControlSocket(path: string): number {
   try {
     chmodSync(bound, 0o600);
     renameSync(bound, path);
+    writeFileSync(join(dirname(path), 'node.pid'), `${process.pid}\n`, { mode: 0o600 });
   } catch (error) {
     native.closeFd(fd);
     rmSync(bound, { force: true });
     throw error;
   }
   return fd;
+}
+
+/**
+ * This process stops being the site's Node process (a redeploy, maxRequests, idleness, SIGTERM): node.pid no longer
+ * names it, so relays start the next one at once instead of waiting for this one to finish its requests. A crash
+ * keeps the name, since the same process comes back after its back-off.
+ */
+export function releaseNodeName(path: string): void {
+  const file = join(dirname(path), 'node.pid');
+  try {
+    if (Number(readFileSync(file, 'utf8')) === process.pid) unlinkSync(file);
+  } catch {
+    // gone already
+  }
 }

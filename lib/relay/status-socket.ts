@@ -4,7 +4,26 @@
 import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { RequestActivitySnapshot } from '../http/request-activity';
+
+export interface RequestInFlight {
+  method: string;
+  url: string;
+  /** Milliseconds since the request began. */
+  ageMs: number;
+}
+
+export interface RequestDone {
+  method: string;
+  url: string;
+  ms: number;
+}
+
+export interface RequestActivitySnapshot {
+  served: number;
+  inFlight: RequestInFlight[];
+  /** The slowest request that ended in the last minute, or null. */
+  slowestLastMinute: RequestDone | null;
+}
 
 /** The status socket in the control socket's folder. */
 export const statusSocketIn = (folder: string): string => join(folder, 'status.sock');

@@ -4,6 +4,8 @@
 // uncaughtException handlers had their say; Node emits it before it prints an uncaught error, so the error is printed
 // here. Every restarted image preloads this module, so a crash before the app has even loaded libfcgi is caught too.
 import { inspect } from 'node:util';
+import { relaySocketPath } from '../relay/control-socket';
+import { isStartCheck } from './start-check';
 import { isCGI } from '../socket';
 import { crashCountVariable } from './command';
 import { canRestartInPlace, crashBackoff, restartAfterCrash } from './replace';
@@ -51,7 +53,9 @@ function onExit(this: NodeJS.Process, code: number): void {
  * meanwhile, instead of leaving the visitor a bare 500 and the spawner a tight loop of new processes.
  */
 export function guardStart(timeoutMs = 30_000): void {
-  if (isCGI()) return; // run as CGI or by hand: a failure is the caller's to see
+  // Run as CGI or by hand, a failure is the caller's to see; started by a relay (fd 0 no socket either), the stand-in
+  // takes the relays' sockets while the app cannot. A check of new code ends as it ends: that is its verdict.
+  if ((isCGI() && relaySocketPath() === undefined) || isStartCheck()) return;
   starting = true;
   setCrashGuard(true);
   startTimer = setTimeout(() => {

@@ -34,10 +34,18 @@
 static const char kHello[] = "libfcgi-relay 1";  // what a relay sends with its socket; lib/relay says the same
 static const char kSocketVariable[] = "LIBFCGI_RELAY_SOCKET";
 static const int kStartTimeoutMs = 60000;  // a Node process that has not taken a socket by then never will
+// A running Node process that takes no socket for this long is hung (its event loop blocked, or the process stopped):
+// it is killed and replaced, never joined by a second. A stopped one (SIGSTOP) that goes on within it is waited for.
+static const int kHungMs = 30000;
 
 static char* nodeArgs[MAX_NODE_ARGS + 2];
 static char controlPath[sizeof(((struct sockaddr_un*)0)->sun_path)];
 static char lockPath[sizeof(controlPath) + 16];
+static char pidPath[sizeof(controlPath) + 16];
+// The launcher as this relay was given it (suexec gives a name relative to the document root) and as an absolute path
+// (Node's process.argv[1], which a restart in place passes on): a Node process of the site names one or the other.
+static const char* launcherPath;
+static char launcherAbsolute[4096];
 static char logPath[sizeof(controlPath) + 64];
 
 // The app log, opened for one line: only a regular file of this uid, never through a symbolic link, so that a line
@@ -173,6 +181,7 @@ static int setControlPath(const char* path) {
   memcpy(controlPath, path, size + 1);
   const char* slash = strrchr(controlPath, '/');
   snprintf(lockPath, sizeof(lockPath), "%.*s/relay.lock", (int)(slash - controlPath), controlPath);
+  snprintf(pidPath, sizeof(pidPath), "%.*s/node.pid", (int)(slash - controlPath), controlPath);
   return 0;
 }
 
@@ -236,6 +245,51 @@ static const char* folderRefusal(const char* folder) {
   return NULL;
 }
 
+// The site's Node process, when one is alive though it took no socket now (starting, restarting in place, waiting out
+// a crash's back-off, stopped or hung): the pid its node.pid names, still running this launcher. Else 0.
+static pid_t liveNode(void) {
+  char text[32] = {0};
+  int fd = open(pidPath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t length = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  pid_t pid = length > 0 ? (pid_t)atol(text) : 0;
+  if (pid <= 1 || (kill(pid, 0) != 0 && errno == ESRCH)) return 0;
+  char path[64], args[8192];
+  snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  length = fd < 0 ? -1 : read(fd, args, sizeof(args) - 1);
+  if (fd >= 0) close(fd);
+  if (length <= 0) return pid;  // alive with no command line: in the middle of an exec (a restart in place)
+  for (ssize_t at = 0; at < length; at += (ssize_t)strlen(args + at) + 1) {
+    // A pid reused by another program is no Node of ours.
+    if (strcmp(args + at, launcherPath) == 0 || strcmp(args + at, launcherAbsolute) == 0) return pid;
+  }
+  return 0;
+}
+
+static int startNode(void);
+
+// Waits for the live Node process to take fd 0, as it will once it listens again. Returns the connection; starts a
+// new process if it ends meanwhile, or kills it and starts one if it takes nothing for kHungMs.
+static int waitForNode(pid_t node) {
+  long long deadline = nowMs() + kHungMs;
+  for (int pause = 2;; pause = pause < 100 ? pause * 2 : 100) {
+    int control = handOver();
+    if (control >= 0 || control == kNotOurs) return control;
+    if (liveNode() != node) return startNode();
+    if (nowMs() > deadline) {
+      char which[64];
+      snprintf(which, sizeof(which), "process %d, for %d s", (int)node, kHungMs / 1000);
+      say("the app's Node process takes no socket, so it is hung or stopped: replacing it", which);
+      kill(node, SIGKILL);
+      for (int i = 0; i < 200 && kill(node, 0) == 0; i++) usleep(10000);
+      return startNode();
+    }
+    usleep(pause * 1000);
+  }
+}
+
 // Starts the site's Node process and waits until it has taken fd 0. Called with the lock held, so that relays
 // spawned together start one. Returns the connection; if Node exits or never listens, the relay becomes Node itself,
 // whose start-up guard answers 503 and retries, as without a relay.
@@ -296,7 +350,10 @@ static int connectOrStart(void) {
   while (flock(lock, LOCK_EX) != 0 && errno == EINTR) {
   }
   control = handOver();  // another relay may have started one while this one waited for the lock
-  if (control == kNoNode) control = startNode();
+  if (control == kNoNode) {
+    pid_t node = liveNode();
+    control = node > 0 ? waitForNode(node) : startNode();
+  }
   close(lock);
   return control == kNotOurs ? kBecomeNode : control;
 }
@@ -307,6 +364,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   char* launcher = argv[argc - 1];
+  launcherPath = launcher;
+  char cwd[2048];
+  const char* relative = strncmp(launcher, "./", 2) == 0 ? launcher + 2 : launcher;
+  if (launcher[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL) {
+    snprintf(launcherAbsolute, sizeof(launcherAbsolute), "%s", launcher);
+  } else {
+    snprintf(launcherAbsolute, sizeof(launcherAbsolute), "%s/%s", cwd, relative);
+  }
   readHead(launcher);
   static char socketLine[sizeof(controlPath)], nodeLine[1024];
   char* node = argc >= 3 ? argv[1] : headLine("relay-node", nodeLine, sizeof(nodeLine));

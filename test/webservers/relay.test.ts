@@ -2,7 +2,7 @@
 // Apache): lighttpd bin-path with several processes and spawn-fcgi -F, which hand one Node process their sockets;
 // requests served at once; a crash, and the spawner stopping; and whatever else knocks on the control socket.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fcgiRequest, parseCgiResponse } from '../../lib/client/client';
@@ -62,6 +62,37 @@ function processesOf(launcher: string): { relays: number[]; nodes: number[] } {
   };
 }
 
+/** How many times the site's app has crashed on purpose, by its log. */
+const crashesIn = (dir: string): number =>
+  readFileSync(join(dir, 'logs', 'app.log'), 'utf8').split('Error: crashed on purpose').length - 1;
+
+interface Answer {
+  status: number;
+  retryAfter: string | string[] | undefined;
+  body: string;
+}
+
+/**
+ * Waits until the site's Node process has crashed (the app throws 50 ms after its ?crash answer), then asks until `pid`
+ * answers 200 again (restarted in place after its back-off), at most 10 s; returns every answer, the 503s of its
+ * stand-in included.
+ */
+async function untilServedBy(dir: string, crashesBefore: number, pid: number, ask: () => Promise<Answer>) {
+  expect(await waitUntil(() => crashesIn(dir) > crashesBefore, 5000 * slowdown)).toBe(true);
+  const answers: Answer[] = [];
+  const served = await waitUntil(
+    async () => {
+      const answer = await ask();
+      answers.push(answer);
+      return answer.status === 200 && Number(answer.body.split(' ')[0]) === pid;
+    },
+    10_000 * slowdown,
+    50,
+  );
+  if (!served) throw new Error(`not served by ${pid} again; the answers: ${JSON.stringify(answers.slice(-5))}`);
+  return answers;
+}
+
 const noneLeft = (launcher: string) => (): boolean => {
   const { relays, nodes } = processesOf(launcher);
   return relays.length + nodes.length === 0;
@@ -91,12 +122,17 @@ describe('fcgi-relay under lighttpd bin-path with max-procs 4', () => {
     expect(processesOf(site.launcher).nodes).toEqual([pids[0]]);
   });
 
-  it('starts another Node process for the next request after one crashes', async () => {
+  it('restarts a crashed Node process in place after its back-off, answering 503 meanwhile, and starts no other', async () => {
+    const before = crashesIn(site.dir);
     const crashed = await pidOf('/check?crash');
-    expect(await waitUntil(() => !existsSync(`/proc/${crashed}`), 5000)).toBe(true);
-    const next = await pidOf('/check');
-    expect(next).not.toBe(crashed);
-    expect(processesOf(site.launcher).nodes).toEqual([next]);
+    const answers = await untilServedBy(site.dir, before, crashed, async () => {
+      const reply = await httpGet(server.port, '/check');
+      return { status: reply.status, retryAfter: reply.headers['retry-after'], body: reply.body.toString() };
+    });
+    expect(answers.at(-1)?.status).toBe(200);
+    expect(answers.filter(({ status }) => status === 503).length).toBeGreaterThan(0);
+    for (const { status, retryAfter } of answers) if (status === 503) expect(retryAfter).toMatch(/^\d+$/);
+    expect(processesOf(site.launcher).nodes).toEqual([crashed]);
   });
 
   it('serves the new code after a redeploy (touch app.fcgi) from a new Node process, failing no request', async () => {
@@ -186,13 +222,17 @@ describe('fcgi-relay under spawn-fcgi -F 3', () => {
     expect(response.body.toString()).toBe('glibc.malloc.tcache_count=32');
   });
 
-  it('starts another Node process at the next request after one crashes, though spawn-fcgi never restarts anything', async () => {
+  it('serves again from the crashed Node process, restarted in place, though spawn-fcgi never restarts anything', async () => {
+    const before = crashesIn(site.dir);
     const crashed = await pidOf('crash');
-    expect(await waitUntil(() => !existsSync(`/proc/${crashed}`), 5000 * slowdown)).toBe(true);
-    const next = await pidOf().catch((error: Error) => {
+    const answers = await untilServedBy(site.dir, before, crashed, async () => {
+      const response = parseCgiResponse((await fcgiRequest({ port }, cgiParams({ REQUEST_URI: '/' }))).stdout);
+      return { status: response.status, retryAfter: response.header('retry-after'), body: response.body.toString() };
+    }).catch((error: Error) => {
       throw new Error(`${error.message}\n${readFileSync(join(site.dir, 'logs', 'app.log'), 'utf8')}`);
     });
-    expect(next).not.toBe(crashed);
+    expect(answers.at(-1)?.status).toBe(200);
+    expect(processesOf(site.launcher).nodes).toEqual([crashed]);
   });
 
   it('keeps serving whatever else connects to the control socket, and logs what it refused', async () => {

@@ -326,6 +326,9 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     let reply = await httpGet(server.port, '/hello/fixed');
     await waitUntil(async () => (reply = await httpGet(server.port, '/hello/fixed')).status === 200, 15_000, 250);
     expect(json(reply).version).toBe('v3');
+    // The process that could not start became the fixed one: the relays (suexec names the launcher relative to the
+    // document root) started no other meanwhile.
+    expect(appProcessesOf(user.uid, 'node')).toEqual([json(reply).pid]);
   });
 
   it("leaves no process of the site 5 s after Apache's graceful restart, and after it stops", async () => {
