@@ -58,6 +58,8 @@ export type RelayDispatch = (kind: number, id: number, value: number, why: strin
 export interface NativeRelayListener {
   /** Stops accepting relays and closes their connections. */
   close(): void;
+  /** Accepts relays on this listening socket from now on, closing the one it had; connected relays stay. */
+  listen(listenFd: number): void;
 }
 
 export interface ScanVerdict {

@@ -72,3 +72,15 @@ export function releaseNodeName(path: string): void {
     // gone already
   }
 }
+
+/** The pid that node.pid beside the control socket names, when that process is alive; else 0. */
+export function namedNode(path: string): number {
+  try {
+    const pid = Number(readFileSync(join(dirname(path), 'node.pid'), 'utf8'));
+    if (!Number.isInteger(pid) || pid <= 1) return 0;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return 0;
+  }
+}

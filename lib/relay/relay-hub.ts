@@ -1,13 +1,17 @@
 // The site's one Node process under relays: takes the listening socket of every relay the web server spawned
 // (native/event_loop/relay_listener.h), serves each until its relay goes, and says when none is left, which is when the process
 // should finish its requests and exit: nothing of the site outlives the web server's own processes.
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { native, type NativeRelayListener } from '../native';
-import { openControlSocket } from './control-socket';
+import { namedNode, openControlSocket } from './control-socket';
 
 const RelayDispatch = { socket: 0, gone: 1, refused: 2 } as const;
 
 /** A process no relay reaches within this long was started for a relay that went away: it exits. */
 const firstRelayTimeoutMs = 30_000;
+/** How often the control socket's path is looked at: deleted with its folder, new relays would find no process. */
+const pathCheckIntervalMs = 1_000;
 /** Refused connections are reported at most once per this long, with a count of the others. */
 const refusalReportIntervalMs = 1_000;
 
@@ -39,6 +43,10 @@ export class RelayHub {
   #idleTold = false;
   #refed = true;
   readonly #firstRelayTimer: NodeJS.Timeout;
+  readonly #pathCheck: NodeJS.Timeout;
+  /** The control socket's inode: another one at the path, or none, means it was deleted or taken over. */
+  #socketInode: number;
+  #remakeFailed = false;
   #refusals = { reported: 0, unreported: 0 };
 
   constructor(options: RelayHubOptions) {
@@ -49,8 +57,11 @@ export class RelayHub {
       else if (kind === RelayDispatch.gone) this.#relayGone(id);
       else this.#refused(value, why ?? 'unknown');
     });
+    this.#socketInode = statSync(options.path).ino;
     this.#firstRelayTimer = setTimeout(() => this.#tellIdle(), firstRelayTimeoutMs);
     this.#firstRelayTimer.unref();
+    this.#pathCheck = setInterval(() => this.#checkPath(), pathCheckIntervalMs);
+    this.#pathCheck.unref();
   }
 
   /** How many listening sockets relays have handed over and this process serves. */
@@ -63,6 +74,7 @@ export class RelayHub {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#firstRelayTimer);
+    clearInterval(this.#pathCheck);
     this.#listener.close();
     for (const [id, socket] of this.#served) {
       this.#served.delete(id);
@@ -79,6 +91,39 @@ export class RelayHub {
   unref(): void {
     this.#refed = false;
     for (const socket of this.#served.values()) socket.unref();
+  }
+
+  /**
+   * The control socket's path no longer leads here (its folder was deleted, say): relays that come would find no
+   * process and start a second. Another live process named in node.pid has taken the site over: this one lets its
+   * relays go and ends. Else the socket is made anew, the relays connected so far staying on.
+   */
+  #checkPath(): void {
+    const { path } = this.#options;
+    let inode = 0;
+    try {
+      inode = statSync(path).ino;
+    } catch {
+      // gone
+    }
+    if (this.#closed || inode === this.#socketInode) return;
+    const successor = namedNode(path);
+    if (successor !== 0 && successor !== process.pid) {
+      process.stderr.write(`libfcgi: process ${successor} serves this site now; this one lets its relays go\n`);
+      this.#tellIdle();
+      return;
+    }
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      this.#listener.listen(openControlSocket(path));
+      this.#socketInode = statSync(path).ino;
+      this.#remakeFailed = false;
+      process.stderr.write(`libfcgi: the relay control socket ${path} was gone; made it anew\n`);
+    } catch (error) {
+      if (this.#remakeFailed) return; // said once; tried again every second
+      this.#remakeFailed = true;
+      process.stderr.write(`libfcgi: cannot make the relay control socket ${path} anew: ${(error as Error).message}\n`);
+    }
   }
 
   #adopt(id: number, fd: number): void {

@@ -34,25 +34,64 @@ struct RelayListener::Relay {
   uv_timer_t timer{};
 };
 
+// The listening socket being watched: on the heap, so that listen() can start watching a new one while libuv closes
+// the old one.
+struct RelayListener::ListenPoll {
+  RelayListener* owner = nullptr;
+  int fd = -1;
+  uv_poll_t poll{};
+};
+
 Napi::Function RelayListener::Define(Napi::Env env) {
-  return DefineClass(env, "RelayListener", {InstanceMethod("close", &RelayListener::Close)});
+  return DefineClass(
+      env, "RelayListener",
+      {InstanceMethod("close", &RelayListener::Close), InstanceMethod("listen", &RelayListener::Listen)});
 }
 
 RelayListener::RelayListener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RelayListener>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber() || !info[1].IsFunction())
     ThrowTypeError(env, "new RelayListener(listenFd, dispatch) expects a number and a function");
-  listenFd_ = info[0].As<Napi::Number>().Int32Value();
   dispatch_ = Napi::Persistent(info[1].As<Napi::Function>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "libfcgi.relay");
   napi_get_uv_event_loop(env, &loop_);
-  int flags = fcntl(listenFd_, F_GETFL);
-  if (flags < 0 || fcntl(listenFd_, F_SETFL, flags | O_NONBLOCK) < 0) throw MakeError(env, "fcntl", errno);
-  int code = uv_poll_init(loop_, &listenPoll_, listenFd_);
-  if (code != 0) throw MakeError(env, "uv_poll_init", -code);
-  listenPoll_.data = this;
-  uv_poll_start(&listenPoll_, UV_READABLE, OnListenReadable);
+  listen_ = Watch(env, info[0].As<Napi::Number>().Int32Value());
   Ref();  // alive while libuv may call back
+}
+
+RelayListener::ListenPoll* RelayListener::Watch(Napi::Env env, int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) throw MakeError(env, "fcntl", errno);
+  auto* listen = new ListenPoll();
+  listen->owner = this;
+  listen->fd = fd;
+  listen->poll.data = listen;
+  int code = uv_poll_init(loop_, &listen->poll, fd);
+  if (code != 0) {
+    delete listen;
+    throw MakeError(env, "uv_poll_init", -code);
+  }
+  uv_poll_start(&listen->poll, UV_READABLE, OnListenReadable);
+  return listen;
+}
+
+void RelayListener::Unwatch(ListenPoll* listen, bool last) {
+  listen->owner = last ? this : nullptr;  // the last one's close lets the JS object go
+  uv_close(reinterpret_cast<uv_handle_t*>(&listen->poll), [](uv_handle_t* handle) {
+    auto* closed = static_cast<ListenPoll*>(handle->data);
+    close(closed->fd);
+    if (closed->owner != nullptr) closed->owner->Unref();
+    delete closed;
+  });
+}
+
+void RelayListener::Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowTypeError(env, "listen(listenFd) expects a number");
+  if (closed_) ThrowTypeError(env, "listen(): the relay listener is closed");
+  ListenPoll* old = listen_;
+  listen_ = Watch(env, info[0].As<Napi::Number>().Int32Value());
+  Unwatch(old, false);
 }
 
 RelayListener::~RelayListener() = default;  // close() has let go of everything before the JS object can be collected
@@ -60,23 +99,21 @@ RelayListener::~RelayListener() = default;  // close() has let go of everything 
 void RelayListener::Close(const Napi::CallbackInfo&) {
   if (closed_) return;
   closed_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&listenPoll_), [](uv_handle_t* handle) {
-    auto* listener = static_cast<RelayListener*>(handle->data);
-    close(listener->listenFd_);
-    listener->Unref();
-  });
+  Unwatch(listen_, true);
+  listen_ = nullptr;
   std::vector<Relay*> relays;
   for (auto& [id, relay] : relays_) relays.push_back(relay);
   for (Relay* relay : relays) Drop(*relay, false);
 }
 
 void RelayListener::OnListenReadable(uv_poll_t* handle, int status, int) {
-  if (status == 0) static_cast<RelayListener*>(handle->data)->AcceptRelays();
+  auto* listen = static_cast<ListenPoll*>(handle->data);
+  if (status == 0 && listen->owner != nullptr) listen->owner->AcceptRelays(listen->fd);
 }
 
-void RelayListener::AcceptRelays() {
+void RelayListener::AcceptRelays(int listenFd) {
   for (int i = 0; i < 64 && !closed_; i++) {
-    int fd = accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    int fd = accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;  // EAGAIN, or out of descriptors: the connection waits, and its relay with it
     ucred peer{};
     socklen_t length = sizeof(peer);

@@ -27,20 +27,25 @@ class RelayListener : public Napi::ObjectWrap<RelayListener> {
 
  private:
   struct Relay;
+  struct ListenPoll;
   // close(): stops accepting and closes every relay's connection (each relay then finds or starts another process).
   void Close(const Napi::CallbackInfo& info);
+  // listen(listenFd): accepts relays on this listening socket from now on, in place of the one it had (closed), keeping
+  // the relays connected: for a control socket made anew after its path went away.
+  void Listen(const Napi::CallbackInfo& info);
+  ListenPoll* Watch(Napi::Env env, int fd);
+  void Unwatch(ListenPoll* listen, bool last);
 
   static void OnListenReadable(uv_poll_t* handle, int status, int events);
   static void OnRelayReadable(uv_poll_t* handle, int status, int events);
   static void OnHandshakeTimeout(uv_timer_t* handle);
-  void AcceptRelays();
+  void AcceptRelays(int listenFd);
   void Receive(Relay& relay);
   void Drop(Relay& relay, bool tell);
   void Dispatch(RelayDispatch kind, uint32_t id, int value, const char* why);
 
   uv_loop_t* loop_ = nullptr;
-  int listenFd_;
-  uv_poll_t listenPoll_;
+  ListenPoll* listen_ = nullptr;
   bool closed_ = false;
   uint32_t nextId_ = 1;
   std::unordered_map<uint32_t, Relay*> relays_;

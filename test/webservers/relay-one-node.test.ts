@@ -3,7 +3,7 @@
 // .libfcgi/node.pid, still running the launcher); a crash restarts the one process in place after a back-off, its
 // stand-in answering 503 through the relays meanwhile. Under spawn-fcgi, whose relays are the site's only spawner.
 import { afterAll, describe, expect, it } from 'vitest';
-import { utimesSync } from 'node:fs';
+import { existsSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { askStatus } from '../../lib/cli/status';
 import { stopAll } from '../helpers/apps';
@@ -141,4 +141,37 @@ it("a relay that comes while the site's Node process is stopped waits for it, an
   } finally {
     process.kill(node, 'SIGCONT');
   }
+});
+
+describe("a relayed site whose .libfcgi is deleted while its Node process runs (a clean-up, a deploy tool's rsync --delete)", () => {
+  const app = `require('libfcgi').createServer((req, res) => res.end(String(process.pid))).listen();\n`;
+
+  it('gets it back from that process within a second or so, and a relay that comes then finds that process', async () => {
+    const site = relayedSite(app);
+    const first = await spawnRelays(site, 2);
+    const node = Number((await askSite(first)).body);
+    rmSync(join(site.dir, '.libfcgi'), { recursive: true });
+    expect(await waitUntil(() => existsSync(join(site.dir, '.libfcgi', 'relay.sock')), 5000)).toBe(true);
+    const second = await spawnRelays(site, 1);
+    expect(Number((await askSite(second)).body)).toBe(node);
+    expect(Number((await askSite(first)).body)).toBe(node);
+    expect(site.processes().nodes).toEqual([node]);
+    expect(site.log()).toContain('was gone; made it anew');
+  });
+
+  it('ends up with one Node process when a relay comes first and starts another', async () => {
+    const site = relayedSite(app);
+    const first = await spawnRelays(site, 2);
+    const node = Number((await askSite(first)).body);
+    rmSync(join(site.dir, '.libfcgi'), { recursive: true });
+    const second = await spawnRelays(site, 1); // before the old process looks: it finds no process, and starts one
+    const successor = Number((await askSite(second)).body);
+    expect(successor).not.toBe(node);
+    expect(await waitUntil(() => site.processes().nodes.length === 1, 5000), JSON.stringify(site.processes())).toBe(
+      true,
+    );
+    expect(site.processes().nodes).toEqual([successor]);
+    expect(Number((await askSite(first)).body)).toBe(successor);
+    expect(site.log()).toContain(`process ${successor} serves this site now`);
+  });
 });

@@ -222,18 +222,23 @@ describe('fcgi-relay under spawn-fcgi -F 3', () => {
     expect(response.body.toString()).toBe('glibc.malloc.tcache_count=32');
   });
 
-  it('serves again from the crashed Node process, restarted in place, though spawn-fcgi never restarts anything', async () => {
-    const before = crashesIn(site.dir);
-    const crashed = await pidOf('crash');
-    const answers = await untilServedBy(site.dir, before, crashed, async () => {
-      const response = parseCgiResponse((await fcgiRequest({ port }, cgiParams({ REQUEST_URI: '/' }))).stdout);
-      return { status: response.status, retryAfter: response.header('retry-after'), body: response.body.toString() };
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\n${readFileSync(join(site.dir, 'logs', 'app.log'), 'utf8')}`);
-    });
-    expect(answers.at(-1)?.status).toBe(200);
-    expect(processesOf(site.launcher).nodes).toEqual([crashed]);
-  });
+  // Not under valgrind (scripts/valgrind.sh): the image a crash restarts in place runs without it, so the tests after
+  // this one would check the relay listener's memory no more.
+  it.skipIf(process.env.LIBFCGI_TEST_VALGRIND)(
+    'serves again from the crashed Node process, restarted in place, though spawn-fcgi never restarts anything',
+    async () => {
+      const before = crashesIn(site.dir);
+      const crashed = await pidOf('crash');
+      const answers = await untilServedBy(site.dir, before, crashed, async () => {
+        const response = parseCgiResponse((await fcgiRequest({ port }, cgiParams({ REQUEST_URI: '/' }))).stdout);
+        return { status: response.status, retryAfter: response.header('retry-after'), body: response.body.toString() };
+      }).catch((error: Error) => {
+        throw new Error(`${error.message}\n${readFileSync(join(site.dir, 'logs', 'app.log'), 'utf8')}`);
+      });
+      expect(answers.at(-1)?.status).toBe(200);
+      expect(processesOf(site.launcher).nodes).toEqual([crashed]);
+    },
+  );
 
   it('keeps serving whatever else connects to the control socket, and logs what it refused', async () => {
     const node = await pidOf();
