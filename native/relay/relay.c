@@ -36,7 +36,10 @@ static const char kSocketVariable[] = "LIBFCGI_RELAY_SOCKET";
 static const int kStartTimeoutMs = 60000;  // a Node process that has not taken a socket by then never will
 // A running Node process that takes no socket for this long is hung (its event loop blocked, or the process stopped):
 // it is killed and replaced, never joined by a second. A stopped one (SIGSTOP) that goes on within it is waited for.
-static const int kHungMs = 30000;
+// LIBFCGI_RELAY_HUNG_MS in the relay's environment sets another bound (FcgidInitialEnv, spawn-fcgi's environment).
+static int hungMs = 30000;
+// How long a relay waits for the answer to its greeting: a process that takes longer is not answering.
+static int answerMs = 10000;
 
 static char* nodeArgs[MAX_NODE_ARGS + 2];
 static char controlPath[sizeof(((struct sockaddr_un*)0)->sun_path)];
@@ -224,7 +227,7 @@ static int handOver(void) {
   memcpy(CMSG_DATA(header), &listener, sizeof(int));
   char answer = 0;
   struct pollfd wait = {.fd = control, .events = POLLIN};
-  if (sendmsg(control, &message, MSG_NOSIGNAL) < 0 || poll(&wait, 1, 10000) != 1 || recv(control, &answer, 1, 0) != 1 ||
+  if (sendmsg(control, &message, MSG_NOSIGNAL) < 0 || poll(&wait, 1, answerMs) != 1 || recv(control, &answer, 1, 0) != 1 ||
       answer != 'k') {
     close(control);
     return kNoNode;
@@ -271,16 +274,16 @@ static pid_t liveNode(void) {
 static int startNode(void);
 
 // Waits for the live Node process to take fd 0, as it will once it listens again. Returns the connection; starts a
-// new process if it ends meanwhile, or kills it and starts one if it takes nothing for kHungMs.
+// new process if it ends meanwhile, or kills it and starts one if it takes nothing for hungMs.
 static int waitForNode(pid_t node) {
-  long long deadline = nowMs() + kHungMs;
+  long long deadline = nowMs() + hungMs;
   for (int pause = 2;; pause = pause < 100 ? pause * 2 : 100) {
     int control = handOver();
     if (control >= 0 || control == kNotOurs) return control;
     if (liveNode() != node) return startNode();
     if (nowMs() > deadline) {
       char which[64];
-      snprintf(which, sizeof(which), "process %d, for %d s", (int)node, kHungMs / 1000);
+      snprintf(which, sizeof(which), "process %d, for %d ms", (int)node, hungMs);
       say("the app's Node process takes no socket, so it is hung or stopped: replacing it", which);
       kill(node, SIGKILL);
       for (int i = 0; i < 200 && kill(node, 0) == 0; i++) usleep(10000);
@@ -365,6 +368,9 @@ int main(int argc, char** argv) {
   }
   char* launcher = argv[argc - 1];
   launcherPath = launcher;
+  const char* hung = getenv("LIBFCGI_RELAY_HUNG_MS");
+  if (hung != NULL && atoi(hung) >= 100) hungMs = atoi(hung);
+  if (answerMs > hungMs) answerMs = hungMs;
   char cwd[2048];
   const char* relative = strncmp(launcher, "./", 2) == 0 ? launcher + 2 : launcher;
   if (launcher[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL) {

@@ -49,12 +49,14 @@ export function relayedSite(code: string): RelayedSite {
   return site;
 }
 
-/** Starts `count` relays of the site with spawn-fcgi on a free port (as `user`, when given); returns the port. */
-export async function spawnRelays(site: RelayedSite, count: number, user?: string): Promise<number> {
+/**
+ * Starts `count` relays of the site with spawn-fcgi on a free port, with `env` added to their environment; returns
+ * the port.
+ */
+export async function spawnRelays(site: RelayedSite, count: number, env: Record<string, string> = {}): Promise<number> {
   const port = await freePort();
-  const as = user === undefined ? [] : ['-u', user, '-g', user];
-  const args = ['-a', '127.0.0.1', '-p', String(port), '-F', String(count), ...as, '--', site.launcher];
-  const spawner = spawn('spawn-fcgi', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = ['-a', '127.0.0.1', '-p', String(port), '-F', String(count), '--', site.launcher];
+  const spawner = spawn('spawn-fcgi', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const said = collectOutput([spawner.stdout, spawner.stderr], 'spawn-fcgi');
   await new Promise((resolve) => spawner.once('exit', resolve));
   expect(said.text().match(/PID: \d+/g) ?? [], said.text()).toHaveLength(count);

@@ -143,6 +143,25 @@ it("a relay that comes while the site's Node process is stopped waits for it, an
   }
 });
 
+it('a Node process stopped past the hung bound is killed and replaced by one other, never joined by it', async () => {
+  // A bound of 2 s instead of 30 (LIBFCGI_RELAY_HUNG_MS, read by the relays): the same path, in a test's time.
+  const env = { LIBFCGI_RELAY_HUNG_MS: '2000' };
+  const site = relayedSite(`require('libfcgi').createServer((req, res) => res.end(String(process.pid))).listen();\n`);
+  const first = await spawnRelays(site, 2, env);
+  const hung = Number((await askSite(first)).body);
+  expect(await waitUntil(async () => (await askStatus(join(site.dir, '.libfcgi'))).sockets === 2, 5000)).toBe(true);
+  process.kill(hung, 'SIGSTOP');
+  const second = await spawnRelays(site, 1, env);
+  const replacement = Number((await askSite(second)).body);
+  expect(replacement).not.toBe(hung);
+  expect(await waitUntil(() => !existsSync(`/proc/${hung}`), 5000)).toBe(true);
+  expect(site.processes().nodes).toEqual([replacement]);
+  expect(Number((await askSite(first)).body)).toBe(replacement);
+  expect(site.log()).toMatch(
+    new RegExp(`Node process takes no socket, so it is hung or stopped: replacing it: process ${hung}, for 2000 ms`),
+  );
+});
+
 describe("a relayed site whose .libfcgi is deleted while its Node process runs (a clean-up, a deploy tool's rsync --delete)", () => {
   const app = `require('libfcgi').createServer((req, res) => res.end(String(process.pid))).listen();\n`;
 
