@@ -25,6 +25,7 @@ import {
 import { native } from '../native';
 import { reportStartedIfChecking } from '../restart/start-check';
 import { setCrashGuard } from '../restart/crash-guard';
+import { crashCountVariable } from '../restart/command';
 import { relaySocketPath, releaseNodeName } from '../relay/control-socket';
 import { RelayHub } from '../relay/relay-hub';
 import { openStatusSocket } from '../relay/status-socket';
@@ -276,6 +277,10 @@ export class Server extends EventEmitter {
       },
       onIdle: () => this.#lifecycle?.stopWith('relaysGone'),
       onClose: () => this.#closed(),
+      // Restarted in place after a crash (this image, or its stand-in), the process lost its relays' connections:
+      // those that live come back with their next request, at once; none in 2 s means the web server stopped them,
+      // and nothing of the site may outlive it. (The next request then starts a fresh process.)
+      firstRelayTimeoutMs: process.env[crashCountVariable] === undefined ? undefined : 2000,
     });
     // A crash restarts this process in place after a back-off, its stand-in answering 503 through the relays meanwhile
     // (restart/crash-guard.ts): relays that started a new process at every request would make a crash loop of it.

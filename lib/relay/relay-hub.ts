@@ -9,7 +9,7 @@ import { namedNode, openControlSocket } from './control-socket';
 const RelayDispatch = { socket: 0, gone: 1, refused: 2 } as const;
 
 /** A process no relay reaches within this long was started for a relay that went away: it exits. */
-const firstRelayTimeoutMs = 30_000;
+const defaultFirstRelayTimeoutMs = 30_000;
 /** How often the control socket's path is looked at: deleted with its folder, new relays would find no process. */
 const pathCheckIntervalMs = 1_000;
 /** Refused connections are reported at most once per this long, with a count of the others. */
@@ -30,6 +30,8 @@ export interface RelayHubOptions {
   onIdle: () => void;
   /** After close(): every socket is closed. */
   onClose: () => void;
+  /** How long to wait for the first relay before onIdle; default 30 s. */
+  firstRelayTimeoutMs?: number;
 }
 
 export class RelayHub {
@@ -58,7 +60,10 @@ export class RelayHub {
       else this.#refused(value, why ?? 'unknown');
     });
     this.#socketInode = statSync(options.path).ino;
-    this.#firstRelayTimer = setTimeout(() => this.#tellIdle(), firstRelayTimeoutMs);
+    this.#firstRelayTimer = setTimeout(
+      () => this.#tellIdle(),
+      options.firstRelayTimeoutMs ?? defaultFirstRelayTimeoutMs,
+    );
     this.#firstRelayTimer.unref();
     this.#pathCheck = setInterval(() => this.#checkPath(), pathCheckIntervalMs);
     this.#pathCheck.unref();

@@ -143,6 +143,18 @@ it("a relay that comes while the site's Node process is stopped waits for it, an
   }
 });
 
+it('leaves nothing of the site 5 s after its relays are stopped while a crash is waited out', async () => {
+  const site = relayedSite(`require('libfcgi').createServer((req, res) => {
+  res.end(String(process.pid), () => setTimeout(() => { throw new Error('crashed on purpose'); }, 20));
+}).listen();\n`);
+  const port = await spawnRelays(site, 2);
+  await askSite(port);
+  expect(await waitUntil(() => site.log().includes('restarting it in place'), 5000), site.log()).toBe(true);
+  for (const pid of site.processes().relays) process.kill(pid, 'SIGTERM');
+  const gone = await waitUntil(() => site.processes().nodes.length + site.processes().relays.length === 0, 5000);
+  expect(gone, JSON.stringify(site.processes())).toBe(true);
+});
+
 it('a Node process stopped past the hung bound is killed and replaced by one other, never joined by it', async () => {
   // A bound of 2 s instead of 30 (LIBFCGI_RELAY_HUNG_MS, read by the relays): the same path, in a test's time.
   const env = { LIBFCGI_RELAY_HUNG_MS: '2000' };
