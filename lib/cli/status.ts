@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SiteStatus } from '../relay/status-socket';
 import { statusSocketIn } from '../relay/status-socket';
+import { relaySocketOf } from './init';
 
 /** The exit code when no Node process runs for the site (as `systemctl status` says "inactive"). */
 export const notRunningExitCode = 3;
@@ -27,12 +28,13 @@ export function controlFolderOf(target: string): string {
     if (socket === undefined) throw new Error(`${path} has no '// relay-socket:' line: it is not a relayed launcher`);
     return dirname(socket);
   }
-  if (existsSync(join(path, '.libfcgi'))) return join(path, '.libfcgi');
+  const own = dirname(relaySocketOf(path));
+  if (existsSync(own)) return own;
   for (const launcher of [join(path, 'app.fcgi'), join(path, 'public_html', 'app.fcgi')]) {
     const socket = existsSync(launcher) ? relaySocketOfLauncher(launcher) : undefined;
     if (socket !== undefined) return dirname(socket);
   }
-  return join(path, '.libfcgi');
+  return own;
 }
 
 /** Asks the status socket in `folder`; resolves with the answer, or rejects with the connection's error. */

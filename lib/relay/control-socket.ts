@@ -14,6 +14,9 @@ export function relaySocketPath(): string | undefined {
   return path === undefined || path === '' ? undefined : path;
 }
 
+/** node.pid beside the control socket: which process is the site's Node process (see openControlSocket). */
+const nodePidFile = (path: string): string => join(dirname(path), 'node.pid');
+
 /**
  * Why the control socket's folder is not this account's alone, or undefined when it is: a real directory (not a
  * symbolic link another account could point elsewhere) owned by this uid, mode 0700. fcgi-relay checks the same.
@@ -50,7 +53,7 @@ export function openControlSocket(path: string): number {
   try {
     chmodSync(bound, 0o600);
     renameSync(bound, path);
-    writeFileSync(join(dirname(path), 'node.pid'), `${process.pid}\n`, { mode: 0o600 });
+    writeFileSync(nodePidFile(path), `${process.pid}\n`, { mode: 0o600 });
   } catch (error) {
     native.closeFd(fd);
     rmSync(bound, { force: true });
@@ -65,9 +68,8 @@ export function openControlSocket(path: string): number {
  * keeps the name, since the same process comes back after its back-off.
  */
 export function releaseNodeName(path: string): void {
-  const file = join(dirname(path), 'node.pid');
   try {
-    if (Number(readFileSync(file, 'utf8')) === process.pid) unlinkSync(file);
+    if (namedNode(path) === process.pid) unlinkSync(nodePidFile(path));
   } catch {
     // gone already
   }
@@ -76,7 +78,7 @@ export function releaseNodeName(path: string): void {
 /** The pid that node.pid beside the control socket names, when that process is alive; else 0. */
 export function namedNode(path: string): number {
   try {
-    const pid = Number(readFileSync(join(dirname(path), 'node.pid'), 'utf8'));
+    const pid = Number(readFileSync(nodePidFile(path), 'utf8'));
     if (!Number.isInteger(pid) || pid <= 1) return 0;
     process.kill(pid, 0);
     return pid;

@@ -1,15 +1,11 @@
 // `libfcgi status` and the slow-request log, as a site's owner uses them: a site laid out by init, its relays run by
 // spawn-fcgi -F 3, and the command run from the shell in the app's folder while requests are in flight.
-import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fcgiRequest, parseCgiResponse } from '../../lib/client/client';
-import { freePort, stopAll, stopWithAll, tempDir } from '../helpers/apps';
+import { stopAll, tempDir } from '../helpers/apps';
 import { cliPath } from '../helpers/cli';
-import { collectOutput } from '../helpers/output';
-import { findProcesses } from '../helpers/processes';
-import { cgiParams } from '../helpers/raw-fastcgi';
+import { askSite, type RelayedSite, relayedSite, spawnRelays } from '../helpers/relayed-site';
 import { makeSite } from '../helpers/site';
 import { waitUntil } from '../helpers/wait';
 
@@ -41,29 +37,16 @@ it('says so, and exits 3, for a site whose Node process does not run', () => {
 });
 
 describe('libfcgi status, for a site under spawn-fcgi -F 3', () => {
+  let site: RelayedSite;
   let dir = '';
   let port = 0;
-  const ask = async (query: string): Promise<string> => {
-    const response = await fcgiRequest({ port }, cgiParams({ QUERY_STRING: query, REQUEST_URI: `/?${query}` }));
-    return parseCgiResponse(response.stdout).body.toString();
-  };
-  const log = (): string => readFileSync(join(dir, 'logs', 'app.log'), 'utf8');
+  const ask = async (query: string): Promise<string> => (await askSite(port, `/?${query}`)).body;
+  const log = (): string => site.log();
 
   beforeAll(async () => {
-    dir = tempDir();
-    makeSite(dir);
-    writeFileSync(join(dir, 'app.js'), app);
-    const launcher = join(dir, 'public_html', 'app.fcgi');
-    port = await freePort();
-    const spawner = spawn('spawn-fcgi', ['-a', '127.0.0.1', '-p', String(port), '-F', '3', '--', launcher], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const said = collectOutput([spawner.stdout, spawner.stderr], 'spawn-fcgi');
-    await new Promise((resolve) => spawner.once('exit', resolve));
-    expect(said.text()).toMatch(/PID: \d+/);
-    stopWithAll(async () => {
-      for (const { pid } of findProcesses((args) => args.includes(launcher))) process.kill(pid, 'SIGKILL');
-    });
+    site = relayedSite(app);
+    dir = site.dir;
+    port = await spawnRelays(site, 3);
   });
 
   it('lists three slow requests in flight with their method, URL and age, and the log names each past 5 s', async () => {
