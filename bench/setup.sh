@@ -11,6 +11,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   service php8.2-fpm stop >/dev/null 2>&1 || true
 fi
-if [ ! -f build/Release/fcgi.node ] || [ ! -f dist/index.js ] || [ ! -d node_modules/node-fastcgi ]; then npm ci; fi
+if [ ! -d node_modules/node-fastcgi ]; then npm ci; fi
+if [ ! -f build/Release/fcgi.node ]; then npm run build:native; fi
 npx tsc -p tsconfig.build.json
 sh bench/build.sh

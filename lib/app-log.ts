@@ -78,7 +78,7 @@ class AppLog {
 
   #reopen(): void {
     const fd = openSync(this.file, 'a', 0o600);
-    for (const target of this.targets) native.dup2(fd, target);
+    for (const target of this.targets) native().dup2(fd, target);
     closeSync(fd);
     this.#size = fstatSync(this.targets[0] ?? 2).size;
   }

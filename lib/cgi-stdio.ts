@@ -22,7 +22,7 @@ function errorCode(error: unknown): string | undefined {
 
 export class CgiStdio {
   /** The parameters in the order the environment lists them: name, value, name, value… */
-  readonly pairs: readonly string[] = native.environ();
+  readonly pairs: readonly string[] = native().environ();
   readonly params: Params = paramsFromPairs(this.pairs);
   /** Body bytes left to read: CONTENT_LENGTH, or unbounded (read to EOF) when the server sent none. */
   #remaining = declaredBodyLength(this.params);

@@ -1,5 +1,10 @@
 // The package's public API.
 import './restart/crash-guard'; // first: armed at once where a crash must restart the app in place
+import { native } from './native';
+
+// Loaded now, so that require('libfcgi') itself says when no addon fits this machine, not the first call.
+native();
+
 export { accept, listen, Listener, type ListenOptions } from './accept-loop/listener';
 export { isCGI, FCGI_LISTENSOCK_FILENO } from './socket';
 export { Request, type Role } from './accept-loop/request';

@@ -1,5 +1,5 @@
-// The typed contract of the C++ addon (native/), loaded once through `bindings`.
-import bindings from 'bindings';
+// The typed contract of the C++ addon (native/), loaded once, when first used.
+import { loadAddon } from './addon-binary';
 import { FcgiError } from './errors';
 import type { RequestLimits } from './limits';
 
@@ -118,32 +118,17 @@ export interface NativeAddon {
   errorFor(syscall: string, code: number, detail?: string): FcgiError;
 }
 
-/** The addon, or an Error that says why it does not load and how to get one that does (docs/install.md). */
-function load(): NativeAddon {
-  try {
-    return bindings('fcgi') as NativeAddon;
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    const why = /Could not locate the bindings file/.test(reason)
-      ? 'it was never built or copied into place (did the install step run?)'
-      : /libfcgi\.so/.test(reason)
-        ? 'it was built against a shared libfcgi (libfcgi.so.0) that is missing or broken here'
-        : /GLIBC_/.test(reason)
-          ? 'it needs a newer glibc than this system has'
-          : 'the system loader refused it';
-    throw new Error(
-      [
-        `libfcgi: the native addon (fcgi.node) does not load: ${why}.`,
-        `  The loader said: ${reason.split('\n')[0]}`,
-        '  To fix it, either reinstall with the prebuilt binary, which has libfcgi linked in (linux-x64, glibc 2.28+):',
-        '    LIBFCGI_BUILD=prebuilt npm rebuild libfcgi',
-        '  or install the shared library and rebuild: apt-get install libfcgi0ldbl (Debian, Ubuntu), dnf install fcgi',
-        '  (Fedora, RHEL), brew install fcgi (macOS), then npm rebuild libfcgi. See docs/install.md.',
-      ].join('\n'),
-      { cause: error },
-    );
-  }
-}
+let loaded: NativeAddon | undefined;
 
-export const native: NativeAddon = load();
-native.setErrorClass(FcgiError);
+/**
+ * The addon, loaded on first use (lib/addon-binary.ts finds it), so that what needs none (adopt off a web server, the
+ * CLI's help and init) runs where no addon fits. Throws the FcgiError that says why it does not load.
+ */
+export function native(): NativeAddon {
+  if (loaded === undefined) {
+    const addon = loadAddon() as NativeAddon;
+    addon.setErrorClass(FcgiError);
+    loaded = addon;
+  }
+  return loaded;
+}

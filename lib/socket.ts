@@ -3,6 +3,7 @@
 import { chmodSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { fcgiErrorFromNode } from './errors';
+import { hasAddon } from './addon-binary';
 import { native } from './native';
 
 /** The fd a web server passes the listening socket on (FCGI_LISTENSOCK_FILENO). */
@@ -14,7 +15,10 @@ export const FCGI_LISTENSOCK_FILENO = 0;
  * connected, which libfcgi's own test (getpeername() failing with ENOTCONN) would take for FastCGI.
  */
 export function isCGI(): boolean {
-  return !native.isListeningSocket(FCGI_LISTENSOCK_FILENO);
+  // Where the package has no addon for the machine (a laptop on macOS or Windows), no web server can have started it
+  // as FastCGI: the app runs as it is, and only an attempt to serve says why not.
+  if (!hasAddon()) return true;
+  return !native().isListeningSocket(FCGI_LISTENSOCK_FILENO);
 }
 
 export interface OpenedSocket {
@@ -49,13 +53,13 @@ export function openSocket(options: SocketOptions): OpenedSocket {
   const backlog = options.backlog ?? 511;
   if (options.path !== undefined) {
     if (options.port !== undefined) throw new TypeError('listen: give either path or port, not both');
-    const fd = native.listenUnix(options.path, backlog);
+    const fd = native().listenUnix(options.path, backlog);
     const extra = (options.readableAll ? 0o444 : 0) | (options.writableAll ? 0o222 : 0);
     if (extra !== 0) {
       try {
         chmodSync(options.path, statSync(options.path).mode | extra);
       } catch (error) {
-        native.closeFd(fd);
+        native().closeFd(fd);
         throw fcgiErrorFromNode('chmod', error);
       }
     }
@@ -66,7 +70,7 @@ export function openSocket(options: SocketOptions): OpenedSocket {
   }
   const host = options.host === undefined || options.host === 'localhost' ? '127.0.0.1' : options.host;
   if (isIP(host) === 0) throw new TypeError(`listen: host must be an IP address or 'localhost', got '${host}'`);
-  const { fd, port } = native.listenTcp(host, options.port, backlog);
+  const { fd, port } = native().listenTcp(host, options.port, backlog);
   return { fd, host, port };
 }
 

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 port=${PORT:-8080}
 
 bash scripts/install-deps.sh
-if [ ! -f build/Release/fcgi.node ] || [ ! -f dist/cli/cli.js ]; then npm ci; fi
+if [ ! -d node_modules ]; then npm ci; fi
+if [ ! -f build/Release/fcgi.node ] || [ ! -f dist/cli/cli.js ]; then npm run build; fi
 
 echo
 echo "Serving examples/hello.js (a counter) through libfcgi serve: try curl http://127.0.0.1:$port/hello"

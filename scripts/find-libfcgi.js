@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Finds the libfcgi to build the addon against: prints its compiler or linker flags for binding.gyp, or says what was
-// looked at and every way to get libfcgi. scripts/install.js uses it as a module to choose a build or the prebuilt.
+// looked at and every way to get libfcgi. scripts/build-addon.js (`libfcgi build`) uses it as a module.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -126,16 +126,16 @@ function routes(prebuilt = prebuiltPlatforms()) {
   const here = `${process.platform}-${process.arch}`;
   return [
     'Without root: build libfcgi (2.4.5 or newer: https://github.com/FastCGI-Archives/fcgi2/releases) into ~/.local,',
-    'then install against it (needs a C compiler, autoconf, automake and libtool):',
+    'then build the addon against it (needs a C compiler, autoconf, automake and libtool):',
     '    tar xf fcgi2-2.4.*.tar.gz && cd fcgi2-2.4.*',
     '    ./autogen.sh && ./configure --prefix="$HOME/.local" && make && make install',
-    '    LIBFCGI_PREFIX="$HOME/.local" npm install libfcgi',
+    '    LIBFCGI_PREFIX="$HOME/.local" npx libfcgi build',
     '  (or PKG_CONFIG_PATH="$HOME/.local/lib/pkgconfig" in place of LIBFCGI_PREFIX).',
-    'Without a compiler: the prebuilt binary (libfcgi linked in, glibc 2.28 or newer), ' +
+    'Without a compiler: nothing to build where the package has a prebuilt binary (libfcgi linked in, glibc 2.28 or',
+    '  newer), ' +
       (prebuilt.length > 0 ? `for ${prebuilt.join(', ')}` : 'which this copy of the package lacks') +
       (prebuilt.length > 0 && !prebuilt.includes(here) ? ` (not ${here})` : '') +
-      ':',
-    '    LIBFCGI_BUILD=prebuilt npm install libfcgi',
+      ': it loads as installed.',
     'As root: apt-get install libfcgi-dev     (Debian, Ubuntu)',
     '         dnf install fcgi-devel          (Fedora, RHEL)',
     '         brew install fcgi               (macOS)',

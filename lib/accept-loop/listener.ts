@@ -69,7 +69,7 @@ export class Listener {
     this.path = options.path;
     this.#lifecycle = startLifecycle(resolveLifecycle(options, fd === FCGI_LISTENSOCK_FILENO));
     this.#script = this.#lifecycle.watchScript ? ScriptWatch.ofThisProcess() : null;
-    this.#native = new native.AcceptLoop(fd, addressList(options.webServerAddrs), resolveLimits(options));
+    this.#native = new (native().AcceptLoop)(fd, addressList(options.webServerAddrs), resolveLimits(options));
   }
 
   /**
@@ -87,7 +87,7 @@ export class Listener {
       // The first accept: from here the loop owns the process, and SIGTERM becomes a request to stop after this one.
       this.#parent = parentToWatch(this.#lifecycle);
       // The loop never returns to the event loop, so a JS listener would never run; one the app added wins anyway.
-      if (handleSignals && process.listenerCount('SIGTERM') === 0) native.watchStopSignal(shutdownTimeout);
+      if (handleSignals && process.listenerCount('SIGTERM') === 0) native().watchStopSignal(shutdownTimeout);
     }
     let idleSince = performance.now();
     for (;;) {
@@ -161,7 +161,7 @@ export class Listener {
     this.#current = null;
     this.#closed = true;
     this.#native.close();
-    native.closeFd(this.fd);
+    native().closeFd(this.fd);
   }
 }
 

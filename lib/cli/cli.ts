@@ -7,6 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
+import { addonSummary } from '../addon-binary';
+import { FcgiError } from '../errors';
+import { native } from '../native';
+import { build } from './build';
 import { createDevServer } from './dev-server';
 import type { Site } from './dev-params';
 import { type DocumentRoot, htaccessWarning } from './dev-site';
@@ -18,6 +22,8 @@ import { packageVersion } from './package-info';
 export const usage = `Usage: libfcgi serve [APP] [options]
        libfcgi init [DIR] [options]
        libfcgi status [DIR | LAUNCHER] [--json]
+       libfcgi build
+       libfcgi --version
 
 serve: serves the FastCGI program APP on http://127.0.0.1:PORT/ the way Apache's mod_fcgid runs it on a host: each
 process gets a listening socket on fd 0 and suexec's environment, requests come one at a time with the CGI
@@ -31,6 +37,12 @@ status: asks the Node process of the site init laid out in DIR (default .; or it
 it is doing: its pid, start time and code, the sockets of its relays, requests served and in flight (method, URL,
 age), the slowest of the last minute, memory, restarts and the last crash. --json for scripts. Exits 3 when no Node
 process runs.
+
+build: builds the addon and the relay from source against the system's libfcgi (or LIBFCGI_PREFIX's, or
+pkg-config's) into the package's build/Release/, used from then on in place of the prebuilt ones. Needs a C++
+compiler and libfcgi's headers; prints the compiler's errors when it fails. See docs/install.md.
+
+--version: the package's version, and which addon binary this machine loads.
 
 Options of serve:
   --port N              the HTTP port on 127.0.0.1 (default 8080; 0 picks a free one)
@@ -204,6 +216,7 @@ export function appCommand(options: ServeOptions, warn: (message: string) => voi
 }
 
 export function serve(options: ServeOptions): void {
+  native(); // the pool opens sockets through the addon: where none fits, say so before anything starts
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const warn = (line: string) => process.stderr.write(`libfcgi: ${line}\n`);
   const [command, args] = appCommand(options, warn);
@@ -265,6 +278,14 @@ export function main(argv: string[]): void {
     process.stdout.write(usage);
     return;
   }
+  if (argv[0] === '--version' || argv[0] === '-v') {
+    process.stdout.write(`libfcgi ${packageVersion()}\naddon: ${addonSummary()}\n`);
+    return;
+  }
+  if (argv[0] === 'build') {
+    process.exitCode = build(argv.slice(1));
+    return;
+  }
   try {
     if (argv[0] === 'init') runInit(argv);
     else if (argv[0] === 'status') {
@@ -277,6 +298,11 @@ export function main(argv: string[]): void {
     if (error instanceof InitError && error.exitCode !== 2) {
       process.stderr.write(`libfcgi init: ${error.message}\n`);
       process.exitCode = error.exitCode;
+      return;
+    }
+    if (error instanceof FcgiError && error.syscall === 'load addon') {
+      process.stderr.write(`libfcgi: ${error.message}\n`);
+      process.exitCode = 1;
       return;
     }
     const usageError = error instanceof UsageError || error instanceof InitError;

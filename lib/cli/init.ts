@@ -5,6 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
+import { addonCandidates, commandLine, hasAddon, platform } from '../addon-binary';
 import { packageRoot, packageVersion } from './package-info';
 
 export interface InitOptions {
@@ -125,22 +126,32 @@ export function usesAcceptLoop(appFile: string): boolean {
 }
 
 /**
- * The relay binary for a launcher in dir: the one of the libfcgi that the project's node_modules holds, else of the
- * libfcgi running init. It must be a file by then: a #! line naming a missing program fails where nobody sees why.
+ * The relay binary for a launcher in dir: the one beside the addon that loads (a source build's, else the prebuilt
+ * one) of the libfcgi that the project's node_modules holds (dir's or a parent's), else of the libfcgi running init. It must be a file by
+ * then: a #! line naming a missing program fails where nobody sees why.
  */
 export function relayFor(dir: string): string {
-  const candidates: string[] = [];
-  try {
-    candidates.push(join(dirname(require.resolve('libfcgi/package.json', { paths: [dir] })), ...relayInPackage));
-  } catch {
-    // not installed in the project (yet)
+  const roots: string[] = [];
+  // The project's node_modules/libfcgi as it is named, not its real path: under pnpm that is a symlink into the
+  // store, whose folder changes name with every update, while the symlink follows it.
+  for (let folder = resolve(dir); ; folder = dirname(folder)) {
+    const installed = join(folder, 'node_modules', 'libfcgi');
+    if (existsSync(join(installed, 'package.json'))) {
+      roots.push(installed);
+      break;
+    }
+    if (dirname(folder) === folder) break;
   }
-  candidates.push(join(packageRoot, ...relayInPackage));
-  const relay = candidates.find((file) => existsSync(file));
+  roots.push(packageRoot);
+  const relay = roots
+    .flatMap((root) => addonCandidates(root).map((addon) => join(root, dirname(addon), 'fcgi-relay')))
+    .find((file) => existsSync(file));
   if (relay === undefined) {
     throw new InitError(
-      `the relay (${relayInPackage.join('/')}) is missing from libfcgi: run \`npm rebuild libfcgi\`, or write a ` +
-        'launcher that runs node for every process with --no-relay',
+      hasAddon()
+        ? `the relay (fcgi-relay, beside the addon) is missing from libfcgi: run \`${commandLine('build')}\`, or ` +
+            'write a launcher that runs node for every process with --no-relay'
+        : `libfcgi has no binaries for ${platform}: run init on the Linux host that will serve the site`,
       1,
     );
   }
@@ -154,8 +165,6 @@ export function relayFor(dir: string): string {
   return relay;
 }
 
-/** Where node-gyp (or the install step, from the prebuilt set) puts the relay in the package. */
-const relayInPackage = ['build', 'Release', 'fcgi-relay'];
 /** Kernels before Linux 5.1 (CloudLinux 7 and 8 among them) read only the first 127 bytes of a #! line. */
 const maxShebangPath = 125;
 

@@ -1,8 +1,9 @@
-// This package as the CLI finds it on disk: its folder (dist/cli/ is two levels below) and its version.
+// This package as the CLI finds it on disk: its folder and its version.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { packageRoot } from '../addon-binary';
 
-export const packageRoot = join(__dirname, '..', '..');
+export { packageRoot };
 
 export function packageVersion(): string {
   const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };

@@ -173,7 +173,7 @@ export class ProcessPool {
     // The socket is opened here and handed over as fd 0; the dev server keeps no copy, so only the app accepts on it.
     let fd: number;
     try {
-      fd = native.listenUnix(socketPath, BACKLOG);
+      fd = native().listenUnix(socketPath, BACKLOG);
     } catch (error) {
       this.options.log(`cannot open a socket for the app at ${socketPath}: ${(error as Error).message}`);
       return undefined;
@@ -184,7 +184,7 @@ export class ProcessPool {
       // SIGTERM as mod_fcgid does.
       child = spawn(command, args, { cwd, env, detached: true, stdio: [fd, 'inherit', 'inherit'] });
     } finally {
-      native.closeFd(fd);
+      native().closeFd(fd);
     }
     const app = new AppProcess(child, socketPath);
     this.processes.add(app);

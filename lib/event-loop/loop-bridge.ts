@@ -11,10 +11,11 @@ import type { DoneCallback, ReadCallback, RequestIO } from '../http/request-io';
 import { Dispatch, internalized, pairsOf, unpackFacts } from './messages';
 import { RequestTable } from './request-table';
 
-const knownNames = internalized(native.knownParamNames);
+/** The addon's known parameter names (native/core/param_names.h), read when the first server starts. */
+let knownNames: string[] = [];
 
 function toError(syscall: string, code: number): FcgiError {
-  return native.errorFor(syscall, code);
+  return native().errorFor(syscall, code);
 }
 
 /**
@@ -157,13 +158,14 @@ export class LoopBridge {
       } else if (kind === Dispatch.closed) {
         options.onClose();
       } else if (kind === Dispatch.refused) {
-        options.onRefused(native.errorFor('accept', code, payload as string));
+        options.onRefused(native().errorFor('accept', code, payload as string));
       } else {
         this.#requests.get(serial)?.settle(kind, code);
       }
     };
     const maxInFlight = Number.isFinite(options.concurrency) ? options.concurrency : 0;
-    this.#native = new native.LoopServer(
+    if (knownNames.length === 0) knownNames = internalized(native().knownParamNames);
+    this.#native = new (native().LoopServer)(
       options.fd,
       options.webServerAddrs,
       maxInFlight,

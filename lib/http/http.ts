@@ -319,7 +319,7 @@ export class Server extends EventEmitter {
   }
 
   #closed(): void {
-    if (this.#ownsFd) native.closeFd(this.#fd);
+    if (this.#ownsFd) native().closeFd(this.#fd);
     if (this.#path !== undefined) {
       try {
         unlinkSync(this.#path); // as net.Server does for its Unix socket

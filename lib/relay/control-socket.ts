@@ -49,13 +49,13 @@ export function openControlSocket(path: string): number {
   }
   const bound = `${path}.${process.pid}`;
   rmSync(bound, { force: true });
-  const fd = native.listenUnix(bound, 128, true);
+  const fd = native().listenUnix(bound, 128, true);
   try {
     chmodSync(bound, 0o600);
     renameSync(bound, path);
     writeFileSync(nodePidFile(path), `${process.pid}\n`, { mode: 0o600 });
   } catch (error) {
-    native.closeFd(fd);
+    native().closeFd(fd);
     rmSync(bound, { force: true });
     throw error;
   }

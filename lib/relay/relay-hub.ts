@@ -54,7 +54,7 @@ export class RelayHub {
   constructor(options: RelayHubOptions) {
     this.#options = options;
     const fd = openControlSocket(options.path);
-    this.#listener = new native.RelayListener(fd, (kind, id, value, why) => {
+    this.#listener = new (native().RelayListener)(fd, (kind, id, value, why) => {
       if (kind === RelayDispatch.socket) this.#adopt(id, value);
       else if (kind === RelayDispatch.gone) this.#relayGone(id);
       else this.#refused(value, why ?? 'unknown');
@@ -133,20 +133,20 @@ export class RelayHub {
 
   #adopt(id: number, fd: number): void {
     if (this.#closed) {
-      native.closeFd(fd);
+      native().closeFd(fd);
       return;
     }
     clearTimeout(this.#firstRelayTimer);
     let socket: ServedSocket | null = null;
     try {
       socket = this.#options.serve(fd, () => {
-        native.closeFd(fd);
+        native().closeFd(fd);
         if (socket !== null) this.#closing.delete(socket);
         this.#closedIfDone();
       });
     } catch (error) {
       // Not servable after all (out of memory or descriptors): the relay's requests wait for another process.
-      native.closeFd(fd);
+      native().closeFd(fd);
       process.stderr.write(`libfcgi: cannot serve the socket a relay handed over: ${(error as Error).message}\n`);
       return;
     }

@@ -14,7 +14,7 @@ export function canRestartInPlace(): boolean {
 /** Becomes a fresh image running the same script: a redeploy, or the end of maxRequests. Never returns. */
 export function restartInPlace(): never {
   const { file, args } = restartCommand();
-  return native.replaceProcess(file, args, withEnvironment(startEnvironment(), { [crashCountVariable]: null }));
+  return native().replaceProcess(file, args, withEnvironment(startEnvironment(), { [crashCountVariable]: null }));
 }
 
 /**
@@ -38,7 +38,7 @@ export function restartAfterCrash(delayMs: number, crashes: number): never {
     ...args,
   ];
   const environment = withEnvironment(startEnvironment(), { [crashCountVariable]: String(crashes) });
-  return native.replaceProcess(file, standIn, environment);
+  return native().replaceProcess(file, standIn, environment);
 }
 
 /** The back-off before the next start: 1 s after the first crash in a row, doubling to at most 30 s. */

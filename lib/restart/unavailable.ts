@@ -34,7 +34,7 @@ function startApp(): void {
   clearTimeout(backoff);
   clearInterval(watching);
   // Closing stops accepting and lets answers in flight go; fd 0 stays open for the app.
-  server.close(() => native.replaceProcess(bytes(file), args.map(bytes), startEnvironment()));
+  server.close(() => native().replaceProcess(bytes(file), args.map(bytes), startEnvironment()));
 }
 
 const stamps = JSON.parse(stampsText) as string[];

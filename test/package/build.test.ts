@@ -87,7 +87,7 @@ describe('finding libfcgi for the build', () => {
     const { stderr } = run('libs', tempDir());
     expect(stderr).toContain('Looked at: LIBFCGI_PREFIX: not set');
     expect(stderr).toContain('pkg-config: not run (LIBFCGI_SYSROOT is set)');
-    const order = ['LIBFCGI_PREFIX="$HOME/.local" npm install', 'LIBFCGI_BUILD=prebuilt', 'apt-get install'];
+    const order = ['LIBFCGI_PREFIX="$HOME/.local" npx libfcgi build', 'Without a compiler', 'apt-get install'];
     const positions = order.map((text) => stderr.indexOf(text));
     expect(positions.every((position) => position > 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);

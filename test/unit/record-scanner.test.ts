@@ -23,7 +23,7 @@ const abortRequest = bytes('01 02 0001 0000 00 00');
 const request = Buffer.concat([beginResponder, paramsAb, paramsEnd, stdinBody, stdinEnd]);
 
 const scan = (input: Buffer, { maxParamsSize = 1 << 20, maxConns = 4, stopAtInputEnd = false } = {}) =>
-  native.scanRecords(input, maxParamsSize, maxConns, stopAtInputEnd);
+  native().scanRecords(input, maxParamsSize, maxConns, stopAtInputEnd);
 
 describe('the record scanner', () => {
   it('shows a whole responder request as it came and follows it to the end of its input', () => {
