@@ -15,6 +15,13 @@ packages=(
   clang-format                        # C++ formatting check
   valgrind                            # leak checks of the native layer
   dpkg-dev                            # apt-get source libfcgi, for the prebuilt binary (scripts/build-prebuilt.sh)
+  gcc-aarch64-linux-gnu               # the linux-arm64 prebuilt, cross-compiled (scripts/build-prebuilt.sh)
+  g++-aarch64-linux-gnu               # its C++, and the static libstdc++ it links
+  binutils-aarch64-linux-gnu          # its objdump and strip, for the checks of what the binary needs
+  libc6-dev-arm64-cross               # aarch64 glibc headers, and libc.a for the static fcgi-relay
+  qemu-user                           # runs the arm64 Node, addon and relay here (test/package/arm64.test.ts)
+  libc6-arm64-cross                   # what the arm64 Node loads under qemu-aarch64 -L /usr/aarch64-linux-gnu:
+  libstdc++6-arm64-cross              # glibc and libstdc++ (test/package/arm64.test.ts)
 )
 
 missing=()

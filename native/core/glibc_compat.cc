@@ -2,7 +2,7 @@
 //
 // The static libstdc++ and libgcc, and a few of our own calls, refer to glibc symbols whose default version is newer
 // than 2.28. The link redirects each such reference here with -Wl,--wrap=NAME, and __wrap_NAME either calls the same
-// function at its old version (a .symver reference, which every glibc since 2.2.5 provides: the pthread functions sat
+// function at its old version (a .symver reference to the first version on the architecture: the pthread functions sat
 // in libpthread.so.0 before 2.34, loaded in every Node process) or does without the newer call.
 // scripts/build-prebuilt.sh fails if the binary still needs a version newer than GLIBC_2.28.
 #include <dlfcn.h>
@@ -16,35 +16,46 @@
 
 #define HIDDEN __attribute__((visibility("hidden")))
 
-// pthread_* moved from libpthread into libc at 2.34, with new default versions.
+// pthread_* moved from libpthread into libc at 2.34, with new default versions. Their old versions are the oldest
+// each architecture has: 2.2.5 (2.12 for pthread_setname_np) on x86-64, 2.17, its first glibc, on aarch64.
+#if defined(__x86_64__)
+#define OLD_VERSION "GLIBC_2.2.5"
+#define SETNAME_VERSION "GLIBC_2.12"
+#elif defined(__aarch64__)
+#define OLD_VERSION "GLIBC_2.17"
+#define SETNAME_VERSION "GLIBC_2.17"
+#else
+#error "glibc_compat.cc knows the old glibc symbol versions of x86-64 and aarch64 only"
+#endif
+
 extern "C" {
-int pthread_create_2_2_5(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
-int pthread_join_2_2_5(pthread_t, void**);
-int pthread_detach_2_2_5(pthread_t);
-int pthread_once_2_2_5(pthread_once_t*, void (*)());
-int pthread_key_create_2_2_5(pthread_key_t*, void (*)(void*));
-int pthread_setname_np_2_12(pthread_t, const char*);
+int pthread_create_old(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+int pthread_join_old(pthread_t, void**);
+int pthread_detach_old(pthread_t);
+int pthread_once_old(pthread_once_t*, void (*)());
+int pthread_key_create_old(pthread_key_t*, void (*)(void*));
+int pthread_setname_np_old(pthread_t, const char*);
 }
-__asm__(".symver pthread_create_2_2_5, pthread_create@GLIBC_2.2.5");
-__asm__(".symver pthread_join_2_2_5, pthread_join@GLIBC_2.2.5");
-__asm__(".symver pthread_detach_2_2_5, pthread_detach@GLIBC_2.2.5");
-__asm__(".symver pthread_once_2_2_5, pthread_once@GLIBC_2.2.5");
-__asm__(".symver pthread_key_create_2_2_5, __pthread_key_create@GLIBC_2.2.5");
-__asm__(".symver pthread_setname_np_2_12, pthread_setname_np@GLIBC_2.12");
+__asm__(".symver pthread_create_old, pthread_create@" OLD_VERSION);
+__asm__(".symver pthread_join_old, pthread_join@" OLD_VERSION);
+__asm__(".symver pthread_detach_old, pthread_detach@" OLD_VERSION);
+__asm__(".symver pthread_once_old, pthread_once@" OLD_VERSION);
+__asm__(".symver pthread_key_create_old, __pthread_key_create@" OLD_VERSION);
+__asm__(".symver pthread_setname_np_old, pthread_setname_np@" SETNAME_VERSION);
 
 extern "C" {
 
 HIDDEN int __wrap_pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*), void* arg) {
-  return pthread_create_2_2_5(thread, attr, start, arg);
+  return pthread_create_old(thread, attr, start, arg);
 }
-HIDDEN int __wrap_pthread_join(pthread_t thread, void** result) { return pthread_join_2_2_5(thread, result); }
-HIDDEN int __wrap_pthread_detach(pthread_t thread) { return pthread_detach_2_2_5(thread); }
-HIDDEN int __wrap_pthread_once(pthread_once_t* once, void (*init)()) { return pthread_once_2_2_5(once, init); }
+HIDDEN int __wrap_pthread_join(pthread_t thread, void** result) { return pthread_join_old(thread, result); }
+HIDDEN int __wrap_pthread_detach(pthread_t thread) { return pthread_detach_old(thread); }
+HIDDEN int __wrap_pthread_once(pthread_once_t* once, void (*init)()) { return pthread_once_old(once, init); }
 HIDDEN int __wrap_pthread_setname_np(pthread_t thread, const char* name) {
-  return pthread_setname_np_2_12(thread, name);
+  return pthread_setname_np_old(thread, name);
 }
 HIDDEN int __wrap___pthread_key_create(pthread_key_t* key, void (*destructor)(void*)) {
-  return pthread_key_create_2_2_5(key, destructor);
+  return pthread_key_create_old(key, destructor);
 }
 
 // 2.32: libstdc++ skips atomic reference counts while the process has one thread. Always saying "several" is
