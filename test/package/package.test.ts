@@ -2,7 +2,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, stopAll, tempDir } from '../helpers/apps';
 
 afterAll(stopAll);
@@ -65,4 +65,47 @@ describe('the npm package', () => {
       expect(result.status).toBe(0);
     },
   );
+
+  describe('as packed', () => {
+    let dir = '';
+    let tarball = '';
+    beforeAll(() => {
+      dir = tempDir();
+      // --ignore-scripts: prepack would build the prebuilt binaries, which these checks do not look inside.
+      const name = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      tarball = join(dir, name.trim().split('\n').pop() ?? '');
+      execFileSync('tar', ['-xzf', tarball, '-C', dir]);
+    });
+
+    it('is clean to publint --strict', () => {
+      const publint = join(repoRoot, 'node_modules', '.bin', 'publint');
+      const result = spawnSync(publint, ['--strict', '--pack', 'false', join(dir, 'package')], { encoding: 'utf8' });
+      expect(result.status, result.stdout + result.stderr).toBe(0);
+      expect(result.stdout).toContain('All good!');
+    });
+
+    it('resolves the types of every entry point in every module mode, as @arethetypeswrong/cli checks them', () => {
+      const attw = join(repoRoot, 'node_modules', '.bin', 'attw');
+      const result = spawnSync(attw, [tarball, '--format', 'json'], { encoding: 'utf8' });
+      const report = JSON.parse(result.stdout) as { problems: object; analysis: { entrypoints: object } };
+      expect(report.problems).toEqual({});
+      expect(Object.keys(report.analysis.entrypoints)).toEqual(
+        expect.arrayContaining(['.', './client', './protocol', './adopt', './launch']),
+      );
+      expect(result.status).toBe(0);
+    });
+
+    it('carries a license, the repository, and says its modules are CommonJS', () => {
+      const manifest = JSON.parse(readFileSync(join(dir, 'package', 'package.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      expect(readFileSync(join(dir, 'package', 'LICENSE'), 'utf8')).toMatch(/^MIT License/);
+      expect(manifest).toMatchObject({ license: 'MIT', type: 'commonjs', repository: { type: 'git' } });
+    });
+  });
 });
