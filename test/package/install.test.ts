@@ -237,6 +237,17 @@ describe.skipIf(!canPlayUser)(
   },
 );
 
+describe.skipIf(!canPlayUser)('running the package without a project: pnpm dlx', () => {
+  it('fetches the tarball into a throwaway store and runs libfcgi --version on the prebuilt binary', () => {
+    const scratch = join(base, 'home', 'dlx');
+    mkdirSync(scratch);
+    user.own(scratch);
+    const dlx = runAsUser(scratch, ['pnpm', 'dlx', `file:${tarball}`, '--version'], [...devFiles, ...runtimeFiles]);
+    expect(dlx.status, dlx.output).toBe(0);
+    expect(dlx.stdout).toContain(`addon: ${join(platformDir, 'fcgi.node')} (prebuilt: libfcgi 2.4.2`);
+  });
+});
+
 describe.skipIf(!canPlayUser)('building from source, a choice: libfcgi build', () => {
   it('builds against the system libfcgi with the local Node headers, leaves only its two products, and serves', async () => {
     const project = newProject('source');
@@ -347,6 +358,14 @@ describe.skipIf(!canPlayUser)('on a laptop, where no binary fits (the platform f
         `FcgiError: load addon failed: ENOTSUP (libfcgi serves FastCGI on Linux, and has no binary for ${os}-${cpu}`,
       );
       expect(loaded.output).toContain('npx libfcgi build');
+      // The commands that need no addon run; init says where it belongs unless asked for a launcher without the relay.
+      const cli = ['node', join('node_modules', 'libfcgi', 'dist', 'cli', 'cli.js')];
+      const help = runAsUser(project, [...cli, '--help'], [], env);
+      expect(help.status, help.output).toBe(0);
+      expect(help.stdout).toContain('Usage: libfcgi serve');
+      const relayed = runAsUser(project, [...cli, 'init', 'elsewhere'], [], env);
+      expect(relayed).toMatchObject({ status: 1 });
+      expect(relayed.output).toContain(`libfcgi has no binaries for ${os}-${cpu}: run init on the Linux host`);
 
       // The launcher init writes, and an app that ends in its own listen(): on the laptop, it takes its port.
       writeFileSync(
