@@ -107,6 +107,8 @@ export interface NativeAddon {
     /** Known parameter names sent in the request's head string with the HTTP_ lines; the rest come apart. */
     headParams: readonly string[],
     dispatch: Dispatch,
+    /** The user ids a Unix peer may run as (SO_PEERCRED); empty for any. Others are refused (Dispatch.refused). */
+    webServerUids: readonly number[],
   ) => NativeLoopServer;
   /** Takes relays' sockets on a listening control socket (native/event_loop/relay_listener.h); owns listenFd. */
   RelayListener: new (listenFd: number, dispatch: RelayDispatch) => NativeRelayListener;

@@ -134,6 +134,8 @@ export class LoopRequest implements RequestIO {
 export interface LoopBridgeOptions {
   fd: number;
   webServerAddrs: string;
+  /** The user ids a Unix peer may run as; empty for any. */
+  webServerUids: readonly number[];
   /** How many requests may be in flight at once before new connections wait; Infinity for no limit. */
   concurrency: number;
   limits: Required<RequestLimits>;
@@ -172,6 +174,7 @@ export class LoopBridge {
       options.limits,
       headParamNames,
       dispatch,
+      options.webServerUids,
     );
   }
 

@@ -47,6 +47,12 @@ export interface ServerOptions extends RequestLimits, LifecycleOptions, Admissio
    * libfcgi/launch, which init's launcher calls with 5000, sets the default.
    */
   slowRequestMs?: number;
+  /**
+   * The user ids a process connecting over a Unix socket may run as (SO_PEERCRED): the web server's, so that no other
+   * local user reaches the app through a socket others can open. A connection from another user is closed before it
+   * is read and reported as a clientError (EACCES). Default: any user the socket's permissions let in.
+   */
+  webServerUids?: readonly number[];
 }
 
 /** Where to listen, and lifecycle options that override createServer()'s for this listen(). */
@@ -88,6 +94,7 @@ export class Server extends EventEmitter {
   readonly #concurrency: number;
   readonly #joinDuplicateHeaders: boolean;
   readonly #webServerAddrs: string;
+  readonly #webServerUids: readonly number[];
   readonly #limits: Required<RequestLimits>;
   readonly #lifecycleOptions: LifecycleOptions;
   #lifecycle: ServerLifecycle | null = null;
@@ -115,6 +122,11 @@ export class Server extends EventEmitter {
     resolveLifecycle(options, false); // validated now; applied at listen(), which knows whether fd 0 is served
     this.#lifecycleOptions = options;
     this.#webServerAddrs = addressList(options.webServerAddrs);
+    const uids = options.webServerUids ?? [];
+    if (!Array.isArray(uids) || !uids.every((uid) => Number.isInteger(uid) && uid >= 0 && uid <= 0xffffffff)) {
+      throw new TypeError('webServerUids must be an array of user ids (whole numbers from 0)');
+    }
+    this.#webServerUids = [...uids];
     const slowRequestMs = options.slowRequestMs ?? defaultSlowRequestMs();
     if (!(slowRequestMs >= 0)) throw new TypeError('slowRequestMs must be a number of milliseconds, 0 for none');
     this.#slowRequestMs = slowRequestMs;
@@ -296,6 +308,7 @@ export class Server extends EventEmitter {
     return new LoopBridge({
       fd,
       webServerAddrs: this.#webServerAddrs,
+      webServerUids: this.#webServerUids,
       concurrency: this.#concurrency,
       limits: this.#limits,
       onRequest: (io) => this.#serve(io),

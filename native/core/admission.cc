@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -70,6 +71,19 @@ bool AdmitConnection(int fd, const sockaddr_storage& peer, const AllowList& allo
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
   }
   return true;
+}
+
+bool AllowsPeerUid(int fd, const sockaddr_storage& peer, const std::vector<uid_t>& uids, long* peerUid) {
+  *peerUid = -1;
+  if (uids.empty() || peer.ss_family != AF_UNIX) return true;
+  ucred credentials{};
+  socklen_t length = sizeof(credentials);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return false;
+  *peerUid = static_cast<long>(credentials.uid);
+  for (uid_t allowed : uids) {
+    if (allowed == credentials.uid) return true;
+  }
+  return false;
 }
 
 }  // namespace fcgi

@@ -1,8 +1,10 @@
 // Who may connect, and what is done with a connection just accepted, the same for both serving modes:
-// FCGI_WEB_SERVER_ADDRS applied to IPv4 and IPv6 peers alike, and Nagle off on TCP.
+// FCGI_WEB_SERVER_ADDRS applied to IPv4 and IPv6 peers alike, the web server's user ids to Unix peers (createServer's
+// webServerUids), and Nagle off on TCP.
 #pragma once
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <string>
 #include <vector>
@@ -24,5 +26,9 @@ class AllowList {
 // What both serving modes do with a connection just accepted from peer: close it (returning false) when the allow
 // list refuses the peer, else turn Nagle off on TCP (records are written whole; Nagle would only delay the last one).
 bool AdmitConnection(int fd, const sockaddr_storage& peer, const AllowList& allow);
+
+// Whether a Unix peer runs as one of uids (SO_PEERCRED); every peer passes when uids is empty, and every TCP peer.
+// peerUid receives the peer's uid, or -1 when it could not be read (which refuses it).
+bool AllowsPeerUid(int fd, const sockaddr_storage& peer, const std::vector<uid_t>& uids, long* peerUid);
 
 }  // namespace fcgi

@@ -53,8 +53,9 @@ Napi::Function LoopServer::Define(Napi::Env env) {
 LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopServer>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[4].IsArray() ||
-      !info[5].IsFunction()) {
-    ThrowTypeError(env, "new LoopServer(listenFd, webServerAddrs, maxInFlight, limits, headParams, dispatch)");
+      !info[5].IsFunction() || !info[6].IsArray()) {
+    ThrowTypeError(
+        env, "new LoopServer(listenFd, webServerAddrs, maxInFlight, limits, headParams, dispatch, webServerUids)");
   }
   listenFd_ = info[0].As<Napi::Number>().Int32Value();
   if (!allow_.Parse(info[1].As<Napi::String>().Utf8Value())) throw MakeError(env, "FCGI_WEB_SERVER_ADDRS", EINVAL);
@@ -75,6 +76,8 @@ LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopSe
     headKnown_[known] = true;
   }
   dispatch_ = Napi::Persistent(info[5].As<Napi::Function>());
+  Napi::Array uids = info[6].As<Napi::Array>();
+  for (uint32_t i = 0; i < uids.Length(); i++) webServerUids_.push_back(uids.Get(i).As<Napi::Number>().Uint32Value());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "libfcgi");
   napi_get_uv_event_loop(env, &loop_);
   listenPoll_.data = this;
@@ -143,6 +146,14 @@ void LoopServer::AcceptConnections() {
       return;  // EAGAIN: another process took it, or none is left
     }
     if (!AdmitConnection(fd, peer, allow_)) continue;
+    long peerUid = -1;
+    if (!AllowsPeerUid(fd, peer, webServerUids_, &peerUid)) {
+      close(fd);
+      OnRefused(EACCES, peerUid < 0 ? "a local peer whose user could not be read (SO_PEERCRED)"
+                                    : "a local process of uid " + std::to_string(peerUid) +
+                                          " connected, and webServerUids does not list it");
+      continue;
+    }
     auto* connection = new Connection(*this, loop_, fd, limits_);
     connections_.insert(connection);
     connection->Start();

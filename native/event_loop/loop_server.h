@@ -27,14 +27,16 @@ enum LoopDispatch {
   kLoopStartData = 3,  // code: how a startData that returned undefined ended
   kLoopAborted = 4,    // the web server gave up on the request
   kLoopClosed = 5,     // the server has closed: every connection is gone; serial 0
-  kLoopRefused = 6,    // the record guard refused a request before it began; payload: why; serial 0
+  kLoopRefused = 6,    // the record guard refused a request before it began, or webServerUids a peer; payload: why
 };
 
 class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
  public:
   static Napi::Function Define(Napi::Env env);
-  // JS: new LoopServer(listenFd, webServerAddrs, maxInFlight (0: no limit), limits, headParams, dispatch)
-  // headParams: the known parameter names (param_names.h) JS reads for every request, besides the HTTP_ header lines.
+  // JS: new LoopServer(listenFd, webServerAddrs, maxInFlight (0: no limit), limits, headParams, dispatch,
+  //                    webServerUids)
+  // headParams: the known parameter names (param_names.h) JS reads for every request, besides the HTTP_ header
+  // lines. webServerUids: the user ids a Unix peer may run as (empty: any); another's connection is refused.
   explicit LoopServer(const Napi::CallbackInfo& info);
   ~LoopServer() override;
 
@@ -78,6 +80,7 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   uv_loop_t* loop_ = nullptr;
   int listenFd_;
   AllowList allow_;
+  std::vector<uid_t> webServerUids_;
   GuardLimits limits_;
   int maxInFlight_;
   Napi::FunctionReference dispatch_;

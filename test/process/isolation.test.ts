@@ -1,13 +1,15 @@
 // No request's parameters, body or headers reach another request or the process environment, and the sockets an app
 // opens itself are only as reachable as asked: TCP on 127.0.0.1 by default, Unix sockets with the permissions asked.
 import { createHash, randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../../lib/client/client';
-import { createServer, listen } from '../../lib/index';
-import { freePort, stopAll, tempDir } from '../helpers/apps';
+import { createServer, FcgiError, listen } from '../../lib/index';
+import { freePort, repoRoot, stopAll, tempDir } from '../helpers/apps';
+import { waitUntil } from '../helpers/wait';
 import { cgiParams, type Report, reportAppModes, startReportApp } from '../helpers/raw-fastcgi';
 
 afterAll(stopAll);
@@ -150,5 +152,53 @@ describe('sockets an app opens itself', () => {
     await expect(fcgiRequest({ ...app.address, localAddress: '127.0.0.2' }, cgiParams())).rejects.toThrow();
     const response = await fcgiRequest(app.address, cgiParams());
     expect(parseCgiResponse(response.stdout).status).toBe(200);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'refuses a process of another local user on a socket all may open, when webServerUids names the web server',
+    async () => {
+      const dir = tempDir();
+      chmodSync(dir, 0o711); // others may pass through, as a web server must, but not list
+      const path = join(dir, 'app.sock');
+      const refusals: FcgiError[] = [];
+      const server = createServer({ webServerUids: [0] }, (req, res) => res.end(`served ${req.url}`));
+      server.on('clientError', (error: FcgiError) => refusals.push(error));
+      await new Promise<void>((resolve) => server.listen({ path, writableAll: true }, resolve));
+      try {
+        // The intruder: nobody, with this package's own client, as any local account could run it.
+        const client = join(repoRoot, 'dist', 'client', 'client.js');
+        const script =
+          `require(${JSON.stringify(client)}).fcgiRequest({ path: ${JSON.stringify(path)} }, ` +
+          "{ REQUEST_METHOD: 'GET', REQUEST_URI: '/secret', SCRIPT_NAME: '/secret' })" +
+          '.then((r) => console.log(r.stdout.toString()), (e) => console.log("refused: " + e.message))';
+        const argv = ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script];
+        const intruder = await new Promise<string>((resolve) => {
+          const child = spawn('setpriv', argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+          let output = '';
+          child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+          child.on('close', () => resolve(output));
+        });
+        expect(intruder).toMatch(/^refused: /);
+        expect(intruder).not.toContain('served');
+        await waitUntil(() => refusals.length > 0, 5_000);
+        expect(refusals.map((error) => [error.code, error.message])).toEqual([
+          [
+            'EACCES',
+            'accept failed: EACCES (a local process of uid 65534 connected, and webServerUids does not list it)',
+          ],
+        ]);
+        // The web server's own connections are served as ever.
+        const response = await fcgiRequest({ path }, { ...cgiParams(), REQUEST_URI: '/page' });
+        expect(parseCgiResponse(response.stdout).body.toString()).toBe('served /page');
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    },
+  );
+
+  it('takes webServerUids only as a list of user ids', () => {
+    expect(() => createServer({ webServerUids: [-1] })).toThrow(TypeError);
+    expect(() => createServer({ webServerUids: [1.5] })).toThrow(TypeError);
+    expect(() => createServer({ webServerUids: '33' as unknown as number[] })).toThrow(TypeError);
   });
 });
