@@ -85,6 +85,8 @@ export interface NativeAddon {
   /** seqpacket: a SOCK_SEQPACKET socket, as relays' control socket is (native/event_loop/relay_listener.h). */
   listenUnix(path: string, backlog: number, seqpacket?: boolean): number;
   isListeningSocket(fd: number): boolean;
+  /** The path a Unix socket is bound to; null for another kind of socket, an unnamed or an abstract one. */
+  unixSocketPath(fd: number): string | null;
   closeFd(fd: number): void;
   /** The process environment as name, value… latin1 strings. */
   environ(): string[];

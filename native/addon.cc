@@ -27,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listenTcp", Napi::Function::New(env, ListenTcp, "listenTcp"));
   exports.Set("listenUnix", Napi::Function::New(env, ListenUnix, "listenUnix"));
   exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
+  exports.Set("unixSocketPath", Napi::Function::New(env, UnixSocketPath, "unixSocketPath"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("environ", Napi::Function::New(env, Environ, "environ"));
   exports.Set("dup2", Napi::Function::New(env, Dup2, "dup2"));

@@ -216,7 +216,26 @@ export const refusedPaths = [
   String.raw`(^|/)\.(?!well-known(/|$))`,
 ] as const;
 
-export function htaccess(script: string): string {
+/**
+ * Where Apache has mod_proxy_fcgi, requests skip mod_fcgid for the site's Node process while one runs (the flag that
+ * lib/relay/proxy-socket.ts keeps names it). Only for a relayed launcher in a folder whose path a rule can name.
+ */
+function proxyRules(appDir: string | null): string {
+  if (appDir === null || /[\s"'|\]]/.test(appDir)) return '';
+  const folder = `${appDir}/.libfcgi-proxy`;
+  return `# Where Apache has mod_proxy_fcgi (hosts that run PHP-FPM load it), a URL that is not a file goes straight to the
+# site's Node process while one runs, as the flag file names: no mod_fcgid process slot, no wait for one. Otherwise,
+# and while none runs, the next rule sends it to the launcher, whose relay starts the Node process.
+<IfModule mod_proxy_fcgi.c>
+RewriteCond %{REQUEST_FILENAME} !-f
+RewriteCond ${folder}/live -s
+RewriteRule ^ - [H=proxy:unix:${folder}/app.sock|fcgi://localhost/,L]
+</IfModule>
+`;
+}
+
+/** init's .htaccess block; appDir (absolute) for a relayed launcher, which the web server may reach directly. */
+export function htaccess(script: string, appDir: string | null = null): string {
   return `${blockStart}
 # Written by \`libfcgi init\`: Apache runs ${script} with mod_fcgid and sends it every URL that is not a file here.
 # It needs \`AllowOverride FileInfo Options\`, which shared hosts give. A site under a sub-path (an Alias, ~user/)
@@ -229,7 +248,7 @@ Options +ExecCGI
 RewriteEngine On
 # Never serve the app's own files, should they land here: node_modules, package files, restart.txt, and dotfiles
 # (.env, .git, this file) but .well-known, which certificate checks use. [F] answers 403.
-${refusedPaths.map((path) => `RewriteRule ${path} - [F]\n`).join('')}# Clean URLs: what is not a file here goes to the app, which gets the URL as the visitor typed it in REQUEST_URI
+${refusedPaths.map((path) => `RewriteRule ${path} - [F]\n`).join('')}${proxyRules(appDir)}# Clean URLs: what is not a file here goes to the app, which gets the URL as the visitor typed it in REQUEST_URI
 # (req.url), with SCRIPT_NAME=/${script}. Rewriting to "${script}" rather than "${script}/$1" keeps URLs with %23, %25
 # or %3F working.
 RewriteCond %{REQUEST_FILENAME} !-f
@@ -391,7 +410,7 @@ export function scaffold(options: InitOptions): ScaffoldFile[] {
   return [
     {
       path: join(docroot, '.htaccess'),
-      text: htaccess(options.script),
+      text: htaccess(options.script, options.relay === null ? null : resolve(options.dir)),
       mode: 0o644,
       kind: 'htaccess',
       about: `runs ${options.script} with mod_fcgid, sends it the URLs that are not files, refuses the app's files`,

@@ -26,7 +26,9 @@ import { native } from '../native';
 import { reportStartedIfChecking } from '../restart/start-check';
 import { setCrashGuard } from '../restart/crash-guard';
 import { crashCountVariable } from '../restart/command';
+import { whenReplaced } from '../restart/replace';
 import { relaySocketPath, releaseNodeName } from '../relay/control-socket';
+import { lowerProxyFlag, openProxySocket, raiseProxyFlag, webServerUidOf } from '../relay/proxy-socket';
 import { RelayHub } from '../relay/relay-hub';
 import { openStatusSocket } from '../relay/status-socket';
 import { defaultSlowRequestMs, RequestActivity } from './request-activity';
@@ -65,6 +67,20 @@ type Address = { address: string; family: string; port: number } | string | null
 
 const defaultConcurrency = Infinity;
 
+/** The web server's direct path to a relayed site's process: its loop, and when it last brought a request. */
+interface ProxyPath {
+  loop: LoopBridge;
+  appDir: string;
+  lastRequest: number;
+  closed: boolean;
+}
+
+/** How long the direct path still takes connections after its flag is lowered: Apache's in-flight connects. */
+const proxyDrainMs = 1_000;
+
+/** With no relay left, how long the web server's direct path must be quiet before the process ends. */
+const proxyQuietMs = 5_000;
+
 function parseListenArguments(args: unknown[]): { options: ListenOptions; callback: (() => void) | undefined } {
   const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
   const [first, second, third] = args;
@@ -101,6 +117,10 @@ export class Server extends EventEmitter {
   #loop: LoopBridge | null = null;
   /** Under relays (lib/relay): the sockets they handed over, each served by a loop of its own. */
   #relayHub: RelayHub | null = null;
+  /** Under relays, where the web server runs as another user: its direct path (lib/relay/proxy-socket.ts). */
+  #proxy: ProxyPath | null = null;
+  #proxyTried = false;
+  #relaysClosed = false;
   #fd = -1;
   #ownsFd = false;
   #path: string | undefined;
@@ -166,6 +186,13 @@ export class Server extends EventEmitter {
     if (callback) this.once('close', callback);
     this.#closing = true;
     this.#loop?.close();
+    if (this.#proxy !== null) {
+      // New requests go through the relays, to whichever process serves next. Those Apache sent this way just before
+      // may sit in the socket's queue, which closing it would reset (a 503): they are taken a moment longer.
+      lowerProxyFlag(this.#proxy.appDir);
+      const { loop } = this.#proxy;
+      setTimeout(() => loop.close(), proxyDrainMs);
+    }
     this.#relayHub?.close();
     return this;
   }
@@ -280,15 +307,20 @@ export class Server extends EventEmitter {
     this.#lifecycle.start();
     this.#activity ??= new RequestActivity(this.#slowRequestMs);
     const activity = this.#activity;
+    const appDir = dirname(dirname(path));
     this.#relayHub = new RelayHub({
       path,
       serve: (fd, onClose) => {
         const loop = this.#newLoop(fd, onClose);
         loop.start();
+        this.#openProxy(fd, appDir);
         return loop;
       },
-      onIdle: () => this.#lifecycle?.stopWith('relaysGone'),
-      onClose: () => this.#closed(),
+      onIdle: () => this.#stopWhenUnused(),
+      onClose: () => {
+        this.#relaysClosed = true;
+        this.#relayedClosed();
+      },
       // Restarted in place after a crash (this image, or its stand-in), the process lost its relays' connections:
       // those that live come back with their next request, at once; none in 2 s means the web server stopped them,
       // and nothing of the site may outlive it. (The next request then starts a fresh process.)
@@ -302,6 +334,70 @@ export class Server extends EventEmitter {
       sockets: hub.sockets,
       requests: activity.snapshot(),
     }));
+  }
+
+  /**
+   * Opens the web server's direct path once the first relay's socket shows the web server's user (mod_fcgid binds it
+   * as Apache's): a socket only that user may reach, and the flag that makes init's .htaccess use it.
+   */
+  #openProxy(relayFd: number, appDir: string): void {
+    if (this.#proxyTried || this.#closing) return;
+    this.#proxyTried = true;
+    const uid = webServerUidOf(relayFd);
+    if (uid === undefined) return;
+    let fd: number;
+    try {
+      fd = openProxySocket(appDir);
+    } catch (error) {
+      process.stderr.write(
+        `libfcgi: no direct path for the web server (mod_proxy_fcgi): ${(error as Error).message}\n`,
+      );
+      return;
+    }
+    const proxy = { appDir, lastRequest: 0, closed: false } as ProxyPath;
+    proxy.loop = new LoopBridge({
+      fd,
+      webServerAddrs: '',
+      // And this account's own processes: where Apache's workers run as the account (mpm-itk, mod_ruid2), they are.
+      webServerUids: [uid, process.getuid?.() ?? uid],
+      concurrency: this.#concurrency,
+      limits: this.#limits,
+      onRequest: (io) => {
+        proxy.lastRequest = Date.now();
+        this.#serve(io);
+      },
+      onRefused: (error) => this.#refused(error),
+      onClose: () => {
+        native().closeFd(fd);
+        proxy.closed = true;
+        this.#relayedClosed();
+      },
+    });
+    proxy.loop.start();
+    this.#proxy = proxy;
+    raiseProxyFlag(appDir);
+    // A crash restarts the process in place, and its listening socket does not survive the exec.
+    whenReplaced(() => lowerProxyFlag(appDir));
+  }
+
+  /**
+   * No relay is left (or another process took the site over). The web server stopped them, or mod_fcgid ended them as
+   * idle while requests came the direct way: the process ends once the direct path too has been quiet a while, so it
+   * never outlives the web server long.
+   */
+  #stopWhenUnused(): void {
+    if (this.#relayHub?.idle !== true) return; // a relay came while the direct path was busy
+    const quietMs = this.#proxy === null ? Infinity : Date.now() - this.#proxy.lastRequest;
+    if (quietMs < proxyQuietMs) {
+      setTimeout(() => this.#stopWhenUnused(), proxyQuietMs - quietMs);
+      return;
+    }
+    this.#lifecycle?.stopWith('relaysGone');
+  }
+
+  /** The relays' sockets and the direct path are closed, and their requests done. */
+  #relayedClosed(): void {
+    if (this.#relaysClosed && (this.#proxy === null || this.#proxy.closed)) this.#closed();
   }
 
   #newLoop(fd: number, onClose: () => void): LoopBridge {
@@ -347,6 +443,8 @@ export class Server extends EventEmitter {
     this.#statusSocket = null;
     this.#loop = null;
     this.#relayHub = null;
+    this.#proxy = null;
+    this.#relaysClosed = false;
     this.listening = false;
     this.#closing = false;
     this.emit('close');

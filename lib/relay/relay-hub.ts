@@ -69,6 +69,11 @@ export class RelayHub {
     this.#pathCheck.unref();
   }
 
+  /** Whether onIdle was told and no relay has come since. */
+  get idle(): boolean {
+    return this.#idleTold;
+  }
+
   /** How many listening sockets relays have handed over and this process serves. */
   get sockets(): number {
     return this.#served.size;
@@ -137,6 +142,7 @@ export class RelayHub {
       return;
     }
     clearTimeout(this.#firstRelayTimer);
+    this.#idleTold = false; // told before, and the process served on (the direct path): a relay's going tells again
     let socket: ServedSocket | null = null;
     try {
       socket = this.#options.serve(fd, () => {

@@ -6,6 +6,24 @@ import { native } from '../native';
 import { bytes, crashCountVariable, restartCommand, startEnvironment, withEnvironment } from './command';
 import { ScriptWatch } from './script-watch';
 
+/** What must happen before the process becomes a new image: what the exec would silently undo (see whenReplaced). */
+const beforeReplace: Array<() => void> = [];
+
+/** Runs fn just before this process becomes a new image (a restart in place, or the stand-in after a crash). */
+export function whenReplaced(fn: () => void): void {
+  beforeReplace.push(fn);
+}
+
+function replaced(): void {
+  for (const fn of beforeReplace.splice(0)) {
+    try {
+      fn();
+    } catch {
+      // the exec goes ahead whatever a hook met
+    }
+  }
+}
+
 /** Whether this process can start itself again: it runs a script (not node -e or a REPL). */
 export function canRestartInPlace(): boolean {
   return process.argv[1] !== undefined && process.argv[1] !== '';
@@ -14,6 +32,7 @@ export function canRestartInPlace(): boolean {
 /** Becomes a fresh image running the same script: a redeploy, or the end of maxRequests. Never returns. */
 export function restartInPlace(): never {
   const { file, args } = restartCommand();
+  replaced();
   return native().replaceProcess(file, args, withEnvironment(startEnvironment(), { [crashCountVariable]: null }));
 }
 
@@ -38,6 +57,7 @@ export function restartAfterCrash(delayMs: number, crashes: number): never {
     ...args,
   ];
   const environment = withEnvironment(startEnvironment(), { [crashCountVariable]: String(crashes) });
+  replaced();
   return native().replaceProcess(file, standIn, environment);
 }
 

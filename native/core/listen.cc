@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -109,6 +110,18 @@ bool IsListening(int fd) {
 
 Napi::Value IsListeningSocket(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), IsListening(info[0].As<Napi::Number>().Int32Value()));
+}
+
+Napi::Value UnixSocketPath(const Napi::CallbackInfo& info) {
+  sockaddr_un address{};
+  socklen_t length = sizeof(address);
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 || address.sun_family != AF_UNIX ||
+      length <= offsetof(sockaddr_un, sun_path) || address.sun_path[0] == '\0') {
+    return info.Env().Null();
+  }
+  size_t size = strnlen(address.sun_path, length - offsetof(sockaddr_un, sun_path));
+  return Napi::String::New(info.Env(), address.sun_path, size);
 }
 
 void CloseFd(const Napi::CallbackInfo& info) {

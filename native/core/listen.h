@@ -14,6 +14,8 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info);
 bool IsListening(int fd);
 // JS: isListeningSocket(fd) -> boolean (IsListening)
 Napi::Value IsListeningSocket(const Napi::CallbackInfo& info);
+// JS: unixSocketPath(fd) -> the path a Unix socket is bound to (getsockname), or null for another socket or none
+Napi::Value UnixSocketPath(const Napi::CallbackInfo& info);
 // JS: closeFd(fd)
 void CloseFd(const Napi::CallbackInfo& info);
 

@@ -45,6 +45,7 @@ static char* nodeArgs[MAX_NODE_ARGS + 2];
 static char controlPath[sizeof(((struct sockaddr_un*)0)->sun_path)];
 static char lockPath[sizeof(controlPath) + 16];
 static char pidPath[sizeof(controlPath) + 16];
+static char proxyFlagPath[sizeof(controlPath) + 32];
 // The launcher as this relay was given it (suexec gives a name relative to the document root) and as an absolute path
 // (Node's process.argv[1], which a restart in place passes on): a Node process of the site names one or the other.
 static const char* launcherPath;
@@ -185,6 +186,13 @@ static int setControlPath(const char* path) {
   const char* slash = strrchr(controlPath, '/');
   snprintf(lockPath, sizeof(lockPath), "%.*s/relay.lock", (int)(slash - controlPath), controlPath);
   snprintf(pidPath, sizeof(pidPath), "%.*s/node.pid", (int)(slash - controlPath), controlPath);
+  // The flag of the web server's direct path (lib/relay/proxy-socket.ts): APP/.libfcgi-proxy/live, beside APP/.libfcgi.
+  const char* app = slash;
+  while (app > controlPath && *--app != '/') {
+  }
+  if (app > controlPath) {
+    snprintf(proxyFlagPath, sizeof(proxyFlagPath), "%.*s/.libfcgi-proxy/live", (int)(app - controlPath), controlPath);
+  }
   return 0;
 }
 
@@ -272,6 +280,23 @@ static pid_t liveNode(void) {
 }
 
 static int startNode(void);
+
+// The Node process let go: if it died without lowering the flag of the web server's direct path (killed), lower it,
+// so that Apache sends requests here, which start the next one, rather than to a socket nobody serves.
+static void lowerDeadProxyFlag(void) {
+  if (proxyFlagPath[0] == '\0') return;
+  int fd = open(proxyFlagPath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  char text[32] = {0};
+  ssize_t got = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  long pid = got > 0 ? strtol(text, NULL, 10) : 0;
+  if (pid <= 1) return;
+  // A Node process lowers its own flag before it lets go; one that did not is dying, and its connection may close a
+  // moment before the kernel has done with its pid.
+  for (int i = 0; i < 100 && kill((pid_t)pid, 0) == 0; i++) usleep(10000);
+  if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) unlink(proxyFlagPath);
+}
 
 // Waits for the live Node process to take fd 0, as it will once it listens again. Returns the connection; starts a
 // new process if it ends meanwhile, or kills it and starts one if it takes nothing for hungMs.
@@ -417,6 +442,7 @@ int main(int argc, char** argv) {
     char byte;
     for (ssize_t got = 1; got > 0 || (got < 0 && errno == EINTR);) got = recv(control, &byte, 1, 0);
     close(control);
+    lowerDeadProxyFlag();
     // A new Node process may already run (a redeploy); if not, the next request starts one.
     control = handOver();
     if (control >= 0) continue;

@@ -95,11 +95,13 @@ export async function startWebServer(
   chmodSync(run, 0o755); // Apache's children and the apps they spawn run as www-data
   const port = await freePort();
   const serversDir = join(repoRoot, 'test', 'servers');
-  // Apache's Include of a shared file is inlined, so that its @NAME@s are filled in too.
-  let config = readFileSync(join(serversDir, configName), 'utf8').replace(
-    /^Include "@REPO@\/test\/servers\/([^"]+)"$/gm,
-    (_, included: string) => readFileSync(join(serversDir, included), 'utf8'),
-  );
+  // Apache's Include of a shared file is inlined (and the files it includes), so that its @NAME@s are filled in too.
+  const inlined = (name: string): string =>
+    readFileSync(join(serversDir, name), 'utf8').replace(
+      /^Include "@REPO@\/test\/servers\/([^"]+)"$/gm,
+      (_, included: string) => inlined(included),
+    );
+  let config = inlined(configName);
   // vars first: their values may hold @RUN@ and the like.
   for (const [name, value] of Object.entries({ ...vars, REPO: repoRoot, RUN: run, PORT: String(port) })) {
     config = config.replaceAll(`@${name}@`, value);

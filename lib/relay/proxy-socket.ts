@@ -1,0 +1,102 @@
+// Apache's direct way to the site's one Node process: where mod_proxy_fcgi is loaded, init's .htaccess sends each
+// request to this socket while the flag beside it names a live Node process, and through mod_fcgid's relays (which
+// start that process) otherwise. Only the web server's user may connect (webServerUids); the folder lets Apache's
+// workers pass through, and nobody list it.
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { FcgiError } from '../errors';
+import { native } from '../native';
+
+/** The folder beside the app's .libfcgi (which is 0700, so Apache's workers cannot enter it). */
+export const proxyFolderOf = (appDir: string): string => join(appDir, '.libfcgi-proxy');
+/** The socket mod_proxy_fcgi connects to. */
+export const proxySocketOf = (appDir: string): string => join(proxyFolderOf(appDir), 'app.sock');
+/** A regular file naming the Node process that serves the socket; .htaccess tests it with -s. */
+export const proxyFlagOf = (appDir: string): string => join(proxyFolderOf(appDir), 'live');
+
+const folderMode = 0o711;
+
+/**
+ * The web server's user, from a listening socket a relay handed over: mod_fcgid binds it in its FcgidIPCDir as
+ * Apache's User. undefined when it is this account's own (spawn-fcgi or lighttpd running as the account), which needs
+ * no direct path.
+ */
+export function webServerUidOf(relayFd: number): number | undefined {
+  const path = native().unixSocketPath(relayFd);
+  if (path === null) return undefined;
+  try {
+    const { uid } = statSync(path);
+    return uid === process.getuid?.() ? undefined : uid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why the folder may not hold the socket, or undefined: a real directory of this account's, mode 0711 (made so). */
+function folderRefusal(folder: string): string | undefined {
+  try {
+    mkdirSync(folder, { mode: folderMode });
+    chmodSync(folder, folderMode); // whatever the umask took away
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return (error as Error).message;
+  }
+  const info = lstatSync(folder);
+  if (info.isSymbolicLink()) return 'it is a symbolic link';
+  if (!info.isDirectory()) return 'it is not a directory';
+  if (info.uid !== process.getuid?.()) return 'it belongs to another user';
+  if ((info.mode & 0o7777) !== folderMode) return 'its mode is not 0711, so other users may list or change it';
+  return undefined;
+}
+
+/**
+ * Listens on the proxy socket: bound under a name of its own, opened to all (the uid check does the refusing), then
+ * renamed over the path, so that a successor takes it over without a gap and a stale socket never blocks the bind.
+ */
+export function openProxySocket(appDir: string): number {
+  const folder = proxyFolderOf(appDir);
+  const refusal = folderRefusal(folder);
+  if (refusal !== undefined) {
+    throw new FcgiError('listen on the proxy socket', 'EACCES', -13, `${folder}: ${refusal}`);
+  }
+  const path = proxySocketOf(appDir);
+  const bound = `${path}.${process.pid}`;
+  rmSync(bound, { force: true });
+  const fd = native().listenUnix(bound, 511);
+  try {
+    chmodSync(bound, 0o666);
+    renameSync(bound, path);
+  } catch (error) {
+    native().closeFd(fd);
+    rmSync(bound, { force: true });
+    throw error;
+  }
+  return fd;
+}
+
+/** From now on Apache sends requests to the socket: the flag names this process (written whole, by rename). */
+export function raiseProxyFlag(appDir: string): void {
+  const flag = proxyFlagOf(appDir);
+  const written = `${flag}.${process.pid}`;
+  writeFileSync(written, `${process.pid}\n`, { mode: 0o644 });
+  renameSync(written, flag);
+}
+
+/** From now on Apache sends requests through the relays again, unless the flag names another process by now. */
+export function lowerProxyFlag(appDir: string): void {
+  const flag = proxyFlagOf(appDir);
+  try {
+    if (Number(readFileSync(flag, 'utf8')) === process.pid) unlinkSync(flag);
+  } catch {
+    // gone already
+  }
+}

@@ -1,0 +1,192 @@
+// The shared host of shared-hosting.test.ts with mod_proxy_fcgi loaded, as hosts that run PHP-FPM have it: init's
+// .htaccess sends requests straight to the site's one Node process while it runs (no mod_fcgid slot, no wait for
+// one), and through mod_fcgid's relays, which start it, otherwise. Only Apache's user reaches that socket.
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stopAll, tempDir } from '../helpers/apps';
+import { waitUntil } from '../helpers/wait';
+import { canPlayUser, libfcgiFiles, packPackage, pathWithoutCompiler, UnprivilegedUser } from '../helpers/unprivileged';
+import { httpGet, startWebServer, type WebServer } from '../helpers/webservers';
+import { findProcesses, isRelay } from '../helpers/processes';
+
+const suexecRoot = '/var/www';
+const hasSuexec = existsSync('/usr/lib/apache2/suexec') && existsSync('/usr/lib/apache2/modules/mod_suexec.so');
+const hasProxyFcgi = existsSync('/usr/lib/apache2/modules/mod_proxy_fcgi.so');
+
+/** The app: says which way the request came (mod_fcgid runs app.fcgi, mod_proxy_fcgi names the path) and who served. */
+function app(version: string): string {
+  return `'use strict';
+const { createServer } = require('libfcgi');
+createServer((req, res) => {
+  const answer = () =>
+    res.end(JSON.stringify({
+      version: ${JSON.stringify(version)},
+      pid: process.pid,
+      url: req.url,
+      via: req.fcgi.params.SCRIPT_NAME === '/app.fcgi' ? 'mod_fcgid' : 'mod_proxy_fcgi',
+    }));
+  const sleep = Number(new URL(req.url, 'http://x').searchParams.get('sleep') || 0);
+  if (sleep > 0) setTimeout(answer, sleep);
+  else answer();
+}).listen();
+`;
+}
+
+interface Served {
+  version: string;
+  pid: number;
+  url: string;
+  via: 'mod_fcgid' | 'mod_proxy_fcgi';
+}
+
+describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with mod_proxy_fcgi loaded', () => {
+  let user: UnprivilegedUser;
+  let home = '';
+  let site = '';
+  let server: WebServer;
+
+  const get = async (path: string): Promise<Served> => {
+    const reply = await httpGet(server.port, path);
+    expect(reply.status, `${reply.body.toString()}\n${server.errorLog()}`).toBe(200);
+    return JSON.parse(reply.body.toString()) as Served;
+  };
+  const flag = (): string => join(site, '.libfcgi-proxy', 'live');
+  const nodesOfSite = (): number[] =>
+    findProcesses((args) => args.some((arg) => arg.endsWith('app.fcgi')))
+      .filter((process) => process.uid === user.uid && !isRelay(process))
+      .map((process) => process.pid);
+
+  beforeAll(async () => {
+    const scratch = tempDir();
+    chmodSync(scratch, 0o755);
+    const tarball = packPackage(scratch);
+    home = join(suexecRoot, `libfcgi-proxy-${process.pid}`);
+    rmSync(home, { recursive: true, force: true });
+    user = UnprivilegedUser.create(`libfcgi-p${process.pid}`, home, scratch);
+    const node = join(home, '.local', 'bin', 'node');
+    mkdirSync(join(home, '.local', 'bin'), { recursive: true });
+    copyFileSync(process.execPath, node);
+    site = join(home, 'site');
+    mkdirSync(site);
+    writeFileSync(join(site, 'package.json'), JSON.stringify({ name: 'site', private: true }));
+    writeFileSync(join(site, 'app.js'), app('v1'));
+    copyFileSync(tarball, join(home, 'libfcgi.tgz'));
+    user.own(home);
+    chmodSync(home, 0o755);
+    chmodSync(node, 0o755);
+    const { dev, runtime } = libfcgiFiles();
+    const env = {
+      HOME: home,
+      PATH: pathWithoutCompiler(join(scratch, 'bin'), node),
+      npm_config_cache: join(home, '.npm'),
+    };
+    for (const command of ['npm install --no-audit --no-fund ../libfcgi.tgz', 'node_modules/.bin/libfcgi init .']) {
+      const argv = user.argv([...dev, ...runtime], env, ['sh', '-c', `cd ${site} && ${command}`]);
+      const result = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', timeout: 240_000 });
+      if (result.status !== 0) throw new Error(`'${command}' failed:\n${result.stdout}${result.stderr}`);
+    }
+    server = await startWebServer('apache', 'apache-suexec-proxy.conf', { SITE: site, USER: user.name }, (run) => {
+      mkdirSync(join(run, 'fcgid'));
+      chmodSync(join(run, 'fcgid'), 0o777);
+    });
+  }, 400_000);
+
+  afterAll(async () => {
+    await stopAll();
+    user?.remove();
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  it('serves through mod_proxy_fcgi once the Node process the relays started runs, in that one process', async () => {
+    // startWebServer's first request went through mod_fcgid, whose relay started the Node process.
+    expect(await waitUntil(() => existsSync(flag()), 5_000)).toBe(true);
+    const next = await get('/next?x=1');
+    expect(next).toMatchObject({ version: 'v1', url: '/next?x=1', via: 'mod_proxy_fcgi' });
+    expect(nodesOfSite()).toEqual([next.pid]);
+    expect(readFileSync(flag(), 'utf8')).toBe(`${next.pid}\n`);
+    expect(statSync(join(site, '.libfcgi-proxy')).mode & 0o777).toBe(0o711);
+    expect(statSync(join(site, '.libfcgi-proxy', 'app.sock')).uid).toBe(user.uid);
+  });
+
+  it('answers 20 concurrent one-second requests at once, in one Node process', async () => {
+    await get('/warm');
+    const started = Date.now();
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => get(`/slow/${i}?sleep=1000`)));
+    const seconds = (Date.now() - started) / 1000;
+    console.log(`mod_proxy_fcgi: 20 concurrent 1-s requests in ${seconds.toFixed(2)} s`);
+    expect(new Set(replies.map((reply) => reply.via))).toEqual(new Set(['mod_proxy_fcgi']));
+    expect(new Set(replies.map((reply) => reply.pid)).size).toBe(1);
+    expect(seconds).toBeLessThan(1.5);
+  });
+
+  it("refuses another local user at the site's socket, and says so in the app's log", () => {
+    const socket = join(site, '.libfcgi-proxy', 'app.sock');
+    const client = join(site, 'node_modules', 'libfcgi', 'dist', 'client', 'client.js');
+    const script =
+      `require(${JSON.stringify(client)}).fcgiRequest({ path: ${JSON.stringify(socket)} }, ` +
+      "{ REQUEST_METHOD: 'GET', REQUEST_URI: '/secret', SCRIPT_NAME: '/secret' })" +
+      '.then((r) => console.log(String(r.stdout)), (e) => console.log("refused: " + e.message))';
+    const output = execFileSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script],
+      { encoding: 'utf8' },
+    );
+    expect(output).toMatch(/^refused: /);
+    const log = join(site, 'logs', 'app.log');
+    expect(readFileSync(log, 'utf8')).toContain(
+      'a local process of uid 65534 connected, and webServerUids does not list it',
+    );
+  });
+
+  it('serves a redeploy with no failed request, the new code through mod_proxy_fcgi again', async () => {
+    const before = await get('/before');
+    writeFileSync(join(site, 'app.js'), app('v2'));
+    user.own(join(site, 'app.js'));
+    const launcher = join(site, 'public_html', 'app.fcgi');
+    const now = new Date();
+    utimesSync(launcher, now, now);
+    const seen: Served[] = [];
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const reply = await get(`/during/${seen.length}`);
+      seen.push(reply);
+      if (reply.version === 'v2' && reply.via === 'mod_proxy_fcgi') break;
+    }
+    const last = seen[seen.length - 1] as Served;
+    expect(last).toMatchObject({ version: 'v2', via: 'mod_proxy_fcgi' });
+    expect(last.pid).not.toBe(before.pid);
+    expect(await waitUntil(() => !nodesOfSite().includes(before.pid), 10_000)).toBe(true);
+  });
+
+  it('sends requests through the relays again, never to a dead socket, when the Node process is killed', async () => {
+    const served = await get('/alive');
+    expect(served.via).toBe('mod_proxy_fcgi');
+    process.kill(served.pid, 'SIGKILL');
+    expect(await waitUntil(() => !existsSync(flag()), 5_000)).toBe(true);
+    const after = await get('/after');
+    expect(after.via).toBe('mod_fcgid');
+    expect(after.pid).not.toBe(served.pid);
+  });
+
+  it('leaves no process of the site a few seconds after Apache stops', async () => {
+    expect((await get('/last')).via).toMatch(/mod_/);
+    await server.stop();
+    const gone = await waitUntil(
+      () => findProcesses(() => true).filter((process) => process.uid === user.uid).length === 0,
+      15_000,
+    );
+    expect(gone).toBe(true);
+  });
+});
