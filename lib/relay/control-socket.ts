@@ -47,13 +47,24 @@ export function openControlSocket(path: string): number {
   if (refusal !== undefined) {
     throw new FcgiError('listen on the relay control socket', 'EACCES', -13, `${dirname(path)}: ${refusal}`);
   }
+  return listenByRename(path, 0o600, true, () => {
+    writeFileSync(nodePidFile(path), `${process.pid}\n`, { mode: 0o600 });
+  });
+}
+
+/**
+ * Listens on a Unix socket at path with no moment where the path is missing or a stale socket blocks the bind: bound
+ * under a name of its own, given mode, then renamed over the path (a process being replaced keeps its old socket
+ * until this rename). then, if given, runs after the rename; on any failure nothing is left listening.
+ */
+export function listenByRename(path: string, mode: number, seqpacket: boolean, then?: () => void): number {
   const bound = `${path}.${process.pid}`;
   rmSync(bound, { force: true });
-  const fd = native().listenUnix(bound, 128, true);
+  const fd = native().listenUnix(bound, seqpacket ? 128 : 511, seqpacket);
   try {
-    chmodSync(bound, 0o600);
+    chmodSync(bound, mode);
     renameSync(bound, path);
-    writeFileSync(nodePidFile(path), `${process.pid}\n`, { mode: 0o600 });
+    then?.();
   } catch (error) {
     native().closeFd(fd);
     rmSync(bound, { force: true });

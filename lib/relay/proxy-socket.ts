@@ -8,7 +8,6 @@ import {
   mkdirSync,
   readFileSync,
   renameSync,
-  rmSync,
   statSync,
   unlinkSync,
   writeFileSync,
@@ -16,6 +15,7 @@ import {
 import { join } from 'node:path';
 import { FcgiError } from '../errors';
 import { native } from '../native';
+import { listenByRename } from './control-socket';
 
 /** The folder beside the app's .libfcgi (which is 0700, so Apache's workers cannot enter it). */
 export const proxyFolderOf = (appDir: string): string => join(appDir, '.libfcgi-proxy');
@@ -68,19 +68,7 @@ export function openProxySocket(appDir: string): number {
   if (refusal !== undefined) {
     throw new FcgiError('listen on the proxy socket', 'EACCES', -13, `${folder}: ${refusal}`);
   }
-  const path = proxySocketOf(appDir);
-  const bound = `${path}.${process.pid}`;
-  rmSync(bound, { force: true });
-  const fd = native().listenUnix(bound, 511);
-  try {
-    chmodSync(bound, 0o666);
-    renameSync(bound, path);
-  } catch (error) {
-    native().closeFd(fd);
-    rmSync(bound, { force: true });
-    throw error;
-  }
-  return fd;
+  return listenByRename(proxySocketOf(appDir), 0o666, false);
 }
 
 /** From now on Apache sends requests to the socket: the flag names this process (written whole, by rename). */

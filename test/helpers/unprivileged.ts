@@ -160,3 +160,7 @@ export function pathWithoutCompiler(bin: string, node = process.execPath): strin
   }
   return bin;
 }
+
+/** suexec (Debian's apache2-suexec-pristine) runs only scripts under the document root it was built with. */
+export const suexecRoot = '/var/www';
+export const hasSuexec = existsSync('/usr/lib/apache2/suexec') && existsSync('/usr/lib/apache2/modules/mod_suexec.so');

@@ -17,12 +17,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll, tempDir } from '../helpers/apps';
 import { waitUntil } from '../helpers/wait';
-import { canPlayUser, libfcgiFiles, packPackage, pathWithoutCompiler, UnprivilegedUser } from '../helpers/unprivileged';
+import {
+  canPlayUser,
+  libfcgiFiles,
+  packPackage,
+  pathWithoutCompiler,
+  UnprivilegedUser,
+  hasSuexec,
+  suexecRoot,
+} from '../helpers/unprivileged';
 import { httpGet, startWebServer, type WebServer } from '../helpers/webservers';
 import { findProcesses, isRelay } from '../helpers/processes';
 
-const suexecRoot = '/var/www';
-const hasSuexec = existsSync('/usr/lib/apache2/suexec') && existsSync('/usr/lib/apache2/modules/mod_suexec.so');
 const hasProxyFcgi = existsSync('/usr/lib/apache2/modules/mod_proxy_fcgi.so');
 
 /** The app: says which way the request came (mod_fcgid runs app.fcgi, mod_proxy_fcgi names the path) and who served. */

@@ -28,13 +28,11 @@ import {
   packPackage,
   pathWithoutCompiler,
   UnprivilegedUser,
+  hasSuexec,
+  suexecRoot,
 } from '../helpers/unprivileged';
 import { httpGet, startWebServer, type HttpResult, type WebServer } from '../helpers/webservers';
 import { findProcesses, isRelay } from '../helpers/processes';
-
-/** suexec runs only scripts under the document root it was built with. */
-const suexecRoot = '/var/www';
-const hasSuexec = existsSync('/usr/lib/apache2/suexec') && existsSync('/usr/lib/apache2/modules/mod_suexec.so');
 
 /** The user's Express app as they wrote it for node:http (server.js, ending in its own listen); VERSION tells a deploy. */
 function expressApp(version: string): string {
