@@ -370,12 +370,19 @@ export class Server extends EventEmitter {
       onClose: () => {
         native().closeFd(fd);
         proxy.closed = true;
-        this.#relayedClosed();
+        if (this.#proxy === proxy) this.#relayedClosed();
       },
     });
     proxy.loop.start();
+    try {
+      raiseProxyFlag(appDir);
+    } catch (error) {
+      // A full disk or quota: the relays serve on as they did, and nothing sends Apache the direct way.
+      process.stderr.write(`libfcgi: no direct path for the web server: its flag: ${(error as Error).message}\n`);
+      proxy.loop.close();
+      return;
+    }
     this.#proxy = proxy;
-    raiseProxyFlag(appDir);
     // A crash restarts the process in place, and its listening socket does not survive the exec.
     whenReplaced(() => lowerProxyFlag(appDir));
   }

@@ -8,6 +8,7 @@ import {
   mkdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   unlinkSync,
   writeFileSync,
@@ -75,8 +76,13 @@ export function openProxySocket(appDir: string): number {
 export function raiseProxyFlag(appDir: string): void {
   const flag = proxyFlagOf(appDir);
   const written = `${flag}.${process.pid}`;
-  writeFileSync(written, `${process.pid}\n`, { mode: 0o644 });
-  renameSync(written, flag);
+  try {
+    writeFileSync(written, `${process.pid}\n`, { mode: 0o644 });
+    renameSync(written, flag);
+  } catch (error) {
+    rmSync(written, { force: true }); // an empty file -s would not take for a flag, but it is litter
+    throw error;
+  }
 }
 
 /** From now on Apache sends requests through the relays again, unless the flag names another process by now. */

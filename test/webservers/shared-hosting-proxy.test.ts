@@ -186,6 +186,33 @@ describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with
     expect(after.pid).not.toBe(served.pid);
   });
 
+  it('serves through the relays as before when a full disk keeps its flag from being written', async () => {
+    const alive = await get('/before-full');
+    process.kill(alive.pid, 'SIGKILL');
+    expect(await waitUntil(() => !existsSync(flag()), 5_000)).toBe(true);
+    const folder = join(site, '.libfcgi-proxy');
+    rmSync(folder, { recursive: true, force: true });
+    mkdirSync(folder);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=16k,mode=0711,uid=${user.uid},gid=${user.gid}`, 'tmpfs', folder]);
+    try {
+      try {
+        writeFileSync(join(folder, 'filler'), Buffer.alloc(1 << 20));
+      } catch (error) {
+        expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      }
+      const replies = [await get('/full/1'), await get('/full/2'), await get('/full/3')];
+      expect(replies.map((reply) => reply.via)).toEqual(['mod_fcgid', 'mod_fcgid', 'mod_fcgid']);
+      expect(new Set(replies.map((reply) => reply.pid)).size).toBe(1);
+      expect(existsSync(flag())).toBe(false);
+      expect(readFileSync(join(site, 'logs', 'app.log'), 'utf8')).toContain(
+        'libfcgi: no direct path for the web server: its flag: ENOSPC',
+      );
+    } finally {
+      spawnSync('umount', ['-l', folder]);
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   it('leaves no process of the site a few seconds after Apache stops', async () => {
     expect((await get('/last')).via).toMatch(/mod_/);
     await server.stop();
