@@ -313,7 +313,12 @@ export class Server extends EventEmitter {
       serve: (fd, onClose) => {
         const loop = this.#newLoop(fd, onClose);
         loop.start();
-        this.#openProxy(fd, appDir);
+        try {
+          this.#openProxy(fd, appDir);
+        } catch (error) {
+          // Whatever the direct path met (out of descriptors, say), the relay's socket is served as ever.
+          process.stderr.write(`libfcgi: no direct path for the web server: ${(error as Error).message}\n`);
+        }
         return loop;
       },
       onIdle: () => this.#stopWhenUnused(),
@@ -451,6 +456,7 @@ export class Server extends EventEmitter {
     this.#loop = null;
     this.#relayHub = null;
     this.#proxy = null;
+    this.#proxyTried = false;
     this.#relaysClosed = false;
     this.listening = false;
     this.#closing = false;
