@@ -9,6 +9,7 @@ const done = () => {};
 new LoopBridge({
   fd: 0,
   webServerAddrs: '',
+  webServerUids: [],
   concurrency: Infinity,
   limits: defaultLimits,
   onRequest: (request) => request.write(hello, true, 0, done),
