@@ -13,7 +13,7 @@ import { native } from '../native';
 import { build } from './build';
 import { createDevServer } from './dev-server';
 import type { Site } from './dev-params';
-import { type DocumentRoot, htaccessWarning } from './dev-site';
+import { type DocumentRoot, hostRoute, htaccessWarning } from './dev-site';
 import { InitError, runInit } from './init';
 import { ProcessPool } from './process-pool';
 import { runStatus } from './status';
@@ -269,6 +269,7 @@ export function serve(options: ServeOptions): void {
     say(
       `libfcgi: serving ${what} on http://127.0.0.1:${port}${root === undefined ? options.base : ''}/ (Ctrl-C stops)`,
     );
+    if (root !== undefined) say(`libfcgi: ${hostRoute(root)}`);
     pool.start();
   });
 }

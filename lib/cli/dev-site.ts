@@ -3,7 +3,8 @@
 // (SCRIPT_NAME=/app.fcgi, the URL as requested in REQUEST_URI, REDIRECT_URL and REDIRECT_STATUS), as mod_rewrite does.
 import { readFile, readFileSync, statSync, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { extname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
+import { directPathRefusal } from '../relay/proxy-socket';
 import { decodePath } from './dev-params';
 import { refusedPaths } from './init';
 
@@ -122,6 +123,31 @@ export function sendFile(req: IncomingMessage, res: ServerResponse, path: string
   // end() is called, which would make the response look aborted.
   readFile(path, (error, data) => (error ? res.destroy() : res.end(data)));
   return stats.size;
+}
+
+/**
+ * Which way a shared host's Apache will send requests to this site, from its launcher and .htaccess: through mod_fcgid
+ * (a relayed launcher: its relays and one Node process; else a Node process per mod_fcgid process) and, where the
+ * .htaccess has init's mod_proxy_fcgi rule, straight to the Node process where Apache has that module.
+ */
+export function hostRoute(root: DocumentRoot): string {
+  let launcher = '';
+  let htaccess = '';
+  try {
+    launcher = readFileSync(join(root.dir, root.script), 'utf8').slice(0, 4096);
+    htaccess = readFileSync(join(root.dir, '.htaccess'), 'utf8');
+  } catch {
+    // what is missing is said by htaccessWarning
+  }
+  const relaySocket = /^\/\/ relay-socket: (.+)$/m.exec(launcher)?.[1];
+  if (relaySocket === undefined) return `on a host, through mod_fcgid: a Node process for each of its processes`;
+  const relays = 'through mod_fcgid, whose relays start one Node process for the site';
+  const socket = /\[H=proxy:unix:([^|]+)\|/.exec(htaccess)?.[1];
+  if (socket !== undefined) {
+    return `on a host, ${relays}, and where Apache has mod_proxy_fcgi, straight to that process (${socket})`;
+  }
+  const why = directPathRefusal(dirname(dirname(relaySocket)));
+  return `on a host, ${relays}, only${why === undefined ? ' (this .htaccess has no mod_proxy_fcgi rule)' : `: not through mod_proxy_fcgi, as ${why}`}`;
 }
 
 /**

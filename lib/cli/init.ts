@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { addonCandidates, commandLine, hasAddon, platform } from '../addon-binary';
+import { directPathRefusal } from '../relay/proxy-socket';
 import { packageRoot, packageVersion } from './package-info';
 
 export interface InitOptions {
@@ -221,7 +222,7 @@ export const refusedPaths = [
  * lib/relay/proxy-socket.ts keeps names it). Only for a relayed launcher in a folder whose path a rule can name.
  */
 function proxyRules(appDir: string | null): string {
-  if (appDir === null || /[\s"'|\]]/.test(appDir)) return '';
+  if (appDir === null || directPathRefusal(appDir) !== undefined) return '';
   const folder = `${appDir}/.libfcgi-proxy`;
   return `# Where Apache has mod_proxy_fcgi (hosts that run PHP-FPM load it), a URL that is not a file goes straight to the
 # site's Node process while one runs, as the flag file names: no mod_fcgid process slot, no wait for one. Otherwise,
@@ -248,7 +249,11 @@ Options +ExecCGI
 RewriteEngine On
 # Never serve the app's own files, should they land here: node_modules, package files, restart.txt, and dotfiles
 # (.env, .git, this file) but .well-known, which certificate checks use. [F] answers 403.
-${refusedPaths.map((path) => `RewriteRule ${path} - [F]\n`).join('')}${proxyRules(appDir)}# Clean URLs: what is not a file here goes to the app, which gets the URL as the visitor typed it in REQUEST_URI
+${refusedPaths.map((path) => `RewriteRule ${path} - [F]\n`).join('')}# Apache gives FastCGI programs no Authorization header (CGIPassAuth, which would, needs AllowOverride AuthConfig):
+# copied here, req.headers.authorization holds it, as on node:http ([NV]: no Vary: Authorization line for it).
+RewriteCond %{HTTP:Authorization} . [NV]
+RewriteRule ^ - [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}]
+${proxyRules(appDir)}# Clean URLs: what is not a file here goes to the app, which gets the URL as the visitor typed it in REQUEST_URI
 # (req.url), with SCRIPT_NAME=/${script}. Rewriting to "${script}" rather than "${script}/$1" keeps URLs with %23, %25
 # or %3F working.
 RewriteCond %{REQUEST_FILENAME} !-f
@@ -407,13 +412,21 @@ export function launcherPackageJson(script: string): string {
 /** The files of the layout, in the order they are written. */
 export function scaffold(options: InitOptions): ScaffoldFile[] {
   const docroot = resolve(options.dir, options.docroot);
+  const appDir = options.relay === null ? null : resolve(options.dir);
+  const unnamable = appDir === null ? undefined : directPathRefusal(appDir);
+  const direct =
+    appDir === null
+      ? ''
+      : unnamable === undefined
+        ? ', and where Apache has mod_proxy_fcgi, straight to the running Node process'
+        : ` (not through mod_proxy_fcgi where Apache has it: ${unnamable})`;
   return [
     {
       path: join(docroot, '.htaccess'),
-      text: htaccess(options.script, options.relay === null ? null : resolve(options.dir)),
+      text: htaccess(options.script, appDir),
       mode: 0o644,
       kind: 'htaccess',
-      about: `runs ${options.script} with mod_fcgid, sends it the URLs that are not files, refuses the app's files`,
+      about: `runs ${options.script} with mod_fcgid, sends it the URLs that are not files${direct}, refuses the app's files`,
     },
     {
       path: join(docroot, options.script),

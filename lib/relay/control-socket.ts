@@ -18,10 +18,11 @@ export function relaySocketPath(): string | undefined {
 const nodePidFile = (path: string): string => join(dirname(path), 'node.pid');
 
 /**
- * Why the control socket's folder is not this account's alone, or undefined when it is: a real directory (not a
- * symbolic link another account could point elsewhere) owned by this uid, mode 0700. fcgi-relay checks the same.
+ * Why a folder of the site's sockets is not as this account made it, or undefined when it is: a real directory (not a
+ * symbolic link another account could point elsewhere) owned by this uid, with exactly mode (0700 for the control
+ * socket's, which fcgi-relay checks the same way; 0711 for the web server's direct path).
  */
-export function controlFolderRefusal(folder: string): string | undefined {
+export function socketFolderRefusal(folder: string, mode: number): string | undefined {
   let info;
   try {
     info = lstatSync(folder);
@@ -31,7 +32,10 @@ export function controlFolderRefusal(folder: string): string | undefined {
   if (info.isSymbolicLink()) return 'it is a symbolic link';
   if (!info.isDirectory()) return 'it is not a directory';
   if (info.uid !== process.getuid?.()) return 'it belongs to another user';
-  if ((info.mode & 0o7777) !== 0o700) return 'its mode is not 0700, so other users may enter it';
+  const octal = (bits: number): string => `0${bits.toString(8)}`;
+  if ((info.mode & 0o7777) !== mode) {
+    return `its mode is not ${octal(mode)} (it is ${octal(info.mode & 0o7777)}), so other users may reach into it`;
+  }
   return undefined;
 }
 
@@ -43,7 +47,7 @@ export function controlFolderRefusal(folder: string): string | undefined {
  * than start a second one.
  */
 export function openControlSocket(path: string): number {
-  const refusal = controlFolderRefusal(dirname(path));
+  const refusal = socketFolderRefusal(dirname(path), 0o700);
   if (refusal !== undefined) {
     throw new FcgiError('listen on the relay control socket', 'EACCES', -13, `${dirname(path)}: ${refusal}`);
   }

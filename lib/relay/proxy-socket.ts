@@ -2,21 +2,11 @@
 // request to this socket while the flag beside it names a live Node process, and through mod_fcgid's relays (which
 // start that process) otherwise. Only the web server's user may connect (webServerUids); the folder lets Apache's
 // workers pass through, and nobody list it.
-import {
-  chmodSync,
-  lstatSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FcgiError } from '../errors';
 import { native } from '../native';
-import { listenByRename } from './control-socket';
+import { listenByRename, socketFolderRefusal } from './control-socket';
 
 /** The folder beside the app's .libfcgi (which is 0700, so Apache's workers cannot enter it). */
 export const proxyFolderOf = (appDir: string): string => join(appDir, '.libfcgi-proxy');
@@ -43,6 +33,17 @@ export function webServerUidOf(relayFd: number): number | undefined {
   }
 }
 
+/**
+ * Why no rewrite rule can send Apache to this app's socket, or undefined. mod_proxy lowercases the whole
+ * `unix:/path|fcgi://host` name of a socket it has no worker for, as it does a host name, and then connects to that
+ * path: a capital letter anywhere in it makes every request a 503.
+ */
+export function directPathRefusal(appDir: string): string | undefined {
+  if (/[\s"'|\]]/.test(appDir)) return 'its path holds a space, a quote, | or ], which a rewrite rule cannot name';
+  if (appDir !== appDir.toLowerCase()) return 'its path holds capital letters, which mod_proxy lowercases';
+  return undefined;
+}
+
 /** Why the folder may not hold the socket, or undefined: a real directory of this account's, mode 0711 (made so). */
 function folderRefusal(folder: string): string | undefined {
   try {
@@ -51,12 +52,7 @@ function folderRefusal(folder: string): string | undefined {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return (error as Error).message;
   }
-  const info = lstatSync(folder);
-  if (info.isSymbolicLink()) return 'it is a symbolic link';
-  if (!info.isDirectory()) return 'it is not a directory';
-  if (info.uid !== process.getuid?.()) return 'it belongs to another user';
-  if ((info.mode & 0o7777) !== folderMode) return 'its mode is not 0711, so other users may list or change it';
-  return undefined;
+  return socketFolderRefusal(folder, folderMode);
 }
 
 /**
@@ -65,6 +61,10 @@ function folderRefusal(folder: string): string | undefined {
  */
 export function openProxySocket(appDir: string): number {
   const folder = proxyFolderOf(appDir);
+  const unnamable = directPathRefusal(appDir);
+  if (unnamable !== undefined) {
+    throw new FcgiError('listen on the proxy socket', 'ENOTSUP', -95, `${appDir}: ${unnamable}`);
+  }
   const refusal = folderRefusal(folder);
   if (refusal !== undefined) {
     throw new FcgiError('listen on the proxy socket', 'EACCES', -13, `${folder}: ${refusal}`);

@@ -1,7 +1,7 @@
 // Starts FastCGI app processes for tests the way web servers do (spawn-fcgi puts a listening socket on fd 0), and
 // stops them by PID.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,17 @@ export function stopWithAll(stop: () => Promise<void>): () => void {
 
 export function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'libfcgi-test-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+let lowercaseDirs = 0;
+
+/** A temp dir whose path has no capital letter (mkdtemp's may): mod_proxy lowercases the socket paths it is given. */
+export function lowercaseTempDir(): string {
+  const dir = join(tmpdir(), `libfcgi-test-${process.pid}-${++lowercaseDirs}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
   tempDirs.push(dir);
   return dir;
 }

@@ -19,7 +19,7 @@ import {
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCgiResponse } from '../../lib/client/client';
-import { fixture, repoRoot, stopAll, tempDir } from '../helpers/apps';
+import { fixture, lowercaseTempDir, repoRoot, stopAll, tempDir } from '../helpers/apps';
 import { startCli, type RunningCli } from '../helpers/cli';
 import { makeSite, runInit } from '../helpers/site';
 import { httpGet, startWebServer, type WebServer } from '../helpers/webservers';
@@ -85,6 +85,54 @@ describe('libfcgi init', () => {
     expect(run.stdout).toContain('npm install');
     expect(run.stdout).toContain('chmod 755 public_html/app.fcgi && chmod go-w . public_html');
     expect(run.stdout).toContain('touch public_html/app.fcgi   (or public_html/restart.txt)');
+  });
+
+  it('routes through mod_proxy_fcgi only from a folder whose path mod_proxy keeps as it is, and says so', () => {
+    const named = join(lowercaseTempDir(), 'site');
+    const run = runInit([named]);
+    expect(run.status, run.stderr).toBe(0);
+    const rule = `RewriteRule ^ - [H=proxy:unix:${named}/.libfcgi-proxy/app.sock|fcgi://localhost/,L]`;
+    expect(readFileSync(join(named, 'public_html', '.htaccess'), 'utf8').split('\n')).toContain(rule);
+    expect(run.stdout).toContain('where Apache has mod_proxy_fcgi, straight to the running Node process');
+    for (const [name, why] of [
+      ['MySite', 'its path holds capital letters, which mod_proxy lowercases'],
+      ['my site', 'its path holds a space, a quote, | or ], which a rewrite rule cannot name'],
+    ]) {
+      const dir = join(lowercaseTempDir(), name as string);
+      const refused = runInit([dir]);
+      expect(refused.status, refused.stderr).toBe(0);
+      expect(readFileSync(join(dir, 'public_html', '.htaccess'), 'utf8')).not.toContain('proxy:unix');
+      expect(refused.stdout).toContain(`not through mod_proxy_fcgi where Apache has it: ${why}`);
+    }
+  });
+
+  it('has libfcgi serve say which way a host will send requests: by mod_proxy_fcgi too, or why not', async () => {
+    const named = join(lowercaseTempDir(), 'site');
+    const capitals = join(lowercaseTempDir(), 'MySite');
+    const noRelay = join(lowercaseTempDir(), 'site');
+    for (const [dir, args] of [
+      [named, []],
+      [capitals, []],
+      [noRelay, ['--no-relay']],
+    ] as const) {
+      expect(runInit([dir, ...args]).status).toBe(0);
+    }
+    const said = async (dir: string): Promise<string> => {
+      const cli = await startCli('', [], dir);
+      await cli.stop();
+      return cli.output();
+    };
+    const relays = 'on a host, through mod_fcgid, whose relays start one Node process for the site';
+    expect(await said(named)).toContain(
+      `libfcgi: ${relays}, and where Apache has mod_proxy_fcgi, straight to that process ` +
+        `(${named}/.libfcgi-proxy/app.sock)\n`,
+    );
+    expect(await said(capitals)).toContain(
+      `libfcgi: ${relays}, only: not through mod_proxy_fcgi, as its path holds capital letters, which mod_proxy lowercases\n`,
+    );
+    expect(await said(noRelay)).toContain(
+      'libfcgi: on a host, through mod_fcgid: a Node process for each of its processes\n',
+    );
   });
 
   it('writes a launcher that is node itself with --no-relay, and for an app on the synchronous accept() loop', () => {
