@@ -2,11 +2,12 @@
 // createServer() behind nginx's fastcgi_pass (test/servers/nginx-differential.conf), the same raw requests sent to
 // both, and the two raw responses compared byte for byte once the differences FastCGI itself makes are normalised
 // (each one named in `normalisations`). Events only the handler sees are recorded in the app and compared too.
-import { writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, freePort, spawnFcgiApp, startListeningApp, stopAll } from '../helpers/apps';
+import { htaccess } from '../../lib/cli/init';
+import { fixture, freePort, spawnFcgiApp, lowercaseTempDir, startListeningApp, stopAll } from '../helpers/apps';
 import { startWebServer, type WebServer } from '../helpers/webservers';
 import { waitUntil } from '../helpers/wait';
 
@@ -58,6 +59,14 @@ export const normalisations = {
     "a FastCGI response finishes a round trip to the addon later. In every log, req's events after 'res finish' " +
     "are moved after the response's, and req 'close' to the very end; that it came after req's other events is " +
     'still checked.',
+  apacheHopByHop:
+    "Apache's mod_proxy_http drops Proxy-Connection too, and sends node:http a Connection: Keep-Alive of its own, " +
+    'while mod_proxy_fcgi passes every request header on: through Apache, Proxy-Connection is dropped from echoed ' +
+    'headers as well.',
+  apacheResponseHeaderOrder:
+    'Apache writes the head on both sides, taking Content-Type from a CGI head apart from the other lines and sending ' +
+    "it after them, where mod_proxy_http keeps the backend's order: through Apache the head's lines are compared " +
+    'sorted.',
   retriedOnKeptConnection:
     'when node:http closes a kept-alive upstream connection without answering, nginx retries the request once on a ' +
     'new connection (proxy_next_upstream error), so the handler may run twice; a FastCGI end of request is an ' +
@@ -93,6 +102,8 @@ interface Servers {
   fcgiPort: number;
   /** fastcgi_pass with test/servers/fastcgi_params_node instead of Debian's fastcgi_params. */
   leanPort: number;
+  /** node:http's port for the plain handlers. */
+  httpPlain: string;
 }
 let servers: Servers;
 
@@ -120,7 +131,7 @@ beforeAll(async () => {
     ['LEAN_PORT', String(leanPort)],
   ]);
   const nginx = await startWebServer('nginx', 'nginx-differential.conf', vars);
-  servers = { nginx, httpPort: nginx.port, fcgiPort, leanPort };
+  servers = { nginx, httpPort: nginx.port, fcgiPort, leanPort, httpPlain: vars.HTTP_PLAIN ?? '' };
 }, 60_000);
 
 afterAll(async () => {
@@ -207,8 +218,12 @@ function show(bytes: Buffer): string {
     .replace(/\r\n/g, '\\r\\n\n');
 }
 
-function normaliseEcho(value: Record<string, unknown>): Record<string, unknown> {
-  const dropped = (name: string): boolean => hopByHop.has(name) || name === 'expect';
+/** Which web server is in front of both sides. */
+type Front = 'nginx' | 'apache';
+
+function normaliseEcho(value: Record<string, unknown>, front: Front): Record<string, unknown> {
+  const dropped = (name: string): boolean =>
+    hopByHop.has(name) || name === 'expect' || (front === 'apache' && name === 'proxy-connection');
   const headers = Object.fromEntries(
     Object.entries((value.headers ?? {}) as Record<string, unknown>)
       .filter(([name]) => !dropped(name))
@@ -226,7 +241,11 @@ function normaliseEcho(value: Record<string, unknown>): Record<string, unknown> 
 }
 
 /** The raw response with the normalisations applied, as text to compare; and the normalised echo, if any. */
-function normalise(raw: Buffer, testCase: Case): { text: string; echo: Record<string, unknown> | null } {
+function normalise(
+  raw: Buffer,
+  testCase: Case,
+  front: Front = 'nginx',
+): { text: string; echo: Record<string, unknown> | null } {
   const used = new Set<Normalisation>();
   let rest = raw;
   let text = '';
@@ -239,7 +258,7 @@ function normalise(raw: Buffer, testCase: Case): { text: string; echo: Record<st
     const head: Head = { statusLine, headers: lines.map((line) => splitHeader(line)) };
     rest = rest.subarray(headEnd + 4);
     final = head;
-    text += renderHead(head, used);
+    text += renderHead(front === 'apache' ? { ...head, headers: [...head.headers].sort() } : head, used);
     if (!/^HTTP\/\d\.\d 1\d\d/.test(statusLine) || /^HTTP\/\d\.\d 101/.test(statusLine)) break;
     final = null;
   }
@@ -255,7 +274,7 @@ function normalise(raw: Buffer, testCase: Case): { text: string; echo: Record<st
   let echo: Record<string, unknown> | null = null;
   if (testCase.echo) {
     try {
-      echo = normaliseEcho(JSON.parse(body.toString('utf8')) as Record<string, unknown>);
+      echo = normaliseEcho(JSON.parse(body.toString('utf8')) as Record<string, unknown>, front);
       body = Buffer.from(JSON.stringify(echo, null, 2));
       used.add('echoedLength');
       text = text.replace(/^(content-length): \d+\\r\\n$/im, `$1: ${body.length}\\r\\n`);
@@ -371,7 +390,14 @@ function normaliseLog(log: unknown, side: Side, testCase: Case): unknown {
 /** DIFFERENTIAL_DUMP=DIR writes each side's raw response (.raw) and normalised text (.txt) there, named after the case. */
 const fileName = (testCase: Case): string => testCase.name.replace(/[^\w]+/g, '-').slice(0, 80);
 
-async function serve(port: number, testCase: Case, id: string, side: Side, label: string = side): Promise<Outcome> {
+async function serve(
+  port: number,
+  testCase: Case,
+  id: string,
+  side: Side,
+  label: string = side,
+  front: Front = 'nginx',
+): Promise<Outcome> {
   const framework = testCase.framework ?? 'plain';
   const wanted = (name: Normalisation): boolean => testCase.normalise?.includes(name) === true;
   const idParameter = side === 'http' && wanted('interimResponsesBehindProxy') ? `interim=no&id=${id}` : `id=${id}`;
@@ -390,7 +416,7 @@ async function serve(port: number, testCase: Case, id: string, side: Side, label
   }
   const dump = process.env.DIFFERENTIAL_DUMP;
   if (dump) writeFileSync(join(dump, `${fileName(testCase)}.${label}.raw`), raw);
-  const normalised = normalise(raw, testCase);
+  const normalised = normalise(raw, testCase, front);
   const echo = normalised.echo;
   let text = normalised.text;
   const httpVersion = echo?.httpVersion;
@@ -692,6 +718,41 @@ describe('node:http behind proxy_pass and libfcgi behind fastcgi_pass', () => {
     };
     const [http, fastcgi] = await Promise.all([abort(servers.httpPort), abort(servers.fcgiPort)]);
     expect(JSON.stringify(fastcgi, null, 2)).toBe(JSON.stringify(http, null, 2));
+  });
+});
+
+// Apache's mod_proxy_fcgi, reached through the rule init writes into .htaccess, makes the parameters its own way
+// (SCRIPT_NAME, PATH_INFO and SCRIPT_FILENAME unlike mod_fcgid's, REQUEST_URI as the client sent it): what the handler
+// sees of the request must still be what node:http behind Apache's mod_proxy_http sees.
+describe('node:http behind mod_proxy_http and libfcgi behind mod_proxy_fcgi as init routes it', () => {
+  let apache: { httpPort: number; fcgiPort: number; server: WebServer };
+
+  beforeAll(async () => {
+    const site = lowercaseTempDir();
+    chmodSync(site, 0o755);
+    const folder = join(site, '.libfcgi-proxy');
+    mkdirSync(join(site, 'public_html'), { mode: 0o755 });
+    mkdirSync(folder, { mode: 0o711 });
+    writeFileSync(join(site, 'public_html', '.htaccess'), htaccess('app.fcgi', site));
+    const socket = join(folder, 'app.sock');
+    await startListeningApp(app, { path: socket }, { MODE: 'fcgi', FRAMEWORK: 'plain', SOCKET: socket });
+    chmodSync(socket, 0o666); // Apache's workers run as www-data
+    writeFileSync(join(folder, 'live'), 'up\n');
+    const fcgiPort = await freePort();
+    const vars = { FCGI_PORT: String(fcgiPort), HTTP_PLAIN: servers.httpPlain, SITE: site };
+    const server = await startWebServer('apache', 'apache-differential.conf', vars);
+    apache = { httpPort: server.port, fcgiPort, server };
+  }, 60_000);
+
+  const echoCases = cases.filter((testCase) => testCase.echo === true);
+  it.each(echoCases)('$name', async (testCase) => {
+    const id = newId();
+    const [http, fastcgi] = await Promise.all([
+      serve(apache.httpPort, testCase, id, 'http', 'apache-http', 'apache'),
+      serve(apache.fcgiPort, testCase, id, 'fastcgi', 'apache-fastcgi', 'apache'),
+    ]);
+    expect(fastcgi.text, apache.server.errorLog()).toBe(http.text);
+    testCase.fastcgiAlso?.(fastcgi);
   });
 });
 
