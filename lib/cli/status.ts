@@ -66,6 +66,13 @@ function ago(iso: string): string {
   return `${Math.round(s / 3600)} h ago`;
 }
 
+/** The web server's direct path (mod_proxy_fcgi), as a person reads it; a process older than it reports none. */
+function directPath(direct: SiteStatus['direct'] | undefined): string {
+  if (direct === undefined) return 'unknown (the process predates the direct path)';
+  if (direct.open) return `open: ${direct.served} requests came through mod_proxy_fcgi, the others through the relays`;
+  return direct.why === null ? 'not open yet: it opens with the first relay' : `not open: ${direct.why}`;
+}
+
 /** The status as a person reads it. */
 export function formatStatus(folder: string, status: SiteStatus): string {
   const { requests, code, memory } = status;
@@ -75,6 +82,7 @@ export function formatStatus(folder: string, status: SiteStatus): string {
     `  code       ${code.script}${code.scriptChangedAt ? `, changed ${code.scriptChangedAt}` : ''}` +
       (code.version ? `; version ${code.version}` : ''),
     `  sockets    ${status.sockets} (one per relay the web server runs)`,
+    `  direct     ${directPath(status.direct)}`,
     `  requests   ${requests.served} served, ${requests.inFlight.length} in flight`,
     ...requests.inFlight.map(
       (request) => `               ${seconds(request.ageMs).padStart(8)}  ${request.method} ${request.url}`,

@@ -72,6 +72,7 @@ interface ProxyPath {
   loop: LoopBridge;
   appDir: string;
   lastRequest: number;
+  served: number;
   closed: boolean;
 }
 
@@ -120,6 +121,8 @@ export class Server extends EventEmitter {
   /** Under relays, where the web server runs as another user: its direct path (lib/relay/proxy-socket.ts). */
   #proxy: ProxyPath | null = null;
   #proxyTried = false;
+  /** Why the direct path is not open, for `libfcgi status`. */
+  #proxyWhyNot: string | null = null;
   #relaysClosed = false;
   #fd = -1;
   #ownsFd = false;
@@ -317,7 +320,7 @@ export class Server extends EventEmitter {
           this.#openProxy(fd, appDir);
         } catch (error) {
           // Whatever the direct path met (out of descriptors, say), the relay's socket is served as ever.
-          process.stderr.write(`libfcgi: no direct path for the web server: ${(error as Error).message}\n`);
+          this.#noDirectPath((error as Error).message);
         }
         return loop;
       },
@@ -337,6 +340,11 @@ export class Server extends EventEmitter {
     const hub = this.#relayHub;
     this.#statusSocket = openStatusSocket(dirname(path), () => ({
       sockets: hub.sockets,
+      direct: {
+        open: this.#proxy !== null && !this.#proxy.closed,
+        served: this.#proxy?.served ?? 0,
+        why: this.#proxyWhyNot,
+      },
       requests: activity.snapshot(),
     }));
   }
@@ -349,17 +357,24 @@ export class Server extends EventEmitter {
     if (this.#proxyTried || this.#closing) return;
     this.#proxyTried = true;
     const uid = webServerUidOf(relayFd);
-    if (uid === undefined) return;
+    if (uid === undefined) {
+      this.#proxyWhyNot = 'the web server runs as this account, and reaches the relays';
+      return;
+    }
     let fd: number;
     try {
       fd = openProxySocket(appDir);
     } catch (error) {
-      process.stderr.write(
-        `libfcgi: no direct path for the web server (mod_proxy_fcgi): ${(error as Error).message}\n`,
-      );
+      this.#noDirectPath((error as Error).message);
       return;
     }
-    const proxy = { appDir, lastRequest: 0, closed: false } as ProxyPath;
+    const proxy: ProxyPath = {
+      loop: undefined as unknown as LoopBridge,
+      appDir,
+      lastRequest: 0,
+      served: 0,
+      closed: false,
+    };
     proxy.loop = new LoopBridge({
       fd,
       webServerAddrs: '',
@@ -369,6 +384,7 @@ export class Server extends EventEmitter {
       limits: this.#limits,
       onRequest: (io) => {
         proxy.lastRequest = Date.now();
+        proxy.served++;
         this.#serve(io);
       },
       onRefused: (error) => this.#refused(error),
@@ -383,13 +399,20 @@ export class Server extends EventEmitter {
       raiseProxyFlag(appDir);
     } catch (error) {
       // A full disk or quota: the relays serve on as they did, and nothing sends Apache the direct way.
-      process.stderr.write(`libfcgi: no direct path for the web server: its flag: ${(error as Error).message}\n`);
+      this.#noDirectPath(`its flag: ${(error as Error).message}`);
       proxy.loop.close();
       return;
     }
     this.#proxy = proxy;
+    this.#proxyWhyNot = null;
     // A crash restarts the process in place, and its listening socket does not survive the exec.
     whenReplaced(() => lowerProxyFlag(appDir));
+  }
+
+  /** Says in the app's log, and in `libfcgi status`, why Apache cannot come the direct way. */
+  #noDirectPath(why: string): void {
+    this.#proxyWhyNot = why;
+    process.stderr.write(`libfcgi: no direct path for the web server (mod_proxy_fcgi): ${why}\n`);
   }
 
   /**

@@ -35,6 +35,12 @@ export interface LastCrash {
   reason: string;
 }
 
+export interface DirectPathStatus {
+  open: boolean;
+  served: number;
+  why: string | null;
+}
+
 export interface SiteStatus {
   pid: number;
   startedAt: string;
@@ -43,6 +49,11 @@ export interface SiteStatus {
   code: { script: string; scriptChangedAt: string | null; version: string | null };
   /** Listening sockets held, one per relay the web server runs. */
   sockets: number;
+  /**
+   * The web server's direct path through mod_proxy_fcgi (lib/relay/proxy-socket.ts): whether it is open, the requests
+   * that came that way, and why it is not open (null while open, or before the first relay came).
+   */
+  direct: DirectPathStatus;
   requests: RequestActivitySnapshot;
   memory: { rss: number; heapUsed: number; heapTotal: number };
   /** Node processes the site started before this one (a count kept in the folder), and how the last crash ended. */
@@ -70,7 +81,10 @@ function changedAt(path: string): string | null {
  * Opens the status socket in `folder` (the control socket's) and answers each connection with status(). Counts this
  * start in the folder, and records how the process ends if it crashes. Returns the server, to close with the site.
  */
-export function openStatusSocket(folder: string, status: () => Pick<SiteStatus, 'sockets' | 'requests'>): Server {
+export function openStatusSocket(
+  folder: string,
+  status: () => Pick<SiteStatus, 'sockets' | 'direct' | 'requests'>,
+): Server {
   const startsFile = join(folder, 'starts');
   const restarts = readJson<number>(startsFile) ?? 0;
   writeFileSync(startsFile, String(restarts + 1), { mode: 0o600 });

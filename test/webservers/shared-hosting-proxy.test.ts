@@ -2,6 +2,7 @@
 // .htaccess sends requests straight to the site's one Node process while it runs (no mod_fcgid slot, no wait for
 // one), and through mod_fcgid's relays, which start it, otherwise. Only Apache's user reaches that socket.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   copyFileSync,
@@ -13,6 +14,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll, tempDir } from '../helpers/apps';
@@ -31,21 +33,41 @@ import { findProcesses, isRelay } from '../helpers/processes';
 
 const hasProxyFcgi = existsSync('/usr/lib/apache2/modules/mod_proxy_fcgi.so');
 
-/** The app: says which way the request came (mod_fcgid runs app.fcgi, mod_proxy_fcgi names the path) and who served. */
+/**
+ * The app: says which way the request came (mod_fcgid runs app.fcgi, mod_proxy_fcgi names the path), who served it,
+ * and what it got (the Authorization header, an upload's length and hash). /stream writes 64 KiB and holds the rest of
+ * its response until /release.
+ */
 function app(version: string): string {
   return `'use strict';
+const { createHash } = require('node:crypto');
 const { createServer } = require('libfcgi');
+let release = null;
 createServer((req, res) => {
+  const hash = createHash('sha256');
+  let bytes = 0;
   const answer = () =>
     res.end(JSON.stringify({
       version: ${JSON.stringify(version)},
       pid: process.pid,
       url: req.url,
       via: req.fcgi.params.SCRIPT_NAME === '/app.fcgi' ? 'mod_fcgid' : 'mod_proxy_fcgi',
+      authorization: req.headers.authorization ?? null,
+      bytes,
+      sha256: hash.digest('hex'),
     }));
+  if (req.url === '/stream') {
+    res.write('a'.repeat(65536));
+    release = () => res.end('the end');
+    return;
+  }
+  if (req.url === '/release') release?.();
   const sleep = Number(new URL(req.url, 'http://x').searchParams.get('sleep') || 0);
-  if (sleep > 0) setTimeout(answer, sleep);
-  else answer();
+  req.on('data', (chunk) => {
+    bytes += chunk.length;
+    hash.update(chunk);
+  });
+  req.on('end', () => (sleep > 0 ? setTimeout(answer, sleep) : answer()));
 }).listen();
 `;
 }
@@ -55,6 +77,9 @@ interface Served {
   pid: number;
   url: string;
   via: 'mod_fcgid' | 'mod_proxy_fcgi';
+  authorization: string | null;
+  bytes: number;
+  sha256: string;
 }
 
 describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with mod_proxy_fcgi loaded', () => {
@@ -63,8 +88,8 @@ describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with
   let site = '';
   let server: WebServer;
 
-  const get = async (path: string): Promise<Served> => {
-    const reply = await httpGet(server.port, path);
+  const get = async (path: string, options: Parameters<typeof httpGet>[2] = {}): Promise<Served> => {
+    const reply = await httpGet(server.port, path, options);
     expect(reply.status, `${reply.body.toString()}\n${server.errorLog()}`).toBe(200);
     return JSON.parse(reply.body.toString()) as Served;
   };
@@ -126,6 +151,51 @@ describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with
     expect(statSync(join(site, '.libfcgi-proxy', 'app.sock')).uid).toBe(user.uid);
   });
 
+  it('hands the app the Authorization header, which Apache keeps from FastCGI programs unless told', async () => {
+    const served = await get('/private', { headers: { Authorization: 'Bearer abc.def' } });
+    expect(served).toMatchObject({ via: 'mod_proxy_fcgi', authorization: 'Bearer abc.def' });
+    expect((await get('/public')).authorization).toBeNull();
+  });
+
+  it("takes an upload past mod_fcgid's 128 KiB request limit, whole", async () => {
+    const body = randomBytes(1 << 20);
+    const served = await get('/upload', { method: 'POST', body });
+    expect(served).toMatchObject({ via: 'mod_proxy_fcgi', bytes: body.length });
+    expect(served.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+  });
+
+  // Apache's core output filter keeps back a tail under 4 KiB until more comes or a flush, and mod_proxy_fcgi flushes
+  // only where the host set flushpackets=on: of the 64 KiB written, all but that tail must arrive before the end.
+  it('sends what a streamed response has written before the response ends, but a tail under 4 KiB', async () => {
+    let ended = false;
+    const { received, rest } = await new Promise<{ received: number; rest: Promise<string> }>((resolve, reject) => {
+      const request = httpRequest({ host: '127.0.0.1', port: server.port, path: '/stream', agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        let told = false;
+        const whole = new Promise<string>((done) =>
+          res.on('end', () => {
+            ended = true;
+            done(Buffer.concat(chunks).toString());
+          }),
+        );
+        res.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          const length = chunks.reduce((sum, c) => sum + c.length, 0);
+          if (!told && length > 65536 - 4096) {
+            told = true;
+            resolve({ received: length, rest: whole });
+          }
+        });
+      });
+      request.on('error', reject);
+      request.end();
+    });
+    expect(received).toBeLessThanOrEqual(65536);
+    expect(ended).toBe(false); // the app holds the end until /release
+    await get('/release');
+    expect(await rest).toBe(`${'a'.repeat(65536)}the end`);
+  });
+
   it('answers 20 concurrent one-second requests at once, in one Node process', async () => {
     await get('/warm');
     const started = Date.now();
@@ -135,6 +205,19 @@ describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with
     expect(new Set(replies.map((reply) => reply.via))).toEqual(new Set(['mod_proxy_fcgi']));
     expect(new Set(replies.map((reply) => reply.pid)).size).toBe(1);
     expect(seconds).toBeLessThan(1.5);
+  });
+
+  it('shows the direct path open in `libfcgi status`, with the requests that came that way', async () => {
+    await get('/counted');
+    const argv = user.argv([], { HOME: home, PATH: '/usr/bin:/bin' }, [
+      'sh',
+      '-c',
+      `cd ${site} && ${join(home, '.local', 'bin', 'node')} node_modules/.bin/libfcgi status`,
+    ]);
+    const run = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', timeout: 20_000 });
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    const served = Number(/direct +open: (\d+) requests came through mod_proxy_fcgi/.exec(run.stdout)?.[1]);
+    expect(served, run.stdout).toBeGreaterThanOrEqual(1);
   });
 
   it("refuses another local user at the site's socket, and says so in the app's log", () => {
@@ -181,8 +264,8 @@ describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with
     expect(served.via).toBe('mod_proxy_fcgi');
     process.kill(served.pid, 'SIGKILL');
     expect(await waitUntil(() => !existsSync(flag()), 5_000)).toBe(true);
-    const after = await get('/after');
-    expect(after.via).toBe('mod_fcgid');
+    const after = await get('/after', { headers: { Authorization: 'Basic dTpw' } });
+    expect(after).toMatchObject({ via: 'mod_fcgid', authorization: 'Basic dTpw' });
     expect(after.pid).not.toBe(served.pid);
   });
 
@@ -205,7 +288,7 @@ describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with
       expect(new Set(replies.map((reply) => reply.pid)).size).toBe(1);
       expect(existsSync(flag())).toBe(false);
       expect(readFileSync(join(site, 'logs', 'app.log'), 'utf8')).toContain(
-        'libfcgi: no direct path for the web server: its flag: ENOSPC',
+        'libfcgi: no direct path for the web server (mod_proxy_fcgi): its flag: ENOSPC',
       );
     } finally {
       spawnSync('umount', ['-l', folder]);

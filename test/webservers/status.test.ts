@@ -64,6 +64,8 @@ describe('libfcgi status, for a site under spawn-fcgi -F 3', () => {
     expect(code, out).toBe(0);
     expect(out).toMatch(new RegExp(`process +${pid}, started `));
     expect(out).toMatch(/sockets +3 /); // each relay handed its socket over
+    // spawn-fcgi runs the relays as this account: no other user to open a direct path for.
+    expect(out).toMatch(/direct +not open: the web server runs as this account, and reaches the relays\n/);
     for (const query of ['ms=5600', 'ms=5700', 'ms=5800'])
       expect(out).toMatch(new RegExp(`\\d+\\.\\d s  GET /\\?${query}`));
     expect(out).toMatch(/requests +1 served, 3 in flight/);
