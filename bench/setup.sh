@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 missing=()
-for package in php-fpm wrk util-linux apache2-utils; do
+for package in php-fpm wrk util-linux apache2-utils libapache2-mod-passenger; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -368,13 +368,7 @@ export class Server extends EventEmitter {
       this.#noDirectPath((error as Error).message);
       return;
     }
-    const proxy: ProxyPath = {
-      loop: undefined as unknown as LoopBridge,
-      appDir,
-      lastRequest: 0,
-      served: 0,
-      closed: false,
-    };
+    const proxy = { appDir, lastRequest: 0, served: 0, closed: false } as ProxyPath;
     proxy.loop = new LoopBridge({
       fd,
       webServerAddrs: '',
