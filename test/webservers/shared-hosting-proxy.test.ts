@@ -36,13 +36,14 @@ const hasProxyFcgi = existsSync('/usr/lib/apache2/modules/mod_proxy_fcgi.so');
 /**
  * The app: says which way the request came (mod_fcgid runs app.fcgi, mod_proxy_fcgi names the path), who served it,
  * and what it got (the Authorization header, an upload's length and hash). /stream writes 64 KiB and holds the rest of
- * its response until /release.
+ * its response until /release; /crash answers, then throws outside any handler.
  */
 function app(version: string): string {
   return `'use strict';
 const { createHash } = require('node:crypto');
 const { createServer } = require('libfcgi');
 let release = null;
+const started = Date.now();
 createServer((req, res) => {
   const hash = createHash('sha256');
   let bytes = 0;
@@ -50,6 +51,7 @@ createServer((req, res) => {
     res.end(JSON.stringify({
       version: ${JSON.stringify(version)},
       pid: process.pid,
+      started,
       url: req.url,
       via: req.fcgi.params.SCRIPT_NAME === '/app.fcgi' ? 'mod_fcgid' : 'mod_proxy_fcgi',
       authorization: req.headers.authorization ?? null,
@@ -62,6 +64,7 @@ createServer((req, res) => {
     return;
   }
   if (req.url === '/release') release?.();
+  if (req.url === '/crash') setTimeout(() => { throw new Error('crashed on purpose'); }, 20);
   const sleep = Number(new URL(req.url, 'http://x').searchParams.get('sleep') || 0);
   req.on('data', (chunk) => {
     bytes += chunk.length;
@@ -75,6 +78,8 @@ createServer((req, res) => {
 interface Served {
   version: string;
   pid: number;
+  /** When the process's code was loaded: a crash restarts the same pid in place. */
+  started: number;
   url: string;
   via: 'mod_fcgid' | 'mod_proxy_fcgi';
   authorization: string | null;
@@ -267,6 +272,52 @@ describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with
     const after = await get('/after', { headers: { Authorization: 'Basic dTpw' } });
     expect(after).toMatchObject({ via: 'mod_fcgid', authorization: 'Basic dTpw' });
     expect(after.pid).not.toBe(served.pid);
+  });
+
+  it('serves every request through a crash: the flag is lowered, the relays carry on, then the direct path again', async () => {
+    const before = await get('/crash');
+    expect(before.via).toBe('mod_proxy_fcgi');
+    const statuses = new Set<string>();
+    let last: Served | undefined;
+    const deadline = Date.now() + 15_000;
+    for (let n = 0; Date.now() < deadline; n++) {
+      const reply = await httpGet(server.port, `/after-crash/${n}`);
+      // Apache's own 503 page is what a connection to a dead socket gets.
+      const apache = /temporarily unable to service your/.test(reply.body.toString());
+      statuses.add(`${reply.status}${apache ? ' from Apache' : ''}`);
+      if (reply.status !== 200) continue;
+      last = JSON.parse(reply.body.toString()) as Served;
+      if (last.via === 'mod_proxy_fcgi' && last.started !== before.started) break;
+    }
+    // 503 is the crash guard's stand-in during its back-off; nothing may fail the way a dead socket would.
+    expect(
+      [...statuses].filter((status) => status !== '200' && status !== '503'),
+      server.errorLog(),
+    ).toEqual([]);
+    expect(last).toMatchObject({ via: 'mod_proxy_fcgi' });
+    expect(last?.started).not.toBe(before.started);
+    expect(readFileSync(join(site, 'logs', 'app.log'), 'utf8')).toContain('crashed on purpose');
+  });
+
+  it("opens no direct path in a folder another local user made first, where the owner's 777 let them", async () => {
+    const alive = await get('/before-squat');
+    process.kill(alive.pid, 'SIGKILL');
+    expect(await waitUntil(() => !existsSync(flag()), 5_000)).toBe(true);
+    const folder = join(site, '.libfcgi-proxy');
+    rmSync(folder, { recursive: true, force: true });
+    chmodSync(site, 0o777);
+    try {
+      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'mkdir', '-m', '777', folder]);
+      const replies = [await get('/squat/1'), await get('/squat/2')];
+      expect(replies.map((reply) => reply.via)).toEqual(['mod_fcgid', 'mod_fcgid']);
+      expect(existsSync(join(folder, 'app.sock'))).toBe(false);
+      expect(readFileSync(join(site, 'logs', 'app.log'), 'utf8')).toContain(
+        `libfcgi: no direct path for the web server (mod_proxy_fcgi): listen on the proxy socket failed: EACCES`,
+      );
+    } finally {
+      chmodSync(site, 0o755);
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('serves through the relays as before when a full disk keeps its flag from being written', async () => {
