@@ -84,7 +84,9 @@ describe('a relayed site under spawn-fcgi -F 4', () => {
     expect(Math.max(...retryAfters)).toBeGreaterThanOrEqual(2); // the back-off grew (1, 2, 4 s… by the log)
     expect(polling.mostAtOnce()).toBe(1);
     expect([...polling.nodesSeen]).toEqual([node]);
-    expect(share, 'share of a core the crash loop used').toBeLessThan(0.2);
+    // A loop without the back-off takes most of a core (each start costs 100-200 ms of it); this one measured
+    // 0.15-0.20 here, more on a machine busy with other suites.
+    expect(share, 'share of a core the crash loop used').toBeLessThan(0.35);
     expect(tookFix).toBeLessThan(4000);
     console.log(`crash loop under relays: ${share.toFixed(3)} of a core; the fix served ${tookFix} ms after the touch`);
   });
