@@ -81,7 +81,7 @@ export interface ScanVerdict {
 
 export interface NativeAddon {
   setErrorClass(errorClass: typeof FcgiError): void;
-  listenTcp(host: string, port: number, backlog: number): { fd: number; port: number };
+  listenTcp(host: string, port: number, backlog: number, reusePort?: boolean): { fd: number; port: number };
   /** seqpacket: a SOCK_SEQPACKET socket, as relays' control socket is (native/event_loop/relay_listener.h). */
   listenUnix(path: string, backlog: number, seqpacket?: boolean): number;
   isListeningSocket(fd: number): boolean;

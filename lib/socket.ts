@@ -18,6 +18,7 @@ export function isCGI(): boolean {
   // Where the package has no addon for the machine (a laptop on macOS or Windows), no web server can have started it
   // as FastCGI: the app runs as it is, and only an attempt to serve says why not.
   if (!hasAddon()) return true;
+  if (systemdSockets().length > 0) return false; // started by systemd's socket activation, fd 0 aside
   return !native().isListeningSocket(FCGI_LISTENSOCK_FILENO);
 }
 
@@ -39,6 +40,12 @@ export interface SocketOptions {
   host?: string;
   /** The listen() backlog. Default 511, as node:net. */
   backlog?: number;
+  /**
+   * For TCP: bind with SO_REUSEPORT, as node:net's option, so that several processes listen on the port and the
+   * kernel spreads connections over them. Default: true in a node:cluster worker (PM2's cluster mode runs those),
+   * where node:http shares the primary's socket and each worker's createServer().listen(port) must work the same.
+   */
+  reusePort?: boolean;
   /** For a Unix socket: make it readable by all users, as node:net's option (default: as the umask allows). */
   readableAll?: boolean;
   /**
@@ -47,6 +54,34 @@ export interface SocketOptions {
    */
   writableAll?: boolean;
 }
+
+/** The first socket systemd passes (SD_LISTEN_FDS_START). */
+const systemdFirstFd = 3;
+/** systemdSockets(), once read: the variables are gone after that. */
+let activated: number[] | undefined;
+
+/**
+ * The listening sockets systemd's socket activation passed this process (a `.socket` unit, or systemd-socket-activate):
+ * fds 3, 4, … as LISTEN_FDS counts them, when LISTEN_PID names this process; none otherwise. The variables are removed
+ * once read, as sd_listen_fds(1) does, so that a child process does not take the sockets for its own.
+ */
+export function systemdSockets(): number[] {
+  if (activated !== undefined) return activated;
+  const { LISTEN_PID: pid, LISTEN_FDS: count } = process.env;
+  if (pid === undefined || count === undefined || Number(pid) !== process.pid) return (activated = []);
+  delete process.env.LISTEN_PID;
+  delete process.env.LISTEN_FDS;
+  delete process.env.LISTEN_FDNAMES;
+  const fds = Array.from({ length: Math.max(0, Number(count) || 0) }, (_, i) => systemdFirstFd + i);
+  return (activated = fds.filter((fd) => native().isListeningSocket(fd)));
+}
+
+/**
+ * Whether this process is a node:cluster worker. (Node removes NODE_UNIQUE_ID, which tells one, from the environment
+ * at start; node:cluster is loaded already there, and only a TCP listen asks, never a process a web server spawned.)
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const inClusterWorker = (): boolean => (require('node:cluster') as typeof import('node:cluster').default).isWorker;
 
 /** Opens a listening socket on a Unix path or a TCP port; listen() and createServer().listen() share it. */
 export function openSocket(options: SocketOptions): OpenedSocket {
@@ -70,7 +105,7 @@ export function openSocket(options: SocketOptions): OpenedSocket {
   }
   const host = options.host === undefined || options.host === 'localhost' ? '127.0.0.1' : options.host;
   if (isIP(host) === 0) throw new TypeError(`listen: host must be an IP address or 'localhost', got '${host}'`);
-  const { fd, port } = native().listenTcp(host, options.port, backlog);
+  const { fd, port } = native().listenTcp(host, options.port, backlog, options.reusePort ?? inClusterWorker());
   return { fd, host, port };
 }
 

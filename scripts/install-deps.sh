@@ -12,6 +12,7 @@ packages=(
   apache2-suexec-pristine             # Apache running apps as their owner, as shared hosts do
   caddy                               # and Caddy, whose fastcgi transport sends CONTENT_LENGTH=-1 for chunked uploads
   h2o                                 # and H2O, whose fastcgi.spawn starts the app once and never again
+  systemd                             # systemd-socket-activate and systemd-analyze, for socket activation
   clang-format                        # C++ formatting check
   valgrind                            # leak checks of the native layer
   dpkg-dev                            # apt-get source libfcgi, for the prebuilt binary (scripts/build-prebuilt.sh)

@@ -27,6 +27,7 @@ import {
   isCGI,
   openSocket,
   type SocketOptions,
+  systemdSockets,
 } from '../socket';
 
 export interface ListenOptions extends RequestLimits, LifecycleOptions, SocketOptions, AdmissionOptions {}
@@ -190,7 +191,13 @@ class DefaultSource {
             'for the accept() loop, write the launcher with `libfcgi init --no-relay`',
         );
       }
-      if (isCGI()) this.#cgi = 'pending';
+      const activated = systemdSockets();
+      if (activated.length > 1) {
+        // One request at a time cannot wait on several sockets: the first is served, and the unit should pass one.
+        process.stderr.write(`libfcgi: systemd passed ${activated.length} sockets; accept() serves the first only\n`);
+      }
+      if (activated.length > 0) this.#listener = new Listener(activated[0] as number);
+      else if (isCGI()) this.#cgi = 'pending';
       else this.#listener = new Listener(FCGI_LISTENSOCK_FILENO);
     }
     if (this.#listener !== null) return this.#listener.accept();

@@ -21,6 +21,7 @@ import {
   isCGI,
   openSocket,
   type SocketOptions,
+  systemdSockets,
 } from '../socket';
 import { native } from '../native';
 import { reportStartedIfChecking } from '../restart/start-check';
@@ -115,7 +116,8 @@ export class Server extends EventEmitter {
   readonly #limits: Required<RequestLimits>;
   readonly #lifecycleOptions: LifecycleOptions;
   #lifecycle: ServerLifecycle | null = null;
-  #loop: LoopBridge | null = null;
+  /** One loop per listening socket: one, or each that systemd passed. */
+  #loops: LoopBridge[] = [];
   /** Under relays (lib/relay): the sockets they handed over, each served by a loop of its own. */
   #relayHub: RelayHub | null = null;
   /** Under relays, where the web server runs as another user: its direct path (lib/relay/proxy-socket.ts). */
@@ -126,6 +128,8 @@ export class Server extends EventEmitter {
   #relaysClosed = false;
   #fd = -1;
   #ownsFd = false;
+  /** The sockets systemd passed (lib/socket.ts), when it started the process. */
+  #activated: number[] = [];
   #path: string | undefined;
   #address: Address = null;
   #closing = false;
@@ -188,7 +192,7 @@ export class Server extends EventEmitter {
     }
     if (callback) this.once('close', callback);
     this.#closing = true;
-    this.#loop?.close();
+    for (const loop of this.#loops) loop.close();
     if (this.#proxy !== null) {
       // New requests go through the relays, to whichever process serves next. Those Apache sent this way just before
       // may sit in the socket's queue, which closing it would reset (a 503): they are taken a moment longer.
@@ -216,13 +220,13 @@ export class Server extends EventEmitter {
 
   /** Whether waiting for requests keeps the process alive (it does by default, as with net.Server). */
   ref(): this {
-    this.#loop?.ref();
+    for (const loop of this.#loops) loop.ref();
     this.#relayHub?.ref();
     return this;
   }
 
   unref(): this {
-    this.#loop?.unref();
+    for (const loop of this.#loops) loop.unref();
     this.#relayHub?.unref();
     return this;
   }
@@ -274,6 +278,8 @@ export class Server extends EventEmitter {
         opened.host !== undefined && opened.port !== undefined
           ? { address: opened.host, family: isIP(opened.host) === 6 ? 'IPv6' : 'IPv4', port: opened.port }
           : (opened.path ?? null);
+    } else if (options.fd === undefined && (this.#activated = systemdSockets()).length > 0) {
+      this.#fd = this.#activated[0] as number; // socket activation: the .socket unit's, not the web server's
     } else {
       this.#fd = options.fd ?? FCGI_LISTENSOCK_FILENO;
       const relaySocket = relaySocketPath();
@@ -291,8 +297,14 @@ export class Server extends EventEmitter {
       (then) => this.close(then),
     );
     this.#lifecycle.start();
-    this.#loop = this.#newLoop(this.#fd, () => this.#closed());
-    this.#loop.start();
+    const fds = this.#activated.length > 0 ? this.#activated : [this.#fd];
+    let open = fds.length;
+    this.#loops = fds.map((fd) =>
+      this.#newLoop(fd, () => {
+        if (--open === 0) this.#closed();
+      }),
+    );
+    for (const loop of this.#loops) loop.start();
   }
 
   /**
@@ -470,7 +482,8 @@ export class Server extends EventEmitter {
     this.#activity?.dispose();
     this.#statusSocket?.close();
     this.#statusSocket = null;
-    this.#loop = null;
+    this.#loops = [];
+    this.#activated = [];
     this.#relayHub = null;
     this.#proxy = null;
     this.#proxyTried = false;

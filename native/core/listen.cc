@@ -27,12 +27,17 @@ void CloseKeepingErrno(int fd) {
 }
 
 int BindAndListen(Napi::Env env, int family, const sockaddr* address, socklen_t length, int backlog,
-                  int type = SOCK_STREAM) {
+                  int type = SOCK_STREAM, bool reusePort = false) {
   int fd = socket(family, type | SOCK_CLOEXEC, 0);
   if (fd < 0) throw MakeError(env, "socket", errno);
   if (family != AF_UNIX) {
     int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    // Each process of a cluster binds the port itself, and the kernel spreads new connections over them.
+    if (reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) {
+      CloseKeepingErrno(fd);
+      throw MakeError(env, "setsockopt SO_REUSEPORT", errno);
+    }
   }
   if (bind(fd, address, length) != 0) {
     CloseKeepingErrno(fd);
@@ -50,8 +55,9 @@ int BindAndListen(Napi::Env env, int family, const sockaddr* address, socklen_t 
 Napi::Value ListenTcp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber()) {
-    ThrowTypeError(env, "listenTcp(host, port, backlog) expects a string and two numbers");
+    ThrowTypeError(env, "listenTcp(host, port, backlog[, reusePort]) expects a string and two numbers");
   }
+  bool reusePort = info.Length() > 3 && info[3].ToBoolean().Value();
   std::string host = info[0].As<Napi::String>().Utf8Value();
   int port = info[1].As<Napi::Number>().Int32Value();
   int backlog = info[2].As<Napi::Number>().Int32Value();
@@ -73,7 +79,7 @@ Napi::Value ListenTcp(const Napi::CallbackInfo& info) {
     throw MakeError(env, "inet_pton", EINVAL);
   }
 
-  int fd = BindAndListen(env, family, reinterpret_cast<sockaddr*>(&storage), length, backlog);
+  int fd = BindAndListen(env, family, reinterpret_cast<sockaddr*>(&storage), length, backlog, SOCK_STREAM, reusePort);
   // With port 0 the kernel picks the port: read it back so the caller can tell a web server where to connect.
   length = sizeof(storage);
   getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length);

@@ -5,7 +5,7 @@
 
 namespace fcgi {
 
-// JS: listenTcp(host: string, port: number, backlog: number) -> { fd, port }
+// JS: listenTcp(host: string, port: number, backlog: number, reusePort = false) -> { fd, port }
 Napi::Value ListenTcp(const Napi::CallbackInfo& info);
 // JS: listenUnix(path: string, backlog: number, seqpacket = false) -> fd (SOCK_SEQPACKET: relays' control socket)
 Napi::Value ListenUnix(const Napi::CallbackInfo& info);

@@ -165,6 +165,21 @@ export async function spawnFcgiApp(script: string, options: SpawnOptions = {}): 
   return app;
 }
 
+/**
+ * Runs `node script` under systemd-socket-activate, as a `.socket` unit would start it: a listening socket on each of
+ * the TCP ports, as fds 3, 4, … with LISTEN_FDS and LISTEN_PID set.
+ */
+export async function socketActivatedApp(script: string, ports: number[], env: Record<string, string> = {}) {
+  const listen = ports.flatMap((port) => ['-l', `127.0.0.1:${port}`]);
+  const child = spawn('systemd-socket-activate', [...listen, ...nodeCommand(script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const app = track(child, { host: '127.0.0.1', port: ports[0] as number });
+  await waitUntilConnectable(app.address, app);
+  return app;
+}
+
 /** Runs `node script` with the environment given and no socket: the script opens its own (LISTEN=…). */
 export async function startListeningApp(
   script: string,

@@ -40,7 +40,14 @@ describe('documentation examples', () => {
 });
 
 describe('deployment pages', () => {
-  const pages = ['docs/apache.md', 'docs/caddy.md', 'docs/h2o.md', 'docs/lighttpd.md', 'docs/nginx.md'];
+  const pages = [
+    'docs/apache.md',
+    'docs/caddy.md',
+    'docs/h2o.md',
+    'docs/lighttpd.md',
+    'docs/nginx.md',
+    'docs/systemd.md',
+  ];
   const embedded = pages.flatMap((page) =>
     [...readFileSync(join(repoRoot, page), 'utf8').matchAll(/^<!-- file: (\S+) -->\n\n?```\w*\n([\s\S]*?)^```$/gm)].map(
       (match) => ({ page, file: match[1] as string, text: match[2] as string }),

@@ -1,13 +1,81 @@
 // Listening sockets the app opens itself, bind failures as errors, and FCGI_WEB_SERVER_ADDRS.
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fcgiRequest, parseCgiResponse } from '../../lib/client/client';
+import { type FcgiAddress, fcgiRequest, parseCgiResponse } from '../../lib/client/client';
 import { FcgiError, listen } from '../../lib/index';
-import { fixture, freePort, repoRoot, spawnFcgiApp, startListeningApp, stopAll, tempDir } from '../helpers/apps';
+import {
+  fixture,
+  freePort,
+  repoRoot,
+  socketActivatedApp,
+  spawnFcgiApp,
+  startListeningApp,
+  stopAll,
+  tempDir,
+} from '../helpers/apps';
+import { waitUntil } from '../helpers/wait';
 
 afterEach(stopAll);
+
+describe('createServer().listen(port) in node:cluster workers', () => {
+  it('serves in every worker (SO_REUSEPORT), and in the others when one is killed', async () => {
+    const port = await freePort();
+    const env = { PORT: String(port), WORKERS: '2' };
+    const app = await startListeningApp(fixture('cluster-app.js'), { host: '127.0.0.1', port }, env);
+    const ask = async (): Promise<number> => {
+      const response = await fcgiRequest(app.address, { REQUEST_URI: '/' });
+      return Number(parseCgiResponse(response.stdout).body.toString());
+    };
+    const pids = new Set<number>();
+    const both = await waitUntil(async () => pids.add(await ask()).size === 2, 10_000, 0);
+    expect(both, `only ${[...pids].join(', ')} answered:\n${app.output()}`).toBe(true);
+
+    const [victim, survivor] = [...pids] as [number, number];
+    process.kill(victim, 'SIGKILL');
+    expect(await waitUntil(() => app.output().includes(`worker ${victim} ended (SIGKILL)`))).toBe(true);
+    const after = await Promise.all(Array.from({ length: 20 }, () => ask()));
+    expect(new Set(after)).toEqual(new Set([survivor]));
+  });
+});
+
+describe('systemd socket activation (systemd-socket-activate, as a .socket unit starts the app)', () => {
+  const ask = async (address: FcgiAddress, uri = '/'): Promise<string> =>
+    parseCgiResponse((await fcgiRequest(address, { REQUEST_URI: uri })).stdout).body.toString();
+
+  it('serves every socket passed to createServer().listen(), in one process, and hides LISTEN_* from children', async () => {
+    const ports = [await freePort(), await freePort()];
+    const app = await socketActivatedApp(fixture('activated-app.js'), ports);
+    const answers = await Promise.all(ports.map((port) => ask({ host: '127.0.0.1', port })));
+    const seen = answers.map((answer) => JSON.parse(answer) as { pid: number; listenFds: string | null });
+    expect(seen.map((answer) => answer.pid)).toEqual([app.child.pid, app.child.pid]);
+    expect(seen.map((answer) => answer.listenFds)).toEqual([null, null]);
+  });
+
+  it("has docs/systemd.md's unit files pass systemd-analyze verify", () => {
+    const dir = tempDir();
+    for (const unit of ['myapp.socket', 'myapp.service']) {
+      const text = readFileSync(join(repoRoot, 'test', 'servers', unit), 'utf8');
+      // The node this machine has, wherever it is installed: verify checks that ExecStart's program exists.
+      writeFileSync(join(dir, unit), text.replace('/usr/bin/node', process.execPath));
+    }
+    const verify = spawnSync('systemd-analyze', ['verify', './myapp.socket', './myapp.service'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(verify.status, verify.stderr).toBe(0);
+  });
+
+  it('serves the socket passed to the accept() loop', async () => {
+    const [port] = [await freePort()];
+    await socketActivatedApp(fixture('sync-app.js'), [port as number]);
+    expect(JSON.parse(await ask({ host: '127.0.0.1', port: port as number }, '/role'))).toMatchObject({
+      role: 'responder',
+    });
+  });
+});
 
 describe('listen()', () => {
   it('serves requests on a TCP port of its own', async () => {
