@@ -124,7 +124,13 @@ int AcceptConnection(int listenFd, const AllowList& allow, const StopWhen& stop)
       if (IsTransientAcceptError(errno)) continue;
       return -errno;
     }
-    if (!AdmitConnection(fd, peer, allow)) continue;
+    if (!AdmitConnection(fd, peer, allow)) {
+      // One line on stderr, as createServer reports it where nothing listens for 'clientError' (lib/limits.ts).
+      std::string line = "libfcgi: refused a request: " + AddressRefusal(peer) + "\n";
+      ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
+      (void)ignored;
+      continue;
+    }
     // The listening socket may be non-blocking (libuv sets O_NONBLOCK on fds it touched) and accept4 does not
     // inherit that flag on Linux, so the connection blocks as libfcgi's streams expect.
     return fd;

@@ -61,6 +61,20 @@ bool AllowList::Allows(const sockaddr_storage& peer) const {
   return true;  // Unix sockets: only local processes can connect, and the list names IP addresses.
 }
 
+std::string PeerAddress(const sockaddr_storage& peer) {
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (peer.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, text, sizeof(text));
+  } else if (peer.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, text, sizeof(text));
+  }
+  return text;
+}
+
+std::string AddressRefusal(const sockaddr_storage& peer) {
+  return "a connection from " + PeerAddress(peer) + ", which webServerAddrs (FCGI_WEB_SERVER_ADDRS) does not list";
+}
+
 bool AdmitConnection(int fd, const sockaddr_storage& peer, const AllowList& allow) {
   if (!allow.Allows(peer)) {
     close(fd);

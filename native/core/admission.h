@@ -27,6 +27,12 @@ class AllowList {
 // list refuses the peer, else turn Nagle off on TCP (records are written whole; Nagle would only delay the last one).
 bool AdmitConnection(int fd, const sockaddr_storage& peer, const AllowList& allow);
 
+// The peer's address as text ("203.0.113.7", "::1"), for the line that says a connection was refused.
+std::string PeerAddress(const sockaddr_storage& peer);
+
+// Why AdmitConnection refused peer, as both serving modes report it.
+std::string AddressRefusal(const sockaddr_storage& peer);
+
 // Whether a Unix peer runs as one of uids (SO_PEERCRED); every peer passes when uids is empty, and every TCP peer.
 // peerUid receives the peer's uid, or -1 when it could not be read (which refuses it).
 bool AllowsPeerUid(int fd, const sockaddr_storage& peer, const std::vector<uid_t>& uids, long* peerUid);

@@ -145,7 +145,10 @@ void LoopServer::AcceptConnections() {
       }
       return;  // EAGAIN: another process took it, or none is left
     }
-    if (!AdmitConnection(fd, peer, allow_)) continue;
+    if (!AdmitConnection(fd, peer, allow_)) {
+      OnRefused(EACCES, AddressRefusal(peer));
+      continue;
+    }
     long peerUid = -1;
     if (!AllowsPeerUid(fd, peer, webServerUids_, &peerUid)) {
       close(fd);

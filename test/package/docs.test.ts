@@ -46,6 +46,7 @@ describe('deployment pages', () => {
     'docs/h2o.md',
     'docs/lighttpd.md',
     'docs/nginx.md',
+    'docs/scaling.md',
     'docs/systemd.md',
   ];
   const embedded = pages.flatMap((page) =>
