@@ -3,32 +3,15 @@
 // one), and through mod_fcgid's relays, which start it, otherwise. Only Apache's user reaches that socket.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  utimesSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stopAll, tempDir } from '../helpers/apps';
+import { stopAll } from '../helpers/apps';
+import { hostingAccount, type HostingAccount } from '../helpers/hosting-account';
 import { waitUntil } from '../helpers/wait';
-import {
-  canPlayUser,
-  libfcgiFiles,
-  packPackage,
-  pathWithoutCompiler,
-  UnprivilegedUser,
-  hasSuexec,
-  suexecRoot,
-} from '../helpers/unprivileged';
-import { httpGet, startWebServer, type WebServer } from '../helpers/webservers';
+import { canPlayUser, UnprivilegedUser, hasSuexec } from '../helpers/unprivileged';
+import { httpGet, type WebServer } from '../helpers/webservers';
 import { findProcesses, isRelay } from '../helpers/processes';
 
 const hasProxyFcgi = existsSync('/usr/lib/apache2/modules/mod_proxy_fcgi.so');
@@ -88,6 +71,7 @@ interface Served {
 }
 
 describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with mod_proxy_fcgi loaded', () => {
+  let account: HostingAccount;
   let user: UnprivilegedUser;
   let home = '';
   let site = '';
@@ -99,50 +83,37 @@ describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with
     return JSON.parse(reply.body.toString()) as Served;
   };
   const flag = (): string => join(site, '.libfcgi-proxy', 'live');
+  /** Kills the site's Node process (its relays lower the flag) and removes the direct path's folder; returns it. */
+  const killNodeAndClearFolder = async (path: string): Promise<string> => {
+    const alive = await get(path);
+    process.kill(alive.pid, 'SIGKILL');
+    expect(await waitUntil(() => !existsSync(flag()), 5_000)).toBe(true);
+    const folder = join(site, '.libfcgi-proxy');
+    rmSync(folder, { recursive: true, force: true });
+    return folder;
+  };
   const nodesOfSite = (): number[] =>
     findProcesses((args) => args.some((arg) => arg.endsWith('app.fcgi')))
       .filter((process) => process.uid === user.uid && !isRelay(process))
       .map((process) => process.pid);
 
   beforeAll(async () => {
-    const scratch = tempDir();
-    chmodSync(scratch, 0o755);
-    const tarball = packPackage(scratch);
-    home = join(suexecRoot, `libfcgi-proxy-${process.pid}`);
-    rmSync(home, { recursive: true, force: true });
-    user = UnprivilegedUser.create(`libfcgi-p${process.pid}`, home, scratch);
-    const node = join(home, '.local', 'bin', 'node');
-    mkdirSync(join(home, '.local', 'bin'), { recursive: true });
-    copyFileSync(process.execPath, node);
+    account = hostingAccount('proxy');
+    ({ user, home } = account);
     site = join(home, 'site');
     mkdirSync(site);
     writeFileSync(join(site, 'package.json'), JSON.stringify({ name: 'site', private: true }));
     writeFileSync(join(site, 'app.js'), app('v1'));
-    copyFileSync(tarball, join(home, 'libfcgi.tgz'));
-    user.own(home);
-    chmodSync(home, 0o755);
-    chmodSync(node, 0o755);
-    const { dev, runtime } = libfcgiFiles();
-    const env = {
-      HOME: home,
-      PATH: pathWithoutCompiler(join(scratch, 'bin'), node),
-      npm_config_cache: join(home, '.npm'),
-    };
+    user.own(site);
     for (const command of ['npm install --no-audit --no-fund ../libfcgi.tgz', 'node_modules/.bin/libfcgi init .']) {
-      const argv = user.argv([...dev, ...runtime], env, ['sh', '-c', `cd ${site} && ${command}`]);
-      const result = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', timeout: 240_000 });
-      if (result.status !== 0) throw new Error(`'${command}' failed:\n${result.stdout}${result.stderr}`);
+      account.shell(site, command);
     }
-    server = await startWebServer('apache', 'apache-suexec-proxy.conf', { SITE: site, USER: user.name }, (run) => {
-      mkdirSync(join(run, 'fcgid'));
-      chmodSync(join(run, 'fcgid'), 0o777);
-    });
+    server = await account.startApache('apache-suexec-proxy.conf', site);
   }, 400_000);
 
   afterAll(async () => {
     await stopAll();
-    user?.remove();
-    if (home) rmSync(home, { recursive: true, force: true });
+    account?.remove();
   });
 
   it('serves through mod_proxy_fcgi once the Node process the relays started runs, in that one process', async () => {
@@ -309,11 +280,7 @@ describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with
   });
 
   it("opens no direct path in a folder another local user made first, where the owner's 777 let them", async () => {
-    const alive = await get('/before-squat');
-    process.kill(alive.pid, 'SIGKILL');
-    expect(await waitUntil(() => !existsSync(flag()), 5_000)).toBe(true);
-    const folder = join(site, '.libfcgi-proxy');
-    rmSync(folder, { recursive: true, force: true });
+    const folder = await killNodeAndClearFolder('/before-squat');
     chmodSync(site, 0o777);
     try {
       execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'mkdir', '-m', '777', folder]);
@@ -330,11 +297,7 @@ describe.skipIf(!canPlayUser || !hasSuexec || !hasProxyFcgi)('a shared host with
   });
 
   it('serves through the relays as before when a full disk keeps its flag from being written', async () => {
-    const alive = await get('/before-full');
-    process.kill(alive.pid, 'SIGKILL');
-    expect(await waitUntil(() => !existsSync(flag()), 5_000)).toBe(true);
-    const folder = join(site, '.libfcgi-proxy');
-    rmSync(folder, { recursive: true, force: true });
+    const folder = await killNodeAndClearFolder('/before-full');
     mkdirSync(folder);
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=16k,mode=0711,uid=${user.uid},gid=${user.gid}`, 'tmpfs', folder]);
     try {

@@ -4,34 +4,16 @@
 // mod_fcgid through suexec (Debian's apache2-suexec-pristine) with the overrides and the defaults of a shared host:
 // clean URLs, static files, what must not be served, uploads, errors, where console output goes, a redeploy, and a
 // start-up that fails.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  utimesSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stopAll, tempDir } from '../helpers/apps';
+import { stopAll } from '../helpers/apps';
+import { hostingAccount, type HostingAccount } from '../helpers/hosting-account';
 import { waitUntil } from '../helpers/wait';
-import {
-  canPlayUser,
-  libfcgiFiles,
-  nodeHeadersDir,
-  packPackage,
-  pathWithoutCompiler,
-  UnprivilegedUser,
-  hasSuexec,
-  suexecRoot,
-} from '../helpers/unprivileged';
-import { httpGet, startWebServer, type HttpResult, type WebServer } from '../helpers/webservers';
+import { canPlayUser, UnprivilegedUser, hasSuexec } from '../helpers/unprivileged';
+import { httpGet, type HttpResult, type WebServer } from '../helpers/webservers';
 import { findProcesses, isRelay } from '../helpers/processes';
 
 /** The user's Express app as they wrote it for node:http (server.js, ending in its own listen); VERSION tells a deploy. */
@@ -100,6 +82,7 @@ const json = (reply: HttpResult): Record<string, unknown> =>
   JSON.parse(reply.body.toString()) as Record<string, unknown>;
 
 describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm install to a live Express app', () => {
+  let account: HostingAccount;
   let user: UnprivilegedUser;
   let home = '';
   let site = '';
@@ -109,39 +92,12 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
   let initOutput = '';
 
   beforeAll(async () => {
-    const scratch = tempDir();
-    chmodSync(scratch, 0o755);
-    const tarball = packPackage(scratch);
-    home = join(suexecRoot, `libfcgi-user-${process.pid}`);
-    rmSync(home, { recursive: true, force: true });
-    user = UnprivilegedUser.create(`libfcgi-u${process.pid}`, home, scratch);
-    // Node where such users have it: in their home, on no PATH Apache or suexec has.
-    node = join(home, '.local', 'bin', 'node');
-    mkdirSync(join(home, '.local', 'bin'), { recursive: true });
-    copyFileSync(process.execPath, node);
-    chmodSync(node, 0o755);
+    account = hostingAccount('user');
+    ({ user, home, node } = account);
     mkdirSync(join(home, 'tools'));
-    copyFileSync(tarball, join(home, 'libfcgi.tgz'));
-    user.own(home);
-    chmodSync(home, 0o755);
-
+    user.own(join(home, 'tools'));
     // Their shell: their node first, no compiler; and no libfcgi anywhere on the system.
-    const { dev, runtime } = libfcgiFiles();
-    const hidden = [...dev, ...runtime];
-    const path = pathWithoutCompiler(join(scratch, 'bin'), node);
-    const shell = (cwd: string, command: string): string => {
-      const env = {
-        HOME: home,
-        PATH: path,
-        npm_config_nodedir: nodeHeadersDir(),
-        npm_config_cache: join(home, '.npm'),
-      };
-      const argv = user.argv(hidden, env, ['sh', '-c', `cd ${cwd} && ${command}`]);
-      const result = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', timeout: 240_000 });
-      const output = `${result.stdout}${result.stderr}`;
-      if (result.status !== 0) throw new Error(`'${command}' failed (${result.status}):\n${output}`);
-      return output;
-    };
+    const shell = account.shell;
     const npmInstall = 'npm install --no-audit --no-fund';
     // docs/shared-hosting.md: `npx libfcgi init ~/myapp`, then `npm install` in it. npx would fetch the package from
     // the registry; here it comes from the tarball, installed once into a folder of tools.
@@ -164,16 +120,12 @@ describe.skipIf(!canPlayUser || !hasSuexec)('a shared-hosting user, from npm ins
     user.own(site);
     shell(site, 'chmod 644 server.js public_html/robots.txt');
 
-    server = await startWebServer('apache', 'apache-suexec.conf', { SITE: site, USER: user.name }, (run) => {
-      mkdirSync(join(run, 'fcgid'));
-      chmodSync(join(run, 'fcgid'), 0o777); // mod_fcgid binds the apps' sockets there as www-data
-    });
+    server = await account.startApache('apache-suexec.conf', site);
   }, 400_000);
 
   afterAll(async () => {
     await stopAll();
-    user?.remove();
-    if (home) rmSync(home, { recursive: true, force: true });
+    account?.remove();
   });
 
   it('installs without root, a compiler or libfcgi, from the prebuilt binary', () => {
