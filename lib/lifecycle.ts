@@ -23,7 +23,10 @@ export interface LifecycleOptions {
    * Default 0.
    */
   idleTimeout?: number;
-  /** Handle SIGTERM: stop accepting, finish the requests in flight, exit 0. Default true. */
+  /**
+   * Handle SIGTERM: stop accepting, finish the requests in flight, exit 0. Under PM2, which stops processes with
+   * SIGINT (a reload, a restart, a stop), SIGINT is handled the same way by createServer(). Default true.
+   */
   handleSignals?: boolean;
   /** The grace period after SIGTERM, in milliseconds, before the process exits anyway; 0 for none. Default 10000. */
   shutdownTimeout?: number;
@@ -81,7 +84,17 @@ export interface Lifecycle extends Required<LifecycleOptions> {
 
 /** Why an app stopped serving by itself. */
 /** relaysGone: the relays that handed this process their sockets have all exited (see lib/relay). */
-export type StopReason = 'SIGTERM' | 'maxRequests' | 'idleTimeout' | 'parentExited' | 'scriptChanged' | 'relaysGone';
+/**
+ * The signals that ask a createServer() process to stop: SIGTERM (mod_fcgid, lighttpd, systemd, docker) and, in a
+ * process PM2 runs (PM2_HOME and pm_id in its environment), PM2's own kill signal, SIGINT.
+ */
+export function stopSignals(): Array<'SIGTERM' | 'SIGINT'> {
+  const { PM2_HOME, pm_id: pmId } = process.env;
+  return PM2_HOME !== undefined && pmId !== undefined ? ['SIGTERM', 'SIGINT'] : ['SIGTERM'];
+}
+
+export type StopReason =
+  'SIGTERM' | 'SIGINT' | 'maxRequests' | 'idleTimeout' | 'parentExited' | 'scriptChanged' | 'relaysGone';
 
 /** Exit status when the grace period ends with requests still in flight, as if SIGTERM had not been handled. */
 export const forcedExitCode = 143;
@@ -181,12 +194,13 @@ export class ServerLifecycle {
   #checking = false;
   #idleTimer: NodeJS.Timeout | undefined;
   #watchTimer: NodeJS.Timeout | undefined;
-  readonly #onSigterm = (): void => {
+  readonly #signals = stopSignals();
+  readonly #onSignal = (signal: 'SIGTERM' | 'SIGINT'): void => {
     if (this.#stopping) {
-      setCrashGuard(false); // even while a restart drains: SIGTERM ends the process
+      setCrashGuard(false); // even while a restart drains: a second signal ends the process
       process.exit(forcedExitCode);
     }
-    this.stopWith('SIGTERM');
+    this.stopWith(signal);
   };
 
   constructor(lifecycle: Lifecycle, stop: (then: () => void) => void) {
@@ -195,7 +209,7 @@ export class ServerLifecycle {
   }
 
   start(): void {
-    if (this.#lifecycle.handleSignals) process.on('SIGTERM', this.#onSigterm);
+    if (this.#lifecycle.handleSignals) for (const signal of this.#signals) process.on(signal, this.#onSignal);
     this.#armIdleTimer();
     const parent = parentToWatch(this.#lifecycle);
     const script = this.#lifecycle.watchScript ? ScriptWatch.ofThisProcess() : null;
@@ -244,7 +258,7 @@ export class ServerLifecycle {
   dispose(): void {
     clearTimeout(this.#idleTimer);
     clearInterval(this.#watchTimer);
-    process.removeListener('SIGTERM', this.#onSigterm);
+    for (const signal of this.#signals) process.removeListener(signal, this.#onSignal);
   }
 
   #armIdleTimer(): void {

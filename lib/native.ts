@@ -47,6 +47,8 @@ export interface NativeLoopServer {
   writeStderr(serial: number, chunk: string | Uint8Array): boolean | number;
   /** 0, undefined for "not yet" (then a startData dispatch with the code), or an error code. */
   startData(serial: number): number | undefined;
+  /** Serves a connection another listener accepted (a node:cluster primary's): takes a duplicate of fd. */
+  adopt(fd: number): void;
 }
 
 /**

@@ -42,10 +42,16 @@ export interface SocketOptions {
   backlog?: number;
   /**
    * For TCP: bind with SO_REUSEPORT, as node:net's option, so that several processes listen on the port and the
-   * kernel spreads connections over them. Default: true in a node:cluster worker (PM2's cluster mode runs those),
-   * where node:http shares the primary's socket and each worker's createServer().listen(port) must work the same.
+   * kernel spreads connections over them. In a node:cluster worker (PM2's cluster mode runs those), createServer()
+   * shares the primary's socket as node:http does unless this or `exclusive` is set; there the accept loop, which
+   * cannot take connections from the primary, and an exclusive listen bind with SO_REUSEPORT unless this is false.
    */
   reusePort?: boolean;
+  /**
+   * As node:net's: in a node:cluster worker, listen on a socket of this worker's own (SO_REUSEPORT unless reusePort
+   * is false) instead of sharing the primary's. Default false.
+   */
+  exclusive?: boolean;
   /** For a Unix socket: make it readable by all users, as node:net's option (default: as the umask allows). */
   readableAll?: boolean;
   /**
@@ -78,10 +84,11 @@ export function systemdSockets(): number[] {
 
 /**
  * Whether this process is a node:cluster worker. (Node removes NODE_UNIQUE_ID, which tells one, from the environment
- * at start; node:cluster is loaded already there, and only a TCP listen asks, never a process a web server spawned.)
+ * at start; node:cluster is loaded already there, and only a listen asks, never a process a web server spawned.)
  */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const inClusterWorker = (): boolean => (require('node:cluster') as typeof import('node:cluster').default).isWorker;
+export const inClusterWorker = (): boolean =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('node:cluster') as typeof import('node:cluster').default).isWorker;
 
 /** Opens a listening socket on a Unix path or a TCP port; listen() and createServer().listen() share it. */
 export function openSocket(options: SocketOptions): OpenedSocket {

@@ -182,6 +182,11 @@ export class LoopBridge {
     this.#native.start();
   }
 
+  /** Serves a connection accepted elsewhere (lib/cluster-socket.ts); the caller closes its own fd. */
+  adopt(fd: number): void {
+    this.#native.adopt(fd);
+  }
+
   /** Stops accepting and closes idle connections; requests in flight finish. onClose runs once all are gone. */
   close(): void {
     if (this.#closing) return;

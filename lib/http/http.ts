@@ -24,6 +24,7 @@ import {
   systemdSockets,
 } from '../socket';
 import { native } from '../native';
+import { listenShared, sharesClusterSocket } from '../cluster-socket';
 import { reportStartedIfChecking } from '../restart/start-check';
 import { setCrashGuard } from '../restart/crash-guard';
 import { crashCountVariable } from '../restart/command';
@@ -137,6 +138,8 @@ export class Server extends EventEmitter {
   /** What requests are doing, where someone asks (slowRequestMs, `libfcgi status` under relays); else null. */
   #activity: RequestActivity | null = null;
   #statusSocket: NetServer | null = null;
+  /** In a node:cluster worker: node:net's server over the primary's socket, which hands connections over. */
+  #shared: NetServer | null = null;
 
   constructor(options: ServerOptions = {}, listener?: RequestListener) {
     super();
@@ -170,14 +173,15 @@ export class Server extends EventEmitter {
     if (callback) this.once('listening', callback);
     if (this.listening) throw new Error('listen: the server is already listening');
     reportStartedIfChecking();
+    let listeningNow: boolean;
     try {
-      this.#open(options);
+      listeningNow = this.#open(options);
     } catch (error) {
       process.nextTick(() => this.emit('error', error));
       return this;
     }
     this.listening = true;
-    process.nextTick(() => this.emit('listening'));
+    if (listeningNow) process.nextTick(() => this.emit('listening'));
     return this;
   }
 
@@ -192,6 +196,7 @@ export class Server extends EventEmitter {
     }
     if (callback) this.once('close', callback);
     this.#closing = true;
+    this.#shared?.close(); // the primary hands this worker no more connections
     for (const loop of this.#loops) loop.close();
     if (this.#proxy !== null) {
       // New requests go through the relays, to whichever process serves next. Those Apache sent this way just before
@@ -221,12 +226,14 @@ export class Server extends EventEmitter {
   /** Whether waiting for requests keeps the process alive (it does by default, as with net.Server). */
   ref(): this {
     for (const loop of this.#loops) loop.ref();
+    this.#shared?.ref();
     this.#relayHub?.ref();
     return this;
   }
 
   unref(): this {
     for (const loop of this.#loops) loop.unref();
+    this.#shared?.unref();
     this.#relayHub?.unref();
     return this;
   }
@@ -266,9 +273,14 @@ export class Server extends EventEmitter {
     };
   }
 
-  #open(options: ListenOptions): void {
+  /** Opens where requests come from; true when it listens already, false when 'listening' is emitted later. */
+  #open(options: ListenOptions): boolean {
     const lifecycleOptions = { ...this.#lifecycleOptions, ...lifecycleOptionsIn(options) };
     resolveLifecycle(lifecycleOptions, false); // validated before any socket is opened
+    if (sharesClusterSocket(options)) {
+      this.#openShared(options, lifecycleOptions);
+      return false;
+    }
     if (options.path !== undefined || options.port !== undefined) {
       const opened = openSocket(options);
       this.#fd = opened.fd;
@@ -285,11 +297,11 @@ export class Server extends EventEmitter {
       const relaySocket = relaySocketPath();
       if (this.#fd === FCGI_LISTENSOCK_FILENO && relaySocket !== undefined) {
         this.#openRelayed(relaySocket, lifecycleOptions);
-        return;
+        return true;
       }
       if (this.#fd === FCGI_LISTENSOCK_FILENO && isCGI()) {
         this.#serveCgi();
-        return;
+        return true;
       }
     }
     this.#lifecycle = new ServerLifecycle(
@@ -305,6 +317,47 @@ export class Server extends EventEmitter {
       }),
     );
     for (const loop of this.#loops) loop.start();
+    return true;
+  }
+
+  /**
+   * In a node:cluster worker (lib/cluster-socket.ts): one loop with no listener of its own serves the connections the
+   * primary hands over. 'listening', the address and a failure to listen come from node:net.
+   */
+  #openShared(options: ListenOptions, lifecycleOptions: LifecycleOptions): void {
+    this.#lifecycle = new ServerLifecycle(resolveLifecycle(lifecycleOptions, false), (then) => this.close(then));
+    this.#lifecycle.start();
+    let failed = false;
+    const loop = this.#newLoop(-1, () => {
+      if (!failed) this.#closed();
+    });
+    this.#loops = [loop];
+    loop.start();
+    this.#shared = listenShared(options, {
+      connection: (fd) => {
+        try {
+          loop.adopt(fd);
+        } catch (error) {
+          this.#refused(error as FcgiError); // out of descriptors, say: that connection only
+        }
+      },
+      listening: (address) => {
+        this.#address = address;
+        this.emit('listening');
+      },
+      error: (error) => {
+        // As net.Server: a listen that failed leaves the server not listening (listen() may be called again) and
+        // emits 'error' only. No connection came, so the loop closes at once.
+        failed = true;
+        this.#lifecycle?.dispose();
+        this.#lifecycle = null;
+        this.#shared = null;
+        this.#loops = [];
+        this.listening = false;
+        loop.close();
+        this.emit('error', error);
+      },
+    });
   }
 
   /**
@@ -482,6 +535,7 @@ export class Server extends EventEmitter {
     this.#activity?.dispose();
     this.#statusSocket?.close();
     this.#statusSocket = null;
+    this.#shared = null;
     this.#loops = [];
     this.#activated = [];
     this.#relayHub = null;

@@ -47,6 +47,7 @@ Napi::Function LoopServer::Define(Napi::Env env) {
                          InstanceMethod("write", &LoopServer::Write),
                          InstanceMethod("writeStderr", &LoopServer::WriteStderr),
                          InstanceMethod("startData", &LoopServer::StartData),
+                         InstanceMethod("adopt", &LoopServer::Adopt),
                      });
 }
 
@@ -93,10 +94,12 @@ void LoopServer::Start(const Napi::CallbackInfo& info) {
   if (started_) ThrowTypeError(info.Env(), "start() on a server already started");
   // Several processes may wait on one listening socket (spawn-fcgi -F, cluster): the ones that lose a connection to
   // another must not block in accept().
-  int flags = fcntl(listenFd_, F_GETFL);
-  if (flags < 0 || fcntl(listenFd_, F_SETFL, flags | O_NONBLOCK) < 0) throw MakeError(info.Env(), "start", errno);
-  int code = uv_poll_init(loop_, &listenPoll_, listenFd_);
-  if (code != 0) throw MakeError(info.Env(), "start", -code);
+  if (HasListener()) {
+    int flags = fcntl(listenFd_, F_GETFL);
+    if (flags < 0 || fcntl(listenFd_, F_SETFL, flags | O_NONBLOCK) < 0) throw MakeError(info.Env(), "start", errno);
+    int code = uv_poll_init(loop_, &listenPoll_, listenFd_);
+    if (code != 0) throw MakeError(info.Env(), "start", -code);
+  }
   uv_timer_init(loop_, &soonTimer_);
   uv_timer_init(loop_, &acceptPause_);  // while it runs, it stands for the listener: ref()ed as the listener is
   if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&acceptPause_));
@@ -106,6 +109,7 @@ void LoopServer::Start(const Napi::CallbackInfo& info) {
 }
 
 void LoopServer::WatchListener() {
+  if (!HasListener()) return;
   bool want = !closing_ && !acceptPaused_ && (maxInFlight_ <= 0 || static_cast<int>(requests_.size()) < maxInFlight_);
   if (want == listenWatched_) return;
   listenWatched_ = want;
@@ -145,22 +149,44 @@ void LoopServer::AcceptConnections() {
       }
       return;  // EAGAIN: another process took it, or none is left
     }
-    if (!AdmitConnection(fd, peer, allow_)) {
-      OnRefused(EACCES, AddressRefusal(peer));
-      continue;
-    }
-    long peerUid = -1;
-    if (!AllowsPeerUid(fd, peer, webServerUids_, &peerUid)) {
-      close(fd);
-      OnRefused(EACCES, peerUid < 0 ? "a local peer whose user could not be read (SO_PEERCRED)"
-                                    : "a local process of uid " + std::to_string(peerUid) +
-                                          " connected, and webServerUids does not list it");
-      continue;
-    }
-    auto* connection = new Connection(*this, loop_, fd, limits_);
-    connections_.insert(connection);
-    connection->Start();
+    Serve(fd, peer);
   }
+}
+
+void LoopServer::Serve(int fd, const sockaddr_storage& peer) {
+  if (!AdmitConnection(fd, peer, allow_)) {
+    OnRefused(EACCES, AddressRefusal(peer));
+    return;
+  }
+  long peerUid = -1;
+  if (!AllowsPeerUid(fd, peer, webServerUids_, &peerUid)) {
+    close(fd);
+    OnRefused(EACCES, peerUid < 0 ? "a local peer whose user could not be read (SO_PEERCRED)"
+                                  : "a local process of uid " + std::to_string(peerUid) +
+                                        " connected, and webServerUids does not list it");
+    return;
+  }
+  auto* connection = new Connection(*this, loop_, fd, limits_);
+  connections_.insert(connection);
+  connection->Start();
+}
+
+void LoopServer::Adopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) ThrowTypeError(env, "adopt(fd): expected a connected socket's file descriptor");
+  if (!started_ || closing_) ThrowTypeError(env, "adopt(fd) on a server not started, or closing");
+  int fd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) throw MakeError(env, "adopt", errno);
+  int flags = fcntl(fd, F_GETFL);
+  sockaddr_storage peer{};
+  socklen_t length = sizeof(peer);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+      getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) < 0) {
+    int code = errno;
+    close(fd);
+    throw MakeError(env, "adopt", code);
+  }
+  Serve(fd, peer);
 }
 
 void LoopServer::Schedule(Connection& connection) {
@@ -278,7 +304,7 @@ void LoopServer::OnClosed(Connection& connection) {
 void LoopServer::CloseWhenDone() {
   if (!closing_ || closed_ || !connections_.empty()) return;
   closed_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&listenPoll_), nullptr);
+  if (HasListener()) uv_close(reinterpret_cast<uv_handle_t*>(&listenPoll_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&acceptPause_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&soonTimer_), [](uv_handle_t* handle) {
     auto* server = static_cast<LoopServer*>(handle->data);
@@ -312,6 +338,7 @@ void LoopServer::SetRefed(bool refed) {
   refed_ = refed;
   if (started_ && !closed_) {
     for (auto* handle : {reinterpret_cast<uv_handle_t*>(&listenPoll_), reinterpret_cast<uv_handle_t*>(&acceptPause_)}) {
+      if (handle == reinterpret_cast<uv_handle_t*>(&listenPoll_) && !HasListener()) continue;
       if (refed) {
         uv_ref(handle);
       } else {

@@ -35,8 +35,9 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   static Napi::Function Define(Napi::Env env);
   // JS: new LoopServer(listenFd, webServerAddrs, maxInFlight (0: no limit), limits, headParams, dispatch,
   //                    webServerUids)
-  // headParams: the known parameter names (param_names.h) JS reads for every request, besides the HTTP_ header
-  // lines. webServerUids: the user ids a Unix peer may run as (empty: any); another's connection is refused.
+  // listenFd -1: no listener of its own; connections come through adopt(). headParams: the known parameter names
+  // (param_names.h) JS reads for every request, besides the HTTP_ header lines. webServerUids: the user ids a Unix peer
+  // may run as (empty: any); another's connection is refused.
   explicit LoopServer(const Napi::CallbackInfo& info);
   ~LoopServer() override;
 
@@ -66,10 +67,16 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   Napi::Value WriteStderr(const Napi::CallbackInfo& info);
   // startData(serial): 0, undefined for "not yet" (then 'startData' with the code), or an error code.
   Napi::Value StartData(const Napi::CallbackInfo& info);
+  // adopt(fd): serves a connection another listener accepted (a node:cluster primary's, handed over as a node:net
+  // socket); it takes a duplicate of fd, which the caller still closes.
+  void Adopt(const Napi::CallbackInfo& info);
 
   static void OnListenReadable(uv_poll_t* handle, int status, int events);
   static void OnSoon(uv_timer_t* handle);
   void AcceptConnections();
+  // Admits a connection accepted or adopted (webServerAddrs, webServerUids) and serves it; refused, it is closed.
+  void Serve(int fd, const sockaddr_storage& peer);
+  bool HasListener() const { return listenFd_ >= 0; }
   void WatchListener();
   Connection* InFlight(const Napi::CallbackInfo& info);
   void Dispatch(LoopDispatch kind, uint32_t serial, int code, napi_value payload, napi_value rest = nullptr);

@@ -10,6 +10,7 @@ import {
   fixture,
   freePort,
   repoRoot,
+  type RunningApp,
   socketActivatedApp,
   spawnFcgiApp,
   startListeningApp,
@@ -20,24 +21,64 @@ import { waitUntil } from '../helpers/wait';
 
 afterEach(stopAll);
 
-describe('createServer().listen(port) in node:cluster workers', () => {
-  it('serves in every worker (SO_REUSEPORT), and in the others when one is killed', async () => {
-    const port = await freePort();
-    const env = { PORT: String(port), WORKERS: '2' };
-    const app = await startListeningApp(fixture('cluster-app.js'), { host: '127.0.0.1', port }, env);
-    const ask = async (): Promise<number> => {
-      const response = await fcgiRequest(app.address, { REQUEST_URI: '/' });
-      return Number(parseCgiResponse(response.stdout).body.toString());
-    };
+describe('createServer().listen() in node:cluster workers', () => {
+  const pidFrom = async (address: FcgiAddress): Promise<number> => {
+    const response = await fcgiRequest(address, { REQUEST_URI: '/' });
+    return Number(parseCgiResponse(response.stdout).body.toString());
+  };
+  /** The workers' pids, once every one of them has answered. */
+  const bothAnswer = async (address: FcgiAddress, app: RunningApp): Promise<[number, number]> => {
     const pids = new Set<number>();
-    const both = await waitUntil(async () => pids.add(await ask()).size === 2, 10_000, 0);
+    const both = await waitUntil(async () => pids.add(await pidFrom(address)).size === 2, 10_000, 0);
     expect(both, `only ${[...pids].join(', ')} answered:\n${app.output()}`).toBe(true);
+    return [...pids] as [number, number];
+  };
+  /** The workers whose 'listening' the primary heard (what PM2's reload waits for). */
+  const heardListening = (app: RunningApp): number[] =>
+    [...app.output().matchAll(/^worker (\d+) listening on /gm)].map((match) => Number(match[1]));
 
-    const [victim, survivor] = [...pids] as [number, number];
+  it("shares the primary's port as node:http does: every worker serves, the primary hears each 'listening', and the others serve on when one is killed", async () => {
+    const port = await freePort();
+    const address = { host: '127.0.0.1', port };
+    const app = await startListeningApp(fixture('cluster-app.js'), address, { PORT: String(port), WORKERS: '2' });
+    const [victim, survivor] = await bothAnswer(address, app);
+    expect(await waitUntil(() => heardListening(app).length === 2)).toBe(true);
+    expect(new Set(heardListening(app))).toEqual(new Set([victim, survivor]));
+
     process.kill(victim, 'SIGKILL');
     expect(await waitUntil(() => app.output().includes(`worker ${victim} ended (SIGKILL)`))).toBe(true);
-    const after = await Promise.all(Array.from({ length: 20 }, () => ask()));
+    const after = await Promise.all(Array.from({ length: 20 }, () => pidFrom(address)));
     expect(new Set(after)).toEqual(new Set([survivor]));
+  });
+
+  it("shares the primary's Unix socket path, which every worker serves", async () => {
+    const path = join(tempDir(), 'app.sock');
+    const app = await startListeningApp(fixture('cluster-app.js'), { path }, { SOCKET: path, WORKERS: '2' });
+    const pids = await bothAnswer({ path }, app);
+    expect(await waitUntil(() => heardListening(app).length === 2)).toBe(true);
+    expect(new Set(heardListening(app))).toEqual(new Set(pids));
+  });
+
+  it('refuses, in each worker, a connection the primary handed over from an address FCGI_WEB_SERVER_ADDRS does not list', async () => {
+    const port = await freePort();
+    const address = { host: '127.0.0.1', port };
+    const env = { PORT: String(port), WORKERS: '2', FCGI_WEB_SERVER_ADDRS: '127.0.0.1' };
+    const app = await startListeningApp(fixture('cluster-app.js'), address, env);
+    await bothAnswer(address, app);
+    const refused = fcgiRequest({ ...address, localAddress: '127.0.0.2' }, { REQUEST_URI: '/' });
+    await expect(refused).rejects.toThrow();
+    expect(await waitUntil(() => app.output().includes('a connection from 127.0.0.2, which webServerAddrs'))).toBe(
+      true,
+    );
+  });
+
+  it('binds a socket per worker with SO_REUSEPORT when listen() asks for exclusive, and every worker serves', async () => {
+    const port = await freePort();
+    const address = { host: '127.0.0.1', port };
+    const env = { PORT: String(port), WORKERS: '2', EXCLUSIVE: '1' };
+    const app = await startListeningApp(fixture('cluster-app.js'), address, env);
+    await bothAnswer(address, app);
+    expect(heardListening(app)).toEqual([]); // their own sockets: the primary heard nothing
   });
 });
 
