@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeMachine, freePort, sleep, waitForPort } from './harness.mjs';
+import { describeMachine, freePort, nginxConfig, sleep, waitForPort } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -102,19 +102,10 @@ async function main() {
       targets.push({ ...setup, workers, appPort, appPid, port: await freePort() });
     }
   }
-  const config = [
-    'daemon off;',
-    'worker_processes 1;',
-    'user root root;',
-    `pid ${run}/nginx.pid;`,
-    `error_log ${run}/nginx-error.log warn;`,
-    'events { worker_connections 1024; }',
-    'http {',
-    '  access_log off;',
-    ...['client_body', 'fastcgi', 'proxy', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_temp_path ${run}/${kind};`),
-    ...targets.flatMap((target) => nginxBlock(target, target.appPort, target.port)).map((line) => `  ${line}`),
-    '}',
-  ].join('\n');
+  const config = nginxConfig(
+    run,
+    targets.flatMap((target) => nginxBlock(target, target.appPort, target.port)),
+  );
   writeFileSync(join(run, 'nginx.conf'), config);
   const nginx = spawn('nginx', ['-p', run, '-c', join(run, 'nginx.conf')], { stdio: 'inherit' });
   children.push(nginx);

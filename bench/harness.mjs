@@ -78,6 +78,23 @@ export function threadCount(pid) {
 
 export const round1 = (value) => (value === null ? null : Math.round(value * 10) / 10);
 
+/** An nginx configuration for the foreground, its pid, logs and temp files in run, with these http-level lines. */
+export function nginxConfig(run, httpLines) {
+  return [
+    'daemon off;',
+    'worker_processes 1;',
+    'user root root;',
+    `pid ${run}/nginx.pid;`,
+    `error_log ${run}/nginx-error.log warn;`,
+    'events { worker_connections 1024; }',
+    'http {',
+    '  access_log off;',
+    ...['client_body', 'fastcgi', 'proxy', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_temp_path ${run}/${kind};`),
+    ...httpLines.map((line) => `  ${line}`),
+    '}',
+  ].join('\n');
+}
+
 export function describeMachine() {
   return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, kernel: release(), node: process.version };
 }

@@ -14,6 +14,7 @@ import { connectionTables, measureConnections } from './connections.mjs';
 import {
   describeMachine,
   freePort,
+  nginxConfig,
   rssMb as processRssMb,
   sleep,
   spawnFcgi,
@@ -187,19 +188,7 @@ function startNginx(fcgiApps) {
       '  proxy_http_version 1.1; proxy_set_header Connection ""; } }',
     );
   }
-  const config = [
-    'daemon off;',
-    'worker_processes 1;',
-    'user root root;',
-    `pid ${run}/nginx.pid;`,
-    `error_log ${run}/nginx-error.log warn;`,
-    'events { worker_connections 1024; }',
-    'http {',
-    '  access_log off;',
-    ...['client_body', 'fastcgi', 'proxy', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_temp_path ${run}/${kind};`),
-    ...blocks.map((line) => '  ' + line),
-    '}',
-  ].join('\n');
+  const config = nginxConfig(run, blocks);
   writeFileSync(join(run, 'nginx.conf'), config);
   launch('nginx', ['-p', run, '-c', join(run, 'nginx.conf')]);
 }
