@@ -1,12 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
-// The tests that pack the package and install it as a new user compile a C library and the addon, which takes both
-// cores for a while: they run after the others, so that the suites that bound time (concurrency, timeouts) never
-// share the machine with a compiler.
+// The tests that pack the package and install it as a new user compile a C library and the addon, and those that build
+// a framework's app run its bundler, which takes both cores for a while: they run after the others, so that the suites
+// that bound time (concurrency, timeouts) never share the machine with a compiler.
 const installs = [
   'test/package/install.test.ts',
   'test/package/arm64.test.ts',
   'test/webservers/shared-hosting.test.ts',
+  'test/webservers/framework-builds.test.ts', // npm ci and a framework's build
 ];
 
 // Every suite runs with the set-up that keeps a failure about megabytes a short line (test/helpers/setup.ts).

@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { addonCandidates, commandLine, hasAddon, platform } from '../addon-binary';
+import { builtFramework, publishAssets, type Published } from '../framework-assets';
 import { directPathRefusal } from '../relay/proxy-socket';
 import { packageRoot, packageVersion } from './package-info';
 
@@ -171,7 +172,8 @@ const maxShebangPath = 125;
 
 /**
  * The app's entry in an existing project: package.json's main, else the file its start script runs with node, else
- * the first of app.js, server.js, index.js that exists; app.js for a new project.
+ * the server entry of a framework's build (lib/framework-assets.ts), else the first of app.js, server.js, index.js
+ * that exists; app.js for a new project.
  */
 export function projectEntry(dir: string): string {
   let manifest: { main?: unknown; scripts?: { start?: unknown } } = {};
@@ -184,6 +186,8 @@ export function projectEntry(dir: string): string {
   const start = typeof manifest.scripts?.start === 'string' ? manifest.scripts.start : '';
   const started = /(?:^|[\s;&|])node\s+(?:-\S+\s+)*([^\s;&|-][^\s;&|]*)/.exec(start)?.[1];
   if (started !== undefined) return started;
+  const framework = builtFramework(dir);
+  if (framework !== undefined) return framework.entry;
   return ['app.js', 'server.js', 'index.js'].find((file) => existsSync(join(dir, file))) ?? 'app.js';
 }
 
@@ -314,6 +318,10 @@ if (typeof enableCompileCache === 'function') {
     // no cache: slower starts, nothing else
   }
 }
+
+// A framework's build (Next.js, Nuxt, SvelteKit, Astro) has its static files copied here, where Apache serves them
+// itself: again at each start, so that a redeploy's new files are here before its pages are served.
+launch.publishFrameworkAssets(appDir, __dirname);
 
 // Relative paths in the app mean its own folder, as with \`node ${basename(options.app)}\`, not the document root.
 process.chdir(appDir);
@@ -513,13 +521,29 @@ function dependsOnLibfcgi(dir: string): boolean {
 }
 
 /** What to do next, as init prints it. */
-export function nextSteps(options: InitOptions, files: Array<ScaffoldFile & { outcome: Outcome }>): string {
+export function nextSteps(
+  options: InitOptions,
+  files: Array<ScaffoldFile & { outcome: Outcome }>,
+  published: Published | null = null,
+): string {
   const shown = (path: string): string => relative(options.dir, path);
   const width = Math.max(...files.map((file) => shown(file.path).length));
   const done = { written: '', updated: '(updated) ', kept: '(yours, left as it is) ' };
-  const list = files
-    .map((file) => `  ${shown(file.path).padEnd(width)}  ${done[file.outcome]}${file.about}`)
-    .join('\n');
+  const assets =
+    published === null
+      ? ''
+      : `\n  ${posix(options.docroot).padEnd(width)}  ${published.framework.name}'s static files (${published.framework.assets
+          .map((asset) => asset.from)
+          .join(', ')}): ${published.copied} copied, for Apache to serve; copied again at each start`;
+  const list =
+    files.map((file) => `  ${shown(file.path).padEnd(width)}  ${done[file.outcome]}${file.about}`).join('\n') + assets;
+  const app = files.find((file) => file.kind === 'project' && file.path === resolve(options.dir, options.app));
+  const visit =
+    app?.outcome === 'written'
+      ? 'Visit your site at / and at any other path: the page shows the path, the process id and when it started.'
+      : `Visit your site: ${posix(options.app)} answers every URL that is not a file in ${posix(options.docroot)}.`;
+  const rebuild =
+    published === null ? '' : ` (a new ${published.framework.name} build: its static files are copied at the start)`;
   const install = dependsOnLibfcgi(options.dir) ? 'npm install' : 'npm install libfcgi';
   const where = relative(process.cwd(), options.dir);
   const cd = where === '' ? '' : `cd ${where.includes(' ') ? JSON.stringify(where) : where} && `;
@@ -537,8 +561,8 @@ Next:
        chmod 755 ${script} && chmod go-w . ${docroot} && chmod 644 ${docroot}/.htaccess package.json ${posix(options.app)}
      (go-w keeps your host's 711 or 750 on the folders: suexec only asks that nobody else may write there)
      ${script} ${options.relay === null ? `starts ${options.node}` : `names fcgi-relay and ${options.node}`}: made on another machine, run init again on the host.
-  4. Visit your site at / and at any other path: the page shows the path, the process id and when it started.
-  5. To redeploy: upload the new code (npm install if dependencies changed), then
+  4. ${visit}
+  5. To redeploy: upload the new code (npm install if dependencies changed)${rebuild}, then
        touch ${script}   (or ${docroot}/restart.txt)
 ${
   options.relay === null
@@ -553,5 +577,6 @@ ${
 export function runInit(argv: string[]): void {
   const options = parseInitArgs(argv);
   const files = init(options);
-  process.stdout.write(nextSteps(options, files));
+  const published = publishAssets(resolve(options.dir), resolve(options.dir, options.docroot));
+  process.stdout.write(nextSteps(options, files, published));
 }
