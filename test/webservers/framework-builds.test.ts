@@ -1,5 +1,5 @@
-// A full-stack framework's build on Apache + mod_fcgid through `libfcgi init`, the real framework (test/frameworks/,
-// pinned versions): its pages and API routes served by Node, its static files by Apache itself from the document root
+// Full-stack frameworks' builds on Apache + mod_fcgid through `libfcgi init`, the real frameworks (test/frameworks/,
+// pinned versions; Next.js standalone and Astro's Node adapter): its pages and API routes served by Node, its static files by Apache itself from the document root
 // (hashed ones with a year's immutable Cache-Control), and a redeploy of a new build with no failed request.
 import {
   chmodSync,
@@ -47,17 +47,63 @@ function chownTree(path: string, uid: number): void {
   for (const name of readdirSync(path)) chownTree(join(path, name), uid);
 }
 
-/** The /_next/static URLs a page's HTML loads. */
-const nextAssets = (html: string): string[] => [...new Set(html.match(/\/_next\/static\/[^"'\s)]+\.js/g) ?? [])];
+interface FrameworkCase {
+  name: string;
+  fixture: string;
+  /** What a deploy uploads of the build, relative to the project. */
+  outputs: string[];
+  /** Whether the build runs from the project's node_modules (Next's standalone output carries its own). */
+  needsNodeModules: boolean;
+  entry: string;
+  /** How init names the static files it copied. */
+  copied: RegExp;
+  /** The build label the page shows (baked in at build time) from this variable, and how it shows. */
+  labelVariable: string;
+  shows: (label: string) => string;
+  /** The hashed files a page's HTML loads, and the folder of the build (relative to the project) they come from. */
+  assets: RegExp;
+  assetFile: (url: string) => string;
+  api: Record<string, string>;
+}
 
-describe('a Next.js standalone build on Apache + mod_fcgid through libfcgi init', () => {
+const cases: FrameworkCase[] = [
+  {
+    name: 'Next.js standalone',
+    fixture: 'next-app',
+    outputs: ['.next', 'public'],
+    needsNodeModules: false,
+    entry: '.next/standalone/server.js',
+    copied: /Next\.js's static files \(\.next\/static, public\): \d+ copied/,
+    labelVariable: 'NEXT_PUBLIC_BUILD_LABEL',
+    shows: (label) => `Hello from Next.js (<!-- -->${label}<!-- -->)`,
+    assets: /\/_next\/static\/[^"'\s)]+\.js/g,
+    assetFile: (url) => url.replace('/_next/', '.next/'),
+    api: { hello: 'next', url: '/api/hello' },
+  },
+  {
+    name: "Astro's Node adapter (standalone)",
+    fixture: 'astro-app',
+    outputs: ['dist', 'public'],
+    needsNodeModules: true,
+    entry: 'dist/server/entry.mjs',
+    copied: /Astro's static files \(dist\/client\): \d+ copied/,
+    labelVariable: 'PUBLIC_BUILD_LABEL',
+    shows: (label) => `Hello from Astro (${label})`,
+    assets: /\/_astro\/[^"'\s)]+\.(?:js|css)/g,
+    assetFile: (url) => `dist/client${url}`,
+    api: { hello: 'astro', url: '/api/hello' },
+  },
+];
+
+describe.each(cases)('$name on Apache + mod_fcgid through libfcgi init', (framework) => {
   let server: WebServer;
   let site = '';
   let fixture = '';
-  const outputs = ['.next', 'public'];
+  const assetsOf = (html: string): string[] => [...new Set(html.match(framework.assets) ?? [])];
+  const build = (label: string): string => buildFramework(framework.fixture, { [framework.labelVariable]: label });
 
   beforeAll(async () => {
-    fixture = buildFramework('next-app', { NEXT_PUBLIC_BUILD_LABEL: 'v1' });
+    fixture = build('v1');
     server = await startWebServer('apache', 'apache-fcgid-site.conf', {}, (run) => {
       mkdirSync(join(run, 'fcgid'));
       chmodSync(join(run, 'fcgid'), 0o777);
@@ -65,12 +111,20 @@ describe('a Next.js standalone build on Apache + mod_fcgid through libfcgi init'
       site = join(run, 'site');
       mkdirSync(join(site, 'node_modules'), { recursive: true });
       symlinkSync(repoRoot, join(site, 'node_modules', 'libfcgi')); // npm install libfcgi
+      if (framework.needsNodeModules) {
+        // npm install on the host: the project's own dependencies, linked from the fixture's.
+        for (const name of readdirSync(join(fixture, 'node_modules'))) {
+          if (name !== 'libfcgi' && !name.startsWith('.')) {
+            symlinkSync(join(fixture, 'node_modules', name), join(site, 'node_modules', name));
+          }
+        }
+      }
       copyFileSync(join(fixture, 'package.json'), join(site, 'package.json'));
-      uploadBuild(fixture, outputs, site);
+      uploadBuild(fixture, framework.outputs, site);
       const init = runInit([site], { node });
       expect(init.status, init.stderr).toBe(0);
-      expect(init.stdout).toContain('loads .next/standalone/server.js');
-      expect(init.stdout).toMatch(/Next\.js's static files \(\.next\/static, public\): \d+ copied/);
+      expect(init.stdout).toContain(`loads ${framework.entry}`);
+      expect(init.stdout).toMatch(framework.copied);
       chownTree(site, 33);
     });
   }, 600_000);
@@ -78,35 +132,33 @@ describe('a Next.js standalone build on Apache + mod_fcgid through libfcgi init'
   it('serves the page and the API route through Node', async () => {
     const page = await httpGet(server.port, '/');
     expect(page.status, server.errorLog()).toBe(200);
-    expect(page.body.toString()).toContain('Hello from Next.js (<!-- -->v1<!-- -->)');
+    expect(page.body.toString()).toContain(framework.shows('v1'));
     const api = await httpGet(server.port, '/api/hello');
     expect(api.status).toBe(200);
-    expect(JSON.parse(api.body.toString())).toMatchObject({ hello: 'next', url: '/api/hello' });
+    expect(JSON.parse(api.body.toString())).toMatchObject(framework.api);
   });
 
-  it("serves the page's hashed chunks from Apache with a year's immutable Cache-Control, and public/ files", async () => {
-    const html = (await httpGet(server.port, '/')).body.toString();
-    const assets = nextAssets(html);
+  it("serves the page's hashed files from Apache with a year's immutable Cache-Control, and public/ files", async () => {
+    const assets = assetsOf((await httpGet(server.port, '/')).body.toString());
     expect(assets.length).toBeGreaterThan(0);
     for (const asset of assets) {
       const reply = await httpGet(server.port, asset);
       expect(reply.status, asset).toBe(200);
       expect(reply.headers['cache-control'], asset).toBe('public, max-age=31536000, immutable');
-      // Byte for byte the build's file, with Apache's own static-file headers (Node's standalone server has no
-      // .next/static to serve).
-      expect(reply.body.equals(readFileSync(join(fixture, asset.replace('/_next/', '.next/'))))).toBe(true);
+      // Byte for byte the build's file, with Apache's own static-file headers.
+      expect(reply.body.equals(readFileSync(join(fixture, framework.assetFile(asset))))).toBe(true);
       expect(reply.headers['accept-ranges']).toBe('bytes');
       expect(reply.headers.etag).toBeDefined();
     }
     const publicFile = await httpGet(server.port, '/hello.txt');
     expect(publicFile.status).toBe(200);
     expect(publicFile.body.toString()).toBe('public file\n');
-    expect(publicFile.headers['cache-control']).toBeUndefined(); // not hashed: revalidated, as Next serves it
+    expect(publicFile.headers['cache-control']).toBeUndefined(); // not hashed: revalidated
   });
 
-  it('goes over to a new build on a redeploy with no failed request, its new chunks served by Apache', async () => {
-    const oldAssets = nextAssets((await httpGet(server.port, '/')).body.toString());
-    buildFramework('next-app', { NEXT_PUBLIC_BUILD_LABEL: 'v2' });
+  it('goes over to a new build on a redeploy with no failed request, its new files served by Apache', async () => {
+    const oldAssets = assetsOf((await httpGet(server.port, '/')).body.toString());
+    build('v2');
     const statuses: number[] = [];
     let newPage = '';
     let stop = false;
@@ -115,11 +167,11 @@ describe('a Next.js standalone build on Apache + mod_fcgid through libfcgi init'
         const path = statuses.length % 2 === 0 ? '/' : '/api/hello';
         const reply = await httpGet(server.port, path);
         statuses.push(reply.status);
-        if (path === '/' && reply.body.toString().includes('(<!-- -->v2<!-- -->)')) newPage = reply.body.toString();
+        if (path === '/' && reply.body.toString().includes(framework.shows('v2'))) newPage = reply.body.toString();
       }
     };
     const clients = Array.from({ length: 2 }, () => client());
-    uploadBuild(fixture, outputs, site);
+    uploadBuild(fixture, framework.outputs, site);
     chownTree(site, 33);
     const now = Date.now() / 1000;
     utimesSync(join(site, 'public_html', 'app.fcgi'), now, now);
@@ -129,9 +181,9 @@ describe('a Next.js standalone build on Apache + mod_fcgid through libfcgi init'
     expect(switched, server.errorLog()).toBe(true);
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
 
-    const newAssets = nextAssets(newPage);
+    const newAssets = assetsOf(newPage);
     expect(newAssets.filter((asset) => !oldAssets.includes(asset)).length).toBeGreaterThan(0);
-    // The new build's chunks, and the old ones that pages already open still ask for.
+    // The new build's files, and the old ones that pages already open still ask for.
     for (const asset of [...newAssets, ...oldAssets]) {
       const reply = await httpGet(server.port, asset);
       expect(reply.status, asset).toBe(200);

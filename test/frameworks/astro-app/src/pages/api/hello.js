@@ -1,0 +1,3 @@
+export function GET({ url }) {
+  return Response.json({ hello: 'astro', pid: process.pid, url: url.pathname });
+}
