@@ -277,11 +277,27 @@ export function withInitBlock(existing: string, block: string): string {
   return `${block}\n${existing}`;
 }
 
+/**
+ * Whether Node loads file as an ES module: .mjs, or .js where the nearest package.json says "type": "module" (a
+ * SvelteKit or Nuxt build's entry). require() cannot load one with top-level await, nor any on Node 20.
+ */
+export function isEsModule(file: string): boolean {
+  if (file.endsWith('.mjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  for (let folder = dirname(file); ; folder = dirname(folder)) {
+    try {
+      return (JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { type?: unknown }).type === 'module';
+    } catch {
+      if (dirname(folder) === folder) return false; // no package.json (or none readable) up to the root
+    }
+  }
+}
+
 export function launcher(options: InitOptions): string {
   const docroot = resolve(options.dir, options.docroot);
   const appDir = posix(relative(docroot, options.dir));
   const appFile = posix(relative(docroot, resolve(options.dir, options.app)));
-  const load = options.app.endsWith('.mjs')
+  const load = isEsModule(resolve(options.dir, options.app))
     ? `// An ES module, loaded with import(): this file itself must stay CommonJS.
 import(require('node:url').pathToFileURL(path.join(__dirname, ${quote(appFile)})).href).catch((error) => {
   console.error(error);

@@ -269,6 +269,26 @@ describe('libfcgi init', () => {
     expect(runLauncher(join(dir, 'public_html', 'app.fcgi'), { NODE_ENV: 'staging' })).toContain('NODE_ENV=staging');
   });
 
+  it('makes a launcher that imports a .js entry of a "type": "module" project (a SvelteKit build), top-level await and all', () => {
+    const dir = tempDir();
+    makeSite(dir);
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: 'esm-site', type: 'module', main: 'build/index.js' }),
+    );
+    mkdirSync(join(dir, 'build'));
+    writeFileSync(
+      join(dir, 'build', 'index.js'),
+      `import { createServer } from 'node:http';\nconst greeting = await Promise.resolve('an ES module');\n` +
+        `createServer((req, res) => res.end(greeting)).listen(3000);\n`,
+    );
+    expect(runInit([dir, '--force']).status).toBe(0);
+    const launcher = readFileSync(join(dir, 'public_html', 'app.fcgi'), 'utf8');
+    expect(launcher).toContain("pathToFileURL(path.join(__dirname, '../build/index.js'))");
+    const page = runLauncher(join(dir, 'public_html', 'app.fcgi'), { GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_URI: '/' });
+    expect(page).toBe('an ES module');
+  });
+
   it("makes a launcher that loads the app's .env first, where the process's own variables win", () => {
     const dir = tempDir();
     makeSite(dir);
