@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'build/', 'dist/', 'coverage/', '**/.next/', '**/.astro/', 'test/frameworks/*/dist/'] },
+  { ignores: ['node_modules/', 'build/', 'dist/', 'coverage/', 'test/frameworks/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

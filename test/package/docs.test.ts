@@ -43,6 +43,7 @@ describe('deployment pages', () => {
   const pages = [
     'docs/apache.md',
     'docs/caddy.md',
+    'docs/frameworks.md',
     'docs/h2o.md',
     'docs/lighttpd.md',
     'docs/nginx.md',

@@ -1,5 +1,6 @@
 // Full-stack frameworks' builds on Apache + mod_fcgid through `libfcgi init`, the real frameworks (test/frameworks/,
-// pinned versions; Next.js standalone and Astro's Node adapter): its pages and API routes served by Node, its static files by Apache itself from the document root
+// pinned versions; Next.js standalone, Astro's Node adapter, and SvelteKit's adapter-node on Node 22.17 and later, which
+// SvelteKit 3 needs: scripts/test-node-lines.sh runs this file on Node 22): its pages and API routes served by Node, its static files by Apache itself from the document root
 // (hashed ones with a year's immutable Cache-Control), and a redeploy of a new build with no failed request.
 import {
   chmodSync,
@@ -49,6 +50,8 @@ function chownTree(path: string, uid: number): void {
 
 interface FrameworkCase {
   name: string;
+  /** The oldest Node the framework builds and runs on, where it is newer than the package's own. */
+  minNode?: [number, number];
   fixture: string;
   /** What a deploy uploads of the build, relative to the project. */
   outputs: string[];
@@ -93,9 +96,27 @@ const cases: FrameworkCase[] = [
     assetFile: (url) => `dist/client${url}`,
     api: { hello: 'astro', url: '/api/hello' },
   },
+  {
+    name: "SvelteKit's adapter-node",
+    minNode: [22, 17],
+    fixture: 'sveltekit-app',
+    outputs: ['build'],
+    needsNodeModules: true,
+    entry: 'build/index.js',
+    copied: /SvelteKit's static files \(build\/client\): \d+ copied/,
+    labelVariable: 'VITE_BUILD_LABEL',
+    shows: (label) => `Hello from SvelteKit (${label})`,
+    assets: /\/_app\/immutable\/[^"'\s)]+\.js/g,
+    assetFile: (url) => `build/client${url}`,
+    api: { hello: 'sveltekit', url: '/api/hello' },
+  },
 ];
 
-describe.each(cases)('$name on Apache + mod_fcgid through libfcgi init', (framework) => {
+const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+const runsHere = ({ minNode }: FrameworkCase): boolean =>
+  minNode === undefined || major > minNode[0] || (major === minNode[0] && minor >= minNode[1]);
+
+describe.each(cases.filter(runsHere))('$name on Apache + mod_fcgid through libfcgi init', (framework) => {
   let server: WebServer;
   let site = '';
   let fixture = '';
