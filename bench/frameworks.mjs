@@ -1,9 +1,9 @@
 // frameworks.mjs: full-stack frameworks' builds (the fixtures of test/frameworks/: Next.js standalone, Astro's Node
-// adapter) laid out by `libfcgi init` under Apache + mod_fcgid, on each Node line given (BENCH_NODES: paths, default
-// this node), with Node's compile cache on (as init's launcher enables it, from Node 22.8) and off
-// (NODE_DISABLE_COMPILE_CACHE=1). Per setup, 3 rounds of a fresh Apache: the first page from cold (Apache started, no
-// Node process), the RSS of the site's Node process after it; then `ab -k -c16` on a hashed static file (Apache
-// alone). Prints a table, writes results/frameworks.json and .md.
+// adapter, and on Node 22 SvelteKit's adapter-node and Nuxt) laid out by `libfcgi init` under Apache + mod_fcgid, on
+// each Node line given (BENCH_NODES: paths, default this node), with Node's compile cache on (as init's launcher
+// enables it, from Node 22.8) and off (NODE_DISABLE_COMPILE_CACHE=1). Per setup, 3 rounds of a fresh Apache: the first
+// page from cold (Apache started, no Node process), the RSS of the site's Node process after it; then `ab -k -c16` on
+// a hashed static file (Apache alone). Prints a table, writes results/frameworks.json and .md.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -37,6 +37,14 @@ const frameworks = [
     outputs: ['build'],
     ownModules: true,
     asset: /\/_app\/immutable\/[^"'\s]+\.js/,
+    minMajor: 22,
+  },
+  {
+    name: 'Nuxt 4 (node-server)',
+    fixture: 'nuxt-app',
+    outputs: ['.output'],
+    ownModules: false,
+    asset: /\/_nuxt\/[^"'\s]+\.js/,
     minMajor: 22,
   },
 ];

@@ -76,7 +76,13 @@ Header set Cache-Control "public, max-age=31536000, immutable"
 `;
 
 /** Names the document root keeps for its own: the copy never puts a file of the build there. */
-const docrootOwn = /^(\.htaccess|package\.json|.*\.fcgi|restart\.txt)$/;
+const docrootOwn = /^(package\.json|.*\.fcgi|restart\.txt)$/;
+
+/**
+ * Dotfiles are not copied (the .htaccess refuses them all the same, and one named .htaccess would configure Apache),
+ * but .well-known, which certificate checks and security.txt use.
+ */
+const copied = (name: string): boolean => !name.startsWith('.') || name === '.well-known';
 
 export interface Published {
   framework: Framework;
@@ -92,11 +98,12 @@ export interface Published {
 export function publishAssets(appDir: string, docroot: string): Published | null {
   const framework = builtFramework(appDir);
   if (framework === undefined) return null;
-  let copied = 0;
+  let count = 0;
   const copyTree = (from: string, to: string, top: boolean): void => {
     makeFolder(to);
+    // Symbolic links are not followed: a link in public/ must not publish what it points to.
     for (const entry of readdirSync(from, { withFileTypes: true })) {
-      if (top && docrootOwn.test(entry.name)) continue;
+      if (!copied(entry.name) || (top && docrootOwn.test(entry.name))) continue;
       const source = join(from, entry.name);
       const target = join(to, entry.name);
       if (entry.isDirectory()) {
@@ -106,7 +113,7 @@ export function publishAssets(appDir: string, docroot: string): Published | null
         chmodSync(target, 0o644);
         const { atime, mtime } = statSync(source);
         utimesSync(target, atime, mtime); // so that the next start sees it is there already
-        copied++;
+        count++;
       }
     }
   };
@@ -120,7 +127,7 @@ export function publishAssets(appDir: string, docroot: string): Published | null
     writeFileSync(htaccess, immutableHtaccess);
     chmodSync(htaccess, 0o644);
   }
-  return { framework, copied };
+  return { framework, copied: count };
 }
 
 function sameFile(source: string, target: string): boolean {

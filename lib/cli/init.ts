@@ -239,8 +239,26 @@ RewriteRule ^ - [H=proxy:unix:${folder}/app.sock|fcgi://localhost/,L]
 `;
 }
 
-/** init's .htaccess block; appDir (absolute) for a relayed launcher, which the web server may reach directly. */
-export function htaccess(script: string, appDir: string | null = null): string {
+/**
+ * For a framework's build: the static files the launcher copies here are revalidated at every use (public,
+ * max-age=0, as Next.js's and Astro's servers send them); the hashed folders' own .htaccess says a year. Files only:
+ * the app's responses (the request's file is then the launcher) keep the headers the app gave.
+ */
+function staticFileRules(script: string): string {
+  const launcher = script.replace(/[.]/g, '[.]');
+  return `# The build's static files, copied here: revalidated at every use, as its own server sends them; its hashed files
+# are kept a year (the .htaccess in their folder). The app's own responses keep their headers.
+<IfModule mod_headers.c>
+Header set Cache-Control "public, max-age=0" "expr=-f %{REQUEST_FILENAME} && %{REQUEST_FILENAME} !~ m#/${launcher}$#"
+</IfModule>
+`;
+}
+
+/**
+ * init's .htaccess block; appDir (absolute) for a relayed launcher, which the web server may reach directly; builtApp
+ * when the project holds a framework's build, whose static files are copied here.
+ */
+export function htaccess(script: string, appDir: string | null = null, builtApp = false): string {
   return `${blockStart}
 # Written by \`libfcgi init\`: Apache runs ${script} with mod_fcgid and sends it every URL that is not a file here.
 # It needs \`AllowOverride FileInfo Options\`, which shared hosts give. A site under a sub-path (an Alias, ~user/)
@@ -257,7 +275,7 @@ ${refusedPaths.map((path) => `RewriteRule ${path} - [F]\n`).join('')}# Apache gi
 # copied here, req.headers.authorization holds it, as on node:http ([NV]: no Vary: Authorization line for it).
 RewriteCond %{HTTP:Authorization} . [NV]
 RewriteRule ^ - [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}]
-${proxyRules(appDir)}# Clean URLs: what is not a file here goes to the app, which gets the URL as the visitor typed it in REQUEST_URI
+${proxyRules(appDir)}${builtApp ? staticFileRules(script) : ''}# Clean URLs: what is not a file here goes to the app, which gets the URL as the visitor typed it in REQUEST_URI
 # (req.url), with SCRIPT_NAME=/${script}. Rewriting to "${script}" rather than "${script}/$1" keeps URLs with %23, %25
 # or %3F working.
 RewriteCond %{REQUEST_FILENAME} !-f
@@ -447,7 +465,7 @@ export function scaffold(options: InitOptions): ScaffoldFile[] {
   return [
     {
       path: join(docroot, '.htaccess'),
-      text: htaccess(options.script, appDir),
+      text: htaccess(options.script, appDir, builtFramework(options.dir) !== undefined),
       mode: 0o644,
       kind: 'htaccess',
       about: `runs ${options.script} with mod_fcgid, sends it the URLs that are not files${direct}, refuses the app's files`,
@@ -593,6 +611,15 @@ ${
 export function runInit(argv: string[]): void {
   const options = parseInitArgs(argv);
   const files = init(options);
-  const published = publishAssets(resolve(options.dir), resolve(options.dir, options.docroot));
+  let published: Published | null;
+  try {
+    published = publishAssets(resolve(options.dir), resolve(options.dir, options.docroot));
+  } catch (error) {
+    // The layout is written; the launcher tries again at every start.
+    throw new InitError(
+      `could not copy the build's static files into ${options.docroot}: ${(error as Error).message}`,
+      1,
+    );
+  }
   process.stdout.write(nextSteps(options, files, published));
 }

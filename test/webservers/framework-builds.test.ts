@@ -1,6 +1,6 @@
 // Full-stack frameworks' builds on Apache + mod_fcgid through `libfcgi init`, the real frameworks (test/frameworks/,
-// pinned versions; Next.js standalone, Astro's Node adapter, and SvelteKit's adapter-node on Node 22.17 and later, which
-// SvelteKit 3 needs: scripts/test-node-lines.sh runs this file on Node 22): its pages and API routes served by Node, its static files by Apache itself from the document root
+// pinned versions; Next.js standalone and Astro's Node adapter, and on Node 22, where scripts/test-node-lines.sh runs this
+// file too, SvelteKit's adapter-node and Nuxt, which need 22.17 and 22.22): its pages and API routes served by Node, its static files by Apache itself from the document root
 // (hashed ones with a year's immutable Cache-Control), and a redeploy of a new build with no failed request.
 import {
   chmodSync,
@@ -110,6 +110,20 @@ const cases: FrameworkCase[] = [
     assetFile: (url) => `build/client${url}`,
     api: { hello: 'sveltekit', url: '/api/hello' },
   },
+  {
+    name: "Nuxt (Nitro's node-server)",
+    minNode: [22, 22],
+    fixture: 'nuxt-app',
+    outputs: ['.output'],
+    needsNodeModules: false,
+    entry: '.output/server/index.mjs',
+    copied: /Nuxt's static files \(\.output\/public\): \d+ copied/,
+    labelVariable: 'BUILD_LABEL',
+    shows: (label) => `Hello from Nuxt (${label})`,
+    assets: /\/_nuxt\/[^"'\s)]+\.js/g,
+    assetFile: (url) => `.output/public${url}`,
+    api: { hello: 'nuxt', url: '/api/hello' },
+  },
 ];
 
 const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
@@ -156,6 +170,7 @@ describe.each(cases.filter(runsHere))('$name on Apache + mod_fcgid through libfc
     expect(page.body.toString()).toContain(framework.shows('v1'));
     const api = await httpGet(server.port, '/api/hello');
     expect(api.status).toBe(200);
+    expect(api.headers['cache-control']).not.toBe('public, max-age=0'); // the app's own headers, untouched
     expect(JSON.parse(api.body.toString())).toMatchObject(framework.api);
   });
 
@@ -174,7 +189,7 @@ describe.each(cases.filter(runsHere))('$name on Apache + mod_fcgid through libfc
     const publicFile = await httpGet(server.port, '/hello.txt');
     expect(publicFile.status).toBe(200);
     expect(publicFile.body.toString()).toBe('public file\n');
-    expect(publicFile.headers['cache-control']).toBeUndefined(); // not hashed: revalidated
+    expect(publicFile.headers['cache-control']).toBe('public, max-age=0'); // not hashed: revalidated at every use
   });
 
   it('goes over to a new build on a redeploy with no failed request, its new files served by Apache', async () => {

@@ -289,6 +289,52 @@ describe('libfcgi init', () => {
     expect(page).toBe('an ES module');
   });
 
+  it("copies a framework build's static files, not its dotfiles or links, and serves on when the disk is full", () => {
+    const dir = tempDir();
+    const write = (path: string, text: string): void => {
+      mkdirSync(join(dir, path, '..'), { recursive: true });
+      writeFileSync(join(dir, path), text);
+    };
+    // A Next.js standalone build, as far as init looks: its server, BUILD_ID, static files and public/.
+    write(
+      '.next/standalone/server.js',
+      "require('node:http').createServer((q, s) => s.end('next-like')).listen(3000);\n",
+    );
+    write('.next/BUILD_ID', 'one\n');
+    write('.next/static/chunks/a1.js', 'chunk a\n');
+    write('public/robots.txt', 'User-agent: *\n');
+    write('public/.htaccess', 'Require all denied\n');
+    write('public/.well-known/security.txt', 'Contact: mailto:me@example.com\n');
+    write('secret.txt', 'not for the web\n');
+    symlinkSync(join(dir, 'secret.txt'), join(dir, 'public', 'leak.txt'));
+    const docroot = makeSite(dir);
+    expect(readFileSync(join(docroot, '_next', 'static', 'chunks', 'a1.js'), 'utf8')).toBe('chunk a\n');
+    expect(readFileSync(join(docroot, '_next', 'static', '.htaccess'), 'utf8')).toContain(
+      'Header set Cache-Control "public, max-age=31536000, immutable"',
+    );
+    expect(readFileSync(join(docroot, 'robots.txt'), 'utf8')).toBe('User-agent: *\n');
+    expect(readFileSync(join(docroot, '.well-known', 'security.txt'), 'utf8')).toContain('Contact:');
+    expect(existsSync(join(docroot, 'leak.txt'))).toBe(false);
+    expect(readFileSync(join(docroot, '.htaccess'), 'utf8')).toContain('# BEGIN libfcgi init'); // init's, not public/'s
+    expect(mode(join(docroot, '_next', 'static', 'chunks', 'a1.js'))).toBe(0o644);
+
+    // A new build, and no room left where its files go: the launcher says why in the log and starts the app anyway.
+    write('.next/static/chunks/b2.js', 'chunk b\n'.repeat(10_000));
+    const full = join(docroot, '_next', 'static', 'chunks');
+    spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full]);
+    try {
+      writeFileSync(join(full, 'filler'), Buffer.alloc(60 * 1024));
+      expect(runLauncher(join(docroot, 'app.fcgi'), { GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_URI: '/' })).toBe(
+        'next-like',
+      );
+    } finally {
+      spawnSync('umount', ['-l', full]);
+    }
+    expect(readFileSync(join(dir, 'logs', 'app.log'), 'utf8')).toMatch(
+      /libfcgi: could not copy the build's static files into .*public_html: ENOSPC/,
+    );
+  });
+
   it("makes a launcher that loads the app's .env first, where the process's own variables win", () => {
     const dir = tempDir();
     makeSite(dir);

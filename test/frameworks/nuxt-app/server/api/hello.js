@@ -1,0 +1,1 @@
+export default defineEventHandler((event) => ({ hello: 'nuxt', pid: process.pid, url: event.path }));
