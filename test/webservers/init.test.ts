@@ -317,6 +317,8 @@ describe('libfcgi init', () => {
     expect(existsSync(join(docroot, 'leak.txt'))).toBe(false);
     expect(readFileSync(join(docroot, '.htaccess'), 'utf8')).toContain('# BEGIN libfcgi init'); // init's, not public/'s
     expect(mode(join(docroot, '_next', 'static', 'chunks', 'a1.js'))).toBe(0o644);
+    // Run again (as the launcher does at every start), nothing has changed: nothing is copied.
+    expect(runInit([dir]).stdout).toMatch(/Next\.js's static files \(\.next\/static, public\): 0 copied/);
 
     // A new build, and no room left where its files go: the launcher says why in the log and starts the app anyway.
     write('.next/static/chunks/b2.js', 'chunk b\n'.repeat(10_000));
