@@ -72,6 +72,28 @@ describe('createServer().listen() in node:cluster workers', () => {
     );
   });
 
+  it("emits 'error' with EADDRINUSE in each worker when the primary cannot bind the port", async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => taken.once('listening', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      // The port answers (it is the test's own), so the app counts as started at once.
+      const app = await startListeningApp(
+        fixture('cluster-app.js'),
+        { host: '127.0.0.1', port },
+        {
+          PORT: String(port),
+          WORKERS: '2',
+        },
+      );
+      const bothEnded = (): boolean => (app.output().match(/^worker \d+ ended \(1\)$/gm) ?? []).length === 2;
+      expect(await waitUntil(bothEnded), app.output()).toBe(true);
+      expect(app.output()).toContain('EADDRINUSE');
+    } finally {
+      taken.close();
+    }
+  });
+
   it('binds a socket per worker with SO_REUSEPORT when listen() asks for exclusive, and every worker serves', async () => {
     const port = await freePort();
     const address = { host: '127.0.0.1', port };
