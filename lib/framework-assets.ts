@@ -5,12 +5,18 @@
 // before its pages are served; old ones stay, since pages already open in browsers still ask for them.
 import {
   chmodSync,
-  copyFileSync,
+  closeSync,
+  constants,
   existsSync,
+  fchmodSync,
+  futimesSync,
+  lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
+  readFileSync,
   statSync,
-  utimesSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -91,17 +97,36 @@ export interface Published {
 }
 
 /**
+ * Why the copy may not write in folder: only a real folder of this user's that no one else may write to is safe to
+ * write in (others could plant a link there that sends a copy onto any file of this user's: suexec asks the same of
+ * the document root). undefined when it is safe.
+ */
+export function assetFolderRefusal(folder: string): string | undefined {
+  const stat = lstatSync(folder);
+  if (stat.isSymbolicLink()) return `${folder} is a symbolic link, not a folder`;
+  if (!stat.isDirectory()) return `${folder} is not a folder`;
+  if (process.getuid !== undefined && stat.uid !== process.getuid()) return `${folder} belongs to another user`;
+  if ((stat.mode & 0o022) !== 0) return `others may write to ${folder} (chmod go-w)`;
+  return undefined;
+}
+
+/** Thrown when a folder of the document root is not safe to write in: nothing more is copied. */
+class UnsafeFolder extends Error {}
+
+/**
  * Copies the static files of the framework built in appDir into docroot, each file only when missing or changed (size
  * or modification time), with modes Apache can read; writes the immutable folders' .htaccess. Returns null for a
- * project with no framework build. Throws what the file system threw (ENOSPC): the caller says so and serves on.
+ * project with no framework build. Writes only in folders assetFolderRefusal() finds safe, and replaces, never
+ * follows, a link in the place of a file. Throws what the file system threw (ENOSPC), or why a folder is unsafe: the
+ * caller says so and serves on.
  */
 export function publishAssets(appDir: string, docroot: string): Published | null {
   const framework = builtFramework(appDir);
   if (framework === undefined) return null;
   let count = 0;
   const copyTree = (from: string, to: string, top: boolean): void => {
-    makeFolder(to);
-    // Symbolic links are not followed: a link in public/ must not publish what it points to.
+    makeFolder(to, docroot);
+    // Symbolic links in the build are not followed: a link in public/ must not publish what it points to.
     for (const entry of readdirSync(from, { withFileTypes: true })) {
       if (!copied(entry.name) || (top && docrootOwn.test(entry.name))) continue;
       const source = join(from, entry.name);
@@ -109,10 +134,8 @@ export function publishAssets(appDir: string, docroot: string): Published | null
       if (entry.isDirectory()) {
         copyTree(source, target, false);
       } else if (entry.isFile() && !sameFile(source, target)) {
-        copyFileSync(source, target);
-        chmodSync(target, 0o644);
         const { atime, mtime } = statSync(source);
-        utimesSync(target, atime, mtime); // so that the next start sees it is there already
+        writeFile(target, readFileSync(source), { atime, mtime }); // the times: the next start sees it is there
         count++;
       }
     }
@@ -122,28 +145,54 @@ export function publishAssets(appDir: string, docroot: string): Published | null
     if (existsSync(source)) copyTree(source, join(docroot, to), to === '');
   }
   for (const folder of framework.immutable) {
-    const htaccess = join(docroot, folder, '.htaccess');
     if (!existsSync(join(docroot, folder))) continue;
-    writeFileSync(htaccess, immutableHtaccess);
-    chmodSync(htaccess, 0o644);
+    writeFile(join(docroot, folder, '.htaccess'), immutableHtaccess);
   }
   return { framework, copied: count };
 }
 
 function sameFile(source: string, target: string): boolean {
   try {
-    const [a, b] = [statSync(source), statSync(target)];
+    const [a, b] = [statSync(source), lstatSync(target)];
     // Within a millisecond: utimes() keeps less of a time than the file system holds.
-    return a.size === b.size && Math.abs(a.mtimeMs - b.mtimeMs) < 1;
+    return b.isFile() && a.size === b.size && Math.abs(a.mtimeMs - b.mtimeMs) < 1;
   } catch {
     return false;
   }
 }
 
-/** A folder and its missing parents, 755 whatever the umask: Apache reads them as another user. */
-function makeFolder(dir: string): void {
-  if (existsSync(dir)) return;
-  makeFolder(dirname(dir));
-  mkdirSync(dir);
-  chmodSync(dir, 0o755);
+/**
+ * A new file at path, mode 644 whatever the umask: what was there (a file, or a link) is removed first, and the file
+ * is made with O_EXCL, which never follows a link. Its folder is this user's alone (makeFolder checked it).
+ */
+function writeFile(path: string, bytes: Buffer | string, times?: { atime: Date; mtime: Date }): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  try {
+    fchmodSync(fd, 0o644);
+    writeFileSync(fd, bytes);
+    if (times !== undefined) futimesSync(fd, times.atime, times.mtime);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A folder of the document root and its missing parents, 755 whatever the umask (Apache reads them as another user);
+ * each, made or found, must be safe to write in (assetFolderRefusal), the document root included.
+ */
+function makeFolder(dir: string, docroot: string): void {
+  if (dir !== docroot && dirname(dir) !== dir) {
+    makeFolder(dirname(dir), docroot); // each folder on the way: one others may write to could be swapped for a link
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { mode: 0o755 });
+      chmodSync(dir, 0o755); // its parent is this user's alone: no one can have put a link in its place
+    }
+  }
+  const why = assetFolderRefusal(dir);
+  if (why !== undefined) throw new UnsafeFolder(`not copying into it: ${why}`);
 }

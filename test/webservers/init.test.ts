@@ -37,6 +37,24 @@ const touch = (path: string): void => {
 
 afterAll(stopAll);
 
+/**
+ * A Next.js standalone build in dir, as far as init looks: its server (answering 'next-like'), BUILD_ID and a static
+ * file. Returns how to write more of it.
+ */
+function fakeNextBuild(dir: string): (path: string, text: string) => void {
+  const write = (path: string, text: string): void => {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  };
+  write(
+    '.next/standalone/server.js',
+    "require('node:http').createServer((q, s) => s.end('next-like')).listen(3000);\n",
+  );
+  write('.next/BUILD_ID', 'one\n');
+  write('.next/static/chunks/a1.js', 'chunk a\n');
+  return write;
+}
+
 /** Runs a launcher the way a CGI server would, with the environment given: its one response. */
 function runLauncher(launcher: string, env: Record<string, string> = {}) {
   const run = spawnSync(launcher, [], {
@@ -291,17 +309,7 @@ describe('libfcgi init', () => {
 
   it("copies a framework build's static files, not its dotfiles or links, and serves on when the disk is full", () => {
     const dir = tempDir();
-    const write = (path: string, text: string): void => {
-      mkdirSync(join(dir, path, '..'), { recursive: true });
-      writeFileSync(join(dir, path), text);
-    };
-    // A Next.js standalone build, as far as init looks: its server, BUILD_ID, static files and public/.
-    write(
-      '.next/standalone/server.js',
-      "require('node:http').createServer((q, s) => s.end('next-like')).listen(3000);\n",
-    );
-    write('.next/BUILD_ID', 'one\n');
-    write('.next/static/chunks/a1.js', 'chunk a\n');
+    const write = fakeNextBuild(dir);
     write('public/robots.txt', 'User-agent: *\n');
     write('public/.htaccess', 'Require all denied\n');
     write('public/.well-known/security.txt', 'Contact: mailto:me@example.com\n');
@@ -323,7 +331,7 @@ describe('libfcgi init', () => {
     // A new build, and no room left where its files go: the launcher says why in the log and starts the app anyway.
     write('.next/static/chunks/b2.js', 'chunk b\n'.repeat(10_000));
     const full = join(docroot, '_next', 'static', 'chunks');
-    spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full]);
+    spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0755', 'tmpfs', full]);
     try {
       writeFileSync(join(full, 'filler'), Buffer.alloc(60 * 1024));
       expect(runLauncher(join(docroot, 'app.fcgi'), { GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_URI: '/' })).toBe(
@@ -334,6 +342,30 @@ describe('libfcgi init', () => {
     }
     expect(readFileSync(join(dir, 'logs', 'app.log'), 'utf8')).toMatch(
       /libfcgi: could not copy the build's static files into .*public_html: ENOSPC/,
+    );
+  });
+
+  it("copies nothing into a document-root folder others may write to, where another user's link would send a copy onto the owner's files", () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755); // the other user can reach the folder its owner left open
+    const write = fakeNextBuild(dir);
+    const docroot = makeSite(dir);
+    const chunks = join(docroot, '_next', 'static', 'chunks');
+    chmodSync(chunks, 0o777);
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, "the owner's\n");
+    // A new build brings b2.js, and another local user has put a link of that name to the owner's file first.
+    write('.next/static/chunks/b2.js', 'chunk b\n');
+    const link = spawnSync('runuser', ['-u', 'nobody', '--', 'ln', '-s', victim, join(chunks, 'b2.js')], {
+      encoding: 'utf8',
+    });
+    expect(link.status, link.stderr).toBe(0);
+    expect(runLauncher(join(docroot, 'app.fcgi'), { GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_URI: '/' })).toBe(
+      'next-like',
+    );
+    expect(readFileSync(victim, 'utf8')).toBe("the owner's\n");
+    expect(readFileSync(join(dir, 'logs', 'app.log'), 'utf8')).toMatch(
+      /could not copy the build's static files into .*: not copying into it: others may write to .*chunks \(chmod go-w\)/,
     );
   });
 
