@@ -4,7 +4,7 @@
 // connection with it), the primary sees each worker's 'listening' (what `pm2 reload` waits for before it stops the old
 // worker), and the event-loop server takes each connection's descriptor over.
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { inClusterWorker, type SocketOptions } from './socket';
+import { bindAddress, inClusterWorker, type SocketOptions } from './socket';
 
 /** Whether listen(options) shares the cluster primary's socket rather than opening one of the worker's own. */
 export function sharesClusterSocket(options: SocketOptions & { fd?: number }): boolean {
@@ -42,9 +42,7 @@ export function listenShared(options: SocketOptions, events: SharedSocketEvents)
   server.on('listening', () => events.listening(server.address()));
   const { path, port, host, backlog, readableAll, writableAll } = options;
   server.listen(
-    path !== undefined
-      ? { path, backlog, readableAll, writableAll }
-      : { port, host: host === undefined || host === 'localhost' ? '127.0.0.1' : host, backlog },
+    path !== undefined ? { path, backlog, readableAll, writableAll } : { port, host: bindAddress(host), backlog },
   );
   return server;
 }

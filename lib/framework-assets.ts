@@ -110,9 +110,6 @@ export function assetFolderRefusal(folder: string): string | undefined {
   return undefined;
 }
 
-/** Thrown when a folder of the document root is not safe to write in: nothing more is copied. */
-class UnsafeFolder extends Error {}
-
 /**
  * Copies the static files of the framework built in appDir into docroot, each file only when missing or changed (size
  * or modification time), with modes Apache can read; writes the immutable folders' .htaccess. Returns null for a
@@ -194,5 +191,5 @@ function makeFolder(dir: string, docroot: string): void {
     }
   }
   const why = assetFolderRefusal(dir);
-  if (why !== undefined) throw new UnsafeFolder(`not copying into it: ${why}`);
+  if (why !== undefined) throw new Error(`not copying into it: ${why}`); // nothing more is copied
 }

@@ -90,6 +90,10 @@ export const inClusterWorker = (): boolean =>
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   (require('node:cluster') as typeof import('node:cluster').default).isWorker;
 
+/** The address a TCP listen binds: host as given, '127.0.0.1' for none or 'localhost'. */
+export const bindAddress = (host: string | undefined): string =>
+  host === undefined || host === 'localhost' ? '127.0.0.1' : host;
+
 /** Opens a listening socket on a Unix path or a TCP port; listen() and createServer().listen() share it. */
 export function openSocket(options: SocketOptions): OpenedSocket {
   const backlog = options.backlog ?? 511;
@@ -110,7 +114,7 @@ export function openSocket(options: SocketOptions): OpenedSocket {
   if (options.port === undefined || !Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
     throw new TypeError('listen: give a path, or a port from 0 to 65535');
   }
-  const host = options.host === undefined || options.host === 'localhost' ? '127.0.0.1' : options.host;
+  const host = bindAddress(options.host);
   if (isIP(host) === 0) throw new TypeError(`listen: host must be an IP address or 'localhost', got '${host}'`);
   const { fd, port } = native().listenTcp(host, options.port, backlog, options.reusePort ?? inClusterWorker());
   return { fd, host, port };
