@@ -11,12 +11,15 @@ export interface AcceptedRequest {
   params: string[];
 }
 
+/**
+ * How an accept loop's wait ended without a request: idleMs passed, the parent (when not 0) is no longer parentPid,
+ * or SIGTERM arrived (after watchStopSignal).
+ */
+export type WaitEnd = 'timedOut' | 'parentExited' | 'SIGTERM';
+
 export interface NativeAcceptLoop {
-  /**
-   * The next request, or when the wait ends otherwise a stop code: 1 idle for idleMs, 2 the parent (when not 0) is
-   * no longer parentPid, 3 SIGTERM arrived (after watchStopSignal).
-   */
-  accept(idleMs: number, parentPid: number): AcceptedRequest | 1 | 2 | 3;
+  /** The next request, or how the wait ended without one. */
+  accept(idleMs: number, parentPid: number): AcceptedRequest | WaitEnd;
   read(buffer: Uint8Array, offset: number, length: number): number;
   write(chunk: string | Uint8Array): void;
   writeStderr(chunk: string | Uint8Array): void;

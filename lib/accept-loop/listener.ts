@@ -3,22 +3,15 @@ import { relaySocketPath } from '../relay/control-socket';
 import { CgiRequest } from './cgi-request';
 import { FcgiError } from '../errors';
 import { FastCgiRequest } from './fastcgi-request';
-import {
-  type Lifecycle,
-  type LifecycleOptions,
-  parentToWatch,
-  replacesProcess,
-  reportFailedStart,
-  resolveLifecycle,
-  startLifecycle,
-  type StopReason,
-} from '../lifecycle';
+import { type Lifecycle, type LifecycleOptions, resolveLifecycle } from '../lifecycle/options';
+import { type Observed, stopEnds, type StopReason, stopReason } from '../lifecycle/policy';
+import { parentToWatch, reportFailedStart, startLifecycle } from '../lifecycle/process';
 import { ScriptWatch, watchInterval } from '../restart/script-watch';
 import { setCrashGuard, startedListening } from '../restart/crash-guard';
 import { restartInPlace } from '../restart/replace';
 import { checkStartSync, reportStartedIfChecking } from '../restart/start-check';
 import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
-import { native, type NativeAcceptLoop } from '../native';
+import { type AcceptedRequest, native, type NativeAcceptLoop, type WaitEnd } from '../native';
 import type { Request } from './request';
 import {
   addressList,
@@ -31,9 +24,6 @@ import {
 } from '../socket';
 
 export interface ListenOptions extends RequestLimits, LifecycleOptions, SocketOptions, AdmissionOptions {}
-
-/** What the native accept() returns instead of a request when the loop should stop (see native/accept_loop/waits.h). */
-const stopReasons: Record<number, StopReason> = { 1: 'idleTimeout', 2: 'parentExited', 3: 'SIGTERM' };
 
 /** The codes with which accept() reports a request the record guard refused and answered itself. */
 const refusedCodes = new Set(['FCGI_PARAMS_TOO_LARGE', 'ETIMEDOUT', 'FCGX_UNSUPPORTED_VERSION']);
@@ -81,47 +71,69 @@ export class Listener {
     this.#current?.finish();
     this.#current = null;
     if (this.#closed) return null;
-    const { maxRequests, idleTimeout, handleSignals, shutdownTimeout } = this.#lifecycle;
-    if (maxRequests > 0 && this.#served >= maxRequests) return this.#stop('maxRequests');
-    if (this.#scriptChanged(false) && this.#newCodeStarts()) return this.#stop('scriptChanged');
-    if (this.#parent === -1) {
-      // The first accept: from here the loop owns the process, and SIGTERM becomes a request to stop after this one.
-      this.#parent = parentToWatch(this.#lifecycle);
-      // The loop never returns to the event loop, so a JS listener would never run; one the app added wins anyway.
-      if (handleSignals && process.listenerCount('SIGTERM') === 0) native().watchStopSignal(shutdownTimeout);
-    }
+    let reason = this.#decide({});
+    if (reason === null && this.#scriptChanged(false) && this.#newCodeStarts()) reason = 'scriptChanged';
+    if (reason !== null) return this.#stop(reason);
+    if (this.#parent === -1) this.#startWatching();
     let idleSince = performance.now();
     for (;;) {
-      let waitMs = idleTimeout;
-      if (idleTimeout > 0) {
-        waitMs = Math.ceil(idleTimeout - (performance.now() - idleSince));
-        if (waitMs <= 0) return this.#stop('idleTimeout');
-      }
+      const idleMs = performance.now() - idleSince;
+      reason = this.#decide({ idleMs });
+      if (reason !== null) return this.#stop(reason);
+      const { idleTimeout } = this.#lifecycle;
+      let waitMs = idleTimeout > 0 ? Math.ceil(idleTimeout - idleMs) : 0;
       // The wait is cut into ticks of a second to look at the script (as the native wait looks at the parent), but
       // not while a kept connection is waited on, which a wait that ends early closes: the script is then looked at
       // when the next request is done.
       const tick = this.#script !== null && !this.#keptConnection;
       if (tick) waitMs = waitMs === 0 ? watchInterval : Math.min(waitMs, watchInterval);
+      let waited: AcceptedRequest | WaitEnd;
       try {
-        const accepted = this.#native.accept(waitMs, this.#parent);
-        if (typeof accepted === 'number') this.#keptConnection = false;
-        if (accepted === 1 && tick) {
-          if (this.#scriptChanged(true) && this.#newCodeStarts()) return this.#stop('scriptChanged');
-          continue; // the idle time, if any, is counted above
-        }
-        if (typeof accepted === 'number') return this.#stop(stopReasons[accepted] ?? 'SIGTERM');
-        this.#served++;
-        this.#keptConnection = accepted.keepConn;
-        this.#current = new FastCgiRequest(this.#native, accepted);
-        return this.#current;
+        waited = this.#native.accept(waitMs, this.#parent);
       } catch (error) {
         this.#keptConnection = false;
         // A request the record guard refused has had its answer; the loop goes on to the next one.
         if (!(error instanceof FcgiError && error.syscall === 'accept' && refusedCodes.has(error.code))) throw error;
         reportRefusal(error);
         idleSince = performance.now();
+        continue;
       }
+      if (typeof waited === 'object') return this.#began(waited);
+      this.#keptConnection = false;
+      if (waited === 'timedOut') {
+        if (tick && this.#scriptChanged(true) && this.#newCodeStarts()) return this.#stop('scriptChanged');
+        continue; // idleness is weighed above
+      }
+      const seen = waited === 'SIGTERM' ? { signal: waited } : { parentGone: true };
+      return this.#stop(this.#decide(seen) ?? 'SIGTERM');
     }
+  }
+
+  /** The first accept: from here the loop owns the process, and SIGTERM becomes a request to stop after this one. */
+  #startWatching(): void {
+    const { handleSignals, shutdownTimeout } = this.#lifecycle;
+    this.#parent = parentToWatch(this.#lifecycle);
+    // The loop never returns to the event loop, so a JS listener would never run; one the app added wins anyway.
+    if (handleSignals && process.listenerCount('SIGTERM') === 0) native().watchStopSignal(shutdownTimeout);
+  }
+
+  #began(accepted: AcceptedRequest): Request {
+    this.#served++;
+    this.#keptConnection = accepted.keepConn;
+    this.#current = new FastCgiRequest(this.#native, accepted);
+    return this.#current;
+  }
+
+  /** Asks the lifecycle policy (lib/lifecycle/policy.ts) with what the loop has just seen. */
+  #decide(seen: Partial<Observed>): StopReason | null {
+    return stopReason(this.#lifecycle, {
+      served: this.#served,
+      idleMs: 0,
+      signal: null,
+      parentGone: false,
+      newCodeStarts: false,
+      ...seen,
+    });
   }
 
   /** Whether the script was touched (see LifecycleOptions.watchScript); unless `now`, looked at once a second. */
@@ -143,7 +155,7 @@ export class Listener {
   }
 
   #stop(reason: StopReason): null {
-    if (replacesProcess(this.#lifecycle, reason)) {
+    if (stopEnds(this.#lifecycle, reason) === 'replace') {
       // The listening socket stays open on fd 0 for the new image; only the kept connection, if any, is dropped.
       this.#current?.finish();
       this.#native.close();

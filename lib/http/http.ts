@@ -12,7 +12,8 @@ import { closeRequest, createRequest, createResponse, dumpRequest } from './http
 import type { FcgiSocket } from './http-socket';
 import { runInRequest } from './request-context';
 import type { FcgiError } from '../errors';
-import { type LifecycleOptions, lifecycleOptionsIn, resolveLifecycle, ServerLifecycle } from '../lifecycle';
+import { type LifecycleOptions, lifecycleOptionsIn, resolveLifecycle } from '../lifecycle/options';
+import { ServerLifecycle } from '../lifecycle/server-lifecycle';
 import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
 import {
   addressList,

@@ -42,9 +42,10 @@ Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
   if (info[0].IsNumber()) stop.idleMs = info[0].As<Napi::Number>().Int32Value();
   if (info[1].IsNumber()) stop.parentPid = info[1].As<Napi::Number>().Int32Value();
   int code = slot_.Accept(listenFd_, allow_, stop);
-  if (code == ETIMEDOUT && slot_.guard().refusal() == 0) return Napi::Number::New(env, 1);
-  if (code == ESRCH) return Napi::Number::New(env, 2);
-  if (code == ECANCELED) return Napi::Number::New(env, 3);
+  // A wait that ended without a request, by name (lib/native.ts WaitEnd): JS decides what it means.
+  if (code == ETIMEDOUT && slot_.guard().refusal() == 0) return Napi::String::New(env, "timedOut");
+  if (code == ESRCH) return Napi::String::New(env, "parentExited");
+  if (code == ECANCELED) return Napi::String::New(env, "SIGTERM");
   if (code != 0 && slot_.guard().refusal() != 0) throw MakeError(env, "accept", code, slot_.guard().refusalMessage());
   if (code != 0) throw MakeError(env, "accept", code);
 
