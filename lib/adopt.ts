@@ -8,9 +8,8 @@ import { Server as HttpServer } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { Server as NetServer } from 'node:net';
 import { createServer, type Server } from './http/http';
-import { isCGI } from './socket';
+import { startedAsCgi } from './serving/source';
 import { isStartCheck } from './restart/start-check';
-import { relaySocketPath } from './relay/control-socket';
 
 type Listen = NetServer['listen'];
 
@@ -19,7 +18,7 @@ type Listen = NetServer['listen'];
  * a redeploy's new code for one, which must then report at the app's listen() instead of binding its port.
  */
 function startedByWebServer(): boolean {
-  return !isCGI() || relaySocketPath() !== undefined || process.env.GATEWAY_INTERFACE !== undefined || isStartCheck();
+  return !startedAsCgi() || process.env.GATEWAY_INTERFACE !== undefined || isStartCheck();
 }
 
 /** The port the app asked for, for address(): frameworks log it, and some read it back. */

@@ -6,9 +6,8 @@
 import { closeSync, fstatSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { currentRequestSocket, tellNextRequest, trackRequests } from './http/request-context';
-import { isCGI } from './socket';
+import { startedAsCgi } from './serving/source';
 import { native } from './native';
-import { relaySocketPath } from './relay/control-socket';
 
 export interface AppLogOptions {
   /**
@@ -32,7 +31,7 @@ export function startAppLog(file: string, options: AppLogOptions = {}): void {
   if (copyToRequest) trackRequests();
   // Run as plain CGI, stdout is the response: only stderr goes to the log then. (Started by a relay, fd 0 is no
   // socket either, but requests come through the relays.)
-  const targets = isCGI() && relaySocketPath() === undefined ? [2] : [1, 2];
+  const targets = startedAsCgi() ? [2] : [1, 2];
   const log = new AppLog(file, options.maxBytes ?? 10 * 1024 * 1024, targets);
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });

@@ -6,7 +6,7 @@ import { native } from './native';
 native();
 
 export { accept, listen, Listener, type ListenOptions } from './accept-loop/listener';
-export { isCGI, FCGI_LISTENSOCK_FILENO } from './socket';
+export { isCGI, FCGI_LISTENSOCK_FILENO } from './serving/socket';
 export { Request, type Role } from './accept-loop/request';
 export { FcgiError } from './errors';
 export { paramToUtf8, type Params } from './params';

@@ -1,5 +1,4 @@
-// Where requests come from: fd 0 as a web server hands it over, a socket the app opens itself, or plain CGI.
-import { relaySocketPath } from '../relay/control-socket';
+// The blocking accept loop: a listening socket (see serving/source.ts for which) served one request at a time.
 import { CgiRequest } from './cgi-request';
 import { FcgiError } from '../errors';
 import { FastCgiRequest } from './fastcgi-request';
@@ -17,11 +16,10 @@ import {
   addressList,
   type AdmissionOptions,
   FCGI_LISTENSOCK_FILENO,
-  isCGI,
   openSocket,
   type SocketOptions,
-  systemdSockets,
-} from '../socket';
+} from '../serving/socket';
+import { servingSource } from '../serving/source';
 
 export interface ListenOptions extends RequestLimits, LifecycleOptions, SocketOptions, AdmissionOptions {}
 
@@ -185,33 +183,14 @@ export function listen(options: ListenOptions): Listener {
   return new Listener(fd, { ...options, port });
 }
 
-/** The accept loop on fd 0, falling back to one CGI request when fd 0 is not a listening socket. */
+/** The accept loop where serving/source.ts says requests come from, or the one CGI request. */
 class DefaultSource {
   #listener: Listener | null = null;
   #cgi: 'pending' | 'served' | null = null;
   #cgiRequest: CgiRequest | null = null;
 
   accept(): Request | null {
-    if (this.#listener === null && this.#cgi === null) {
-      reportStartedIfChecking();
-      if (relaySocketPath() !== undefined) {
-        // An exit the start guard must not turn into a restart: the relay then serves its socket with this app itself.
-        startedListening();
-        setCrashGuard(false);
-        throw new Error(
-          'libfcgi: this launcher runs through fcgi-relay (its #! line), which only createServer() apps can serve; ' +
-            'for the accept() loop, write the launcher with `libfcgi init --no-relay`',
-        );
-      }
-      const activated = systemdSockets();
-      if (activated.length > 1) {
-        // One request at a time cannot wait on several sockets: the first is served, and the unit should pass one.
-        process.stderr.write(`libfcgi: systemd passed ${activated.length} sockets; accept() serves the first only\n`);
-      }
-      if (activated.length > 0) this.#listener = new Listener(activated[0] as number);
-      else if (isCGI()) this.#cgi = 'pending';
-      else this.#listener = new Listener(FCGI_LISTENSOCK_FILENO);
-    }
+    if (this.#listener === null && this.#cgi === null) this.#open();
     if (this.#listener !== null) return this.#listener.accept();
     if (this.#cgi === 'pending') {
       this.#cgi = 'served';
@@ -220,6 +199,35 @@ class DefaultSource {
     }
     this.#cgiRequest?.finish();
     return null;
+  }
+
+  #open(): void {
+    reportStartedIfChecking();
+    const source = servingSource({}, false);
+    switch (source.kind) {
+      case 'relay':
+        // An exit the start guard must not turn into a restart: the relay then serves its socket with this app itself.
+        startedListening();
+        setCrashGuard(false);
+        throw new Error(
+          'libfcgi: this launcher runs through fcgi-relay (its #! line), which only createServer() apps can serve; ' +
+            'for the accept() loop, write the launcher with `libfcgi init --no-relay`',
+        );
+      case 'systemd':
+        if (source.fds.length > 1) {
+          // One request at a time cannot wait on several sockets: the first is served, and the unit should pass one.
+          process.stderr.write(
+            `libfcgi: systemd passed ${source.fds.length} sockets; accept() serves the first only\n`,
+          );
+        }
+        this.#listener = new Listener(source.fds[0] as number);
+        return;
+      case 'cgi':
+        this.#cgi = 'pending';
+        return;
+      default:
+        this.#listener = new Listener(FCGI_LISTENSOCK_FILENO);
+    }
   }
 }
 

@@ -4,7 +4,6 @@ import { EventEmitter } from 'node:events';
 import { unlinkSync } from 'node:fs';
 import { STATUS_CODES, type IncomingMessage, ServerResponse } from 'node:http';
 import { isIP, type Server as NetServer } from 'node:net';
-import { dirname } from 'node:path';
 import { CgiIO } from './cgi-io';
 import { LoopBridge } from '../event-loop/loop-bridge';
 import type { RequestIO } from './request-io';
@@ -19,21 +18,15 @@ import {
   addressList,
   type AdmissionOptions,
   FCGI_LISTENSOCK_FILENO,
-  isCGI,
   openSocket,
   type SocketOptions,
-  systemdSockets,
-} from '../socket';
+} from '../serving/socket';
 import { native } from '../native';
-import { listenShared, sharesClusterSocket } from '../cluster-socket';
+import { listenShared } from '../serving/cluster-socket';
+import { servingSource } from '../serving/source';
 import { reportStartedIfChecking } from '../restart/start-check';
-import { setCrashGuard } from '../restart/crash-guard';
-import { crashCountVariable } from '../restart/command';
-import { whenReplaced } from '../restart/replace';
-import { relaySocketPath, releaseNodeName } from '../relay/control-socket';
-import { lowerProxyFlag, openProxySocket, raiseProxyFlag, webServerUidOf } from '../relay/proxy-socket';
-import { RelayHub } from '../relay/relay-hub';
-import { openStatusSocket } from '../relay/status-socket';
+import { releaseNodeName } from '../relay/control-socket';
+import { type DirectAdmission, RelayedServing } from '../relay/relayed-serving';
 import { defaultSlowRequestMs, RequestActivity } from './request-activity';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -70,21 +63,6 @@ type Address = { address: string; family: string; port: number } | string | null
 
 const defaultConcurrency = Infinity;
 
-/** The web server's direct path to a relayed site's process: its loop, and when it last brought a request. */
-interface ProxyPath {
-  loop: LoopBridge;
-  appDir: string;
-  lastRequest: number;
-  served: number;
-  closed: boolean;
-}
-
-/** How long the direct path still takes connections after its flag is lowered: Apache's in-flight connects. */
-const proxyDrainMs = 1_000;
-
-/** With no relay left, how long the web server's direct path must be quiet before the process ends. */
-const proxyQuietMs = 5_000;
-
 function parseListenArguments(args: unknown[]): { options: ListenOptions; callback: (() => void) | undefined } {
   const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
   const [first, second, third] = args;
@@ -120,14 +98,8 @@ export class Server extends EventEmitter {
   #lifecycle: ServerLifecycle | null = null;
   /** One loop per listening socket: one, or each that systemd passed. */
   #loops: LoopBridge[] = [];
-  /** Under relays (lib/relay): the sockets they handed over, each served by a loop of its own. */
-  #relayHub: RelayHub | null = null;
-  /** Under relays, where the web server runs as another user: its direct path (lib/relay/proxy-socket.ts). */
-  #proxy: ProxyPath | null = null;
-  #proxyTried = false;
-  /** Why the direct path is not open, for `libfcgi status`. */
-  #proxyWhyNot: string | null = null;
-  #relaysClosed = false;
+  /** Started by fcgi-relay (lib/relay): the relays' sockets and the web server's direct path. */
+  #relayed: RelayedServing | null = null;
   #fd = -1;
   #ownsFd = false;
   /** The sockets systemd passed (lib/socket.ts), when it started the process. */
@@ -138,7 +110,6 @@ export class Server extends EventEmitter {
   readonly #slowRequestMs: number;
   /** What requests are doing, where someone asks (slowRequestMs, `libfcgi status` under relays); else null. */
   #activity: RequestActivity | null = null;
-  #statusSocket: NetServer | null = null;
   /** In a node:cluster worker: node:net's server over the primary's socket, which hands connections over. */
   #shared: NetServer | null = null;
 
@@ -199,14 +170,7 @@ export class Server extends EventEmitter {
     this.#closing = true;
     this.#shared?.close(); // the primary hands this worker no more connections
     for (const loop of this.#loops) loop.close();
-    if (this.#proxy !== null) {
-      // New requests go through the relays, to whichever process serves next. Those Apache sent this way just before
-      // may sit in the socket's queue, which closing it would reset (a 503): they are taken a moment longer.
-      lowerProxyFlag(this.#proxy.appDir);
-      const { loop } = this.#proxy;
-      setTimeout(() => loop.close(), proxyDrainMs);
-    }
-    this.#relayHub?.close();
+    this.#relayed?.close(); // new requests go through the relays, to whichever process serves next
     return this;
   }
 
@@ -228,14 +192,14 @@ export class Server extends EventEmitter {
   ref(): this {
     for (const loop of this.#loops) loop.ref();
     this.#shared?.ref();
-    this.#relayHub?.ref();
+    this.#relayed?.ref();
     return this;
   }
 
   unref(): this {
     for (const loop of this.#loops) loop.unref();
     this.#shared?.unref();
-    this.#relayHub?.unref();
+    this.#relayed?.unref();
     return this;
   }
 
@@ -278,32 +242,26 @@ export class Server extends EventEmitter {
   #open(options: ListenOptions): boolean {
     const lifecycleOptions = { ...this.#lifecycleOptions, ...lifecycleOptionsIn(options) };
     resolveLifecycle(lifecycleOptions, false); // validated before any socket is opened
-    if (sharesClusterSocket(options)) {
-      this.#openShared(options, lifecycleOptions);
-      return false;
-    }
-    if (options.path !== undefined || options.port !== undefined) {
-      const opened = openSocket(options);
-      this.#fd = opened.fd;
-      this.#ownsFd = true;
-      this.#path = opened.path;
-      this.#address =
-        opened.host !== undefined && opened.port !== undefined
-          ? { address: opened.host, family: isIP(opened.host) === 6 ? 'IPv6' : 'IPv4', port: opened.port }
-          : (opened.path ?? null);
-    } else if (options.fd === undefined && (this.#activated = systemdSockets()).length > 0) {
-      this.#fd = this.#activated[0] as number; // socket activation: the .socket unit's, not the web server's
-    } else {
-      this.#fd = options.fd ?? FCGI_LISTENSOCK_FILENO;
-      const relaySocket = relaySocketPath();
-      if (this.#fd === FCGI_LISTENSOCK_FILENO && relaySocket !== undefined) {
-        this.#openRelayed(relaySocket, lifecycleOptions);
+    const source = servingSource(options, true);
+    switch (source.kind) {
+      case 'clusterPrimary':
+        this.#openShared(options, lifecycleOptions);
+        return false;
+      case 'relay':
+        this.#openRelayed(source.controlSocket, lifecycleOptions);
         return true;
-      }
-      if (this.#fd === FCGI_LISTENSOCK_FILENO && isCGI()) {
+      case 'cgi':
         this.#serveCgi();
         return true;
-      }
+      case 'ownSocket':
+        this.#openOwnSocket(options);
+        break;
+      case 'systemd':
+        this.#activated = source.fds; // socket activation: the .socket unit's, not the web server's
+        this.#fd = source.fds[0] as number;
+        break;
+      case 'fd':
+        this.#fd = source.fd;
     }
     this.#lifecycle = new ServerLifecycle(
       resolveLifecycle(lifecycleOptions, this.#fd === FCGI_LISTENSOCK_FILENO),
@@ -321,8 +279,19 @@ export class Server extends EventEmitter {
     return true;
   }
 
+  #openOwnSocket(options: ListenOptions): void {
+    const opened = openSocket(options);
+    this.#fd = opened.fd;
+    this.#ownsFd = true;
+    this.#path = opened.path;
+    this.#address =
+      opened.host !== undefined && opened.port !== undefined
+        ? { address: opened.host, family: isIP(opened.host) === 6 ? 'IPv6' : 'IPv4', port: opened.port }
+        : (opened.path ?? null);
+  }
+
   /**
-   * In a node:cluster worker (lib/cluster-socket.ts): one loop with no listener of its own serves the connections the
+   * In a node:cluster worker (lib/serving/cluster-socket.ts): one loop with no listener of its own serves the connections the
    * primary hands over. 'listening', the address and a failure to listen come from node:net.
    */
   #openShared(options: ListenOptions, lifecycleOptions: LifecycleOptions): void {
@@ -365,144 +334,45 @@ export class Server extends EventEmitter {
    * Started by a relay (lib/relay): serves the listening socket of every relay the web server spawned, and stops when
    * none is left. Redeploys, maxRequests and crashes end the process; the relays start the next one.
    */
-  #openRelayed(path: string, lifecycleOptions: LifecycleOptions): void {
-    this.#lifecycle = new ServerLifecycle(
+  #openRelayed(controlSocket: string, lifecycleOptions: LifecycleOptions): void {
+    const lifecycle = new ServerLifecycle(
       resolveLifecycle({ watchScript: true, ...lifecycleOptions }, false),
       (then) => {
-        releaseNodeName(path);
+        releaseNodeName(controlSocket);
         this.close(then);
       },
     );
-    this.#lifecycle.start();
+    this.#lifecycle = lifecycle;
+    lifecycle.start();
     this.#activity ??= new RequestActivity(this.#slowRequestMs);
     const activity = this.#activity;
-    const appDir = dirname(dirname(path));
-    this.#relayHub = new RelayHub({
-      path,
-      serve: (fd, onClose) => {
-        const loop = this.#newLoop(fd, onClose);
+    this.#relayed = new RelayedServing(controlSocket, {
+      serve: (fd, onClose, direct) => {
+        const loop = this.#newLoop(fd, onClose, direct);
         loop.start();
-        try {
-          this.#openProxy(fd, appDir);
-        } catch (error) {
-          // Whatever the direct path met (out of descriptors, say), the relay's socket is served as ever.
-          this.#noDirectPath((error as Error).message);
-        }
         return loop;
       },
-      onIdle: () => this.#stopWhenUnused(),
-      onClose: () => {
-        this.#relaysClosed = true;
-        this.#relayedClosed();
-      },
-      // Restarted in place after a crash (this image, or its stand-in), the process lost its relays' connections:
-      // those that live come back with their next request, at once; none in 2 s means the web server stopped them,
-      // and nothing of the site may outlive it. (The next request then starts a fresh process.)
-      firstRelayTimeoutMs: process.env[crashCountVariable] === undefined ? undefined : 2000,
+      snapshot: () => activity.snapshot(),
+      stop: () => lifecycle.stopWith('relaysGone'),
+      closed: () => this.#closed(),
     });
-    // A crash restarts this process in place after a back-off, its stand-in answering 503 through the relays meanwhile
-    // (restart/crash-guard.ts): relays that started a new process at every request would make a crash loop of it.
-    setCrashGuard(true);
-    const hub = this.#relayHub;
-    this.#statusSocket = openStatusSocket(dirname(path), () => ({
-      sockets: hub.sockets,
-      direct: {
-        open: this.#proxy !== null && !this.#proxy.closed,
-        served: this.#proxy?.served ?? 0,
-        why: this.#proxyWhyNot,
-      },
-      requests: activity.snapshot(),
-    }));
   }
 
-  /**
-   * Opens the web server's direct path once the first relay's socket shows the web server's user (mod_fcgid binds it
-   * as Apache's): a socket only that user may reach, and the flag that makes init's .htaccess use it.
-   */
-  #openProxy(relayFd: number, appDir: string): void {
-    if (this.#proxyTried || this.#closing) return;
-    this.#proxyTried = true;
-    const uid = webServerUidOf(relayFd);
-    if (uid === undefined) {
-      this.#proxyWhyNot = 'the web server runs as this account, and reaches the relays';
-      return;
-    }
-    let fd: number;
-    try {
-      fd = openProxySocket(appDir);
-    } catch (error) {
-      this.#noDirectPath((error as Error).message);
-      return;
-    }
-    const proxy = { appDir, lastRequest: 0, served: 0, closed: false } as ProxyPath;
-    proxy.loop = new LoopBridge({
-      fd,
-      webServerAddrs: '',
-      // And this account's own processes: where Apache's workers run as the account (mpm-itk, mod_ruid2), they are.
-      webServerUids: [uid, process.getuid?.() ?? uid],
-      concurrency: this.#concurrency,
-      limits: this.#limits,
-      onRequest: (io) => {
-        proxy.lastRequest = Date.now();
-        proxy.served++;
-        this.#serve(io);
-      },
-      onRefused: (error) => this.#refused(error),
-      onClose: () => {
-        native().closeFd(fd);
-        proxy.closed = true;
-        if (this.#proxy === proxy) this.#relayedClosed();
-      },
-    });
-    proxy.loop.start();
-    try {
-      raiseProxyFlag(appDir);
-    } catch (error) {
-      // A full disk or quota: the relays serve on as they did, and nothing sends Apache the direct way.
-      this.#noDirectPath(`its flag: ${(error as Error).message}`);
-      proxy.loop.close();
-      return;
-    }
-    this.#proxy = proxy;
-    this.#proxyWhyNot = null;
-    // A crash restarts the process in place, and its listening socket does not survive the exec.
-    whenReplaced(() => lowerProxyFlag(appDir));
-  }
-
-  /** Says in the app's log, and in `libfcgi status`, why Apache cannot come the direct way. */
-  #noDirectPath(why: string): void {
-    this.#proxyWhyNot = why;
-    process.stderr.write(`libfcgi: no direct path for the web server (mod_proxy_fcgi): ${why}\n`);
-  }
-
-  /**
-   * No relay is left (or another process took the site over). The web server stopped them, or mod_fcgid ended them as
-   * idle while requests came the direct way: the process ends once the direct path too has been quiet a while, so it
-   * never outlives the web server long.
-   */
-  #stopWhenUnused(): void {
-    if (this.#relayHub?.idle !== true) return; // a relay came while the direct path was busy
-    const quietMs = this.#proxy === null ? Infinity : Date.now() - this.#proxy.lastRequest;
-    if (quietMs < proxyQuietMs) {
-      setTimeout(() => this.#stopWhenUnused(), proxyQuietMs - quietMs);
-      return;
-    }
-    this.#lifecycle?.stopWith('relaysGone');
-  }
-
-  /** The relays' sockets and the direct path are closed, and their requests done. */
-  #relayedClosed(): void {
-    if (this.#relaysClosed && (this.#proxy === null || this.#proxy.closed)) this.#closed();
-  }
-
-  #newLoop(fd: number, onClose: () => void): LoopBridge {
+  /** Serves a listening socket; `direct`: the web server's direct path under relays, with its own admission. */
+  #newLoop(fd: number, onClose: () => void, direct?: DirectAdmission): LoopBridge {
     return new LoopBridge({
       fd,
-      webServerAddrs: this.#webServerAddrs,
-      webServerUids: this.#webServerUids,
+      webServerAddrs: direct === undefined ? this.#webServerAddrs : '',
+      webServerUids: direct?.webServerUids ?? this.#webServerUids,
       concurrency: this.#concurrency,
       limits: this.#limits,
-      onRequest: (io) => this.#serve(io),
+      onRequest:
+        direct === undefined
+          ? (io) => this.#serve(io)
+          : (io) => {
+              direct.onRequest();
+              this.#serve(io);
+            },
       onRefused: (error) => this.#refused(error),
       onClose,
     });
@@ -534,15 +404,10 @@ export class Server extends EventEmitter {
     this.#lifecycle?.dispose();
     this.#lifecycle = null;
     this.#activity?.dispose();
-    this.#statusSocket?.close();
-    this.#statusSocket = null;
     this.#shared = null;
     this.#loops = [];
     this.#activated = [];
-    this.#relayHub = null;
-    this.#proxy = null;
-    this.#proxyTried = false;
-    this.#relaysClosed = false;
+    this.#relayed = null;
     this.listening = false;
     this.#closing = false;
     this.emit('close');

@@ -5,15 +5,6 @@ import { dirname, join } from 'node:path';
 import { FcgiError } from '../errors';
 import { native } from '../native';
 
-/** Set by the relay for the Node process it starts: the control socket's path, from the launcher's relay-socket line. */
-export const relaySocketVariable = 'LIBFCGI_RELAY_SOCKET';
-
-/** The control socket to serve relays on, when a relay started this process; else undefined. */
-export function relaySocketPath(): string | undefined {
-  const path = process.env[relaySocketVariable];
-  return path === undefined || path === '' ? undefined : path;
-}
-
 /** node.pid beside the control socket: which process is the site's Node process (see openControlSocket). */
 const nodePidFile = (path: string): string => join(dirname(path), 'node.pid');
 

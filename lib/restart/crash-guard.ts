@@ -1,12 +1,12 @@
 // Where the spawner never starts the app again (spawn-fcgi, H2O), a crash must not take the site down: an uncaught
 // exception, an unhandled rejection or an exit with a non-zero code becomes a restart in place after a back-off, with
-// 503 answers meanwhile (unavailable.ts). The 'exit' event is where every one of these ends, after the app's own
+// 503 answers meanwhile (lib/unavailable.ts). The 'exit' event is where every one of these ends, after the app's own
 // uncaughtException handlers had their say; Node emits it before it prints an uncaught error, so the error is printed
 // here. Every restarted image preloads this module, so a crash before the app has even loaded libfcgi is caught too.
 import { inspect } from 'node:util';
-import { relaySocketPath } from '../relay/control-socket';
 import { isStartCheck } from './start-check';
-import { isCGI } from '../socket';
+import { isCGI } from '../serving/socket';
+import { startedAsCgi } from '../serving/source';
 import { crashCountVariable } from './command';
 import { canRestartInPlace, crashBackoff, restartAfterCrash } from './replace';
 import { spawnerRestartsApp } from './spawner';
@@ -55,7 +55,7 @@ function onExit(this: NodeJS.Process, code: number): void {
 export function guardStart(timeoutMs = 30_000): void {
   // Run as CGI or by hand, a failure is the caller's to see; started by a relay (fd 0 no socket either), the stand-in
   // takes the relays' sockets while the app cannot. A check of new code ends as it ends: that is its verdict.
-  if ((isCGI() && relaySocketPath() === undefined) || isStartCheck()) return;
+  if (startedAsCgi() || isStartCheck()) return;
   starting = true;
   setCrashGuard(true);
   startTimer = setTimeout(() => {

@@ -49,7 +49,7 @@ export function restartAfterCrash(delayMs: number, crashes: number): never {
   const stamps = JSON.stringify(watch?.stamps ?? []);
   const standIn = [
     args[0] as string,
-    join(__dirname, 'unavailable.js'),
+    join(__dirname, '..', 'unavailable.js'),
     String(delayMs),
     script,
     stamps,

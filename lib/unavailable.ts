@@ -3,10 +3,10 @@
 // (or as soon as the app's script changes: the fix is deployed) becomes the app again, with the same pid.
 // argv: node unavailable.js DELAY_MS SCRIPT STAMPS FILE ARG0 ARG1…, where STAMPS (JSON) is what the script's files
 // were when the crashed image started, and FILE and ARGs start the app as it was started.
-import { createServer } from '../http/http';
-import { native } from '../native';
-import { bytes, startEnvironment } from './command';
-import { ScriptWatch, watchInterval } from './script-watch';
+import { createServer } from './http/http';
+import { native } from './native';
+import { bytes, startEnvironment } from './restart/command';
+import { ScriptWatch, watchInterval } from './restart/script-watch';
 
 const [delayText = '1000', script = '', stampsText = '[]', file = '', ...args] = process.argv.slice(2);
 const delayMs = Number(delayText);
