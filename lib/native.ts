@@ -87,7 +87,7 @@ export interface ScanVerdict {
 export interface NativeAddon {
   setErrorClass(errorClass: typeof FcgiError): void;
   listenTcp(host: string, port: number, backlog: number, reusePort?: boolean): { fd: number; port: number };
-  /** seqpacket: a SOCK_SEQPACKET socket, as relays' control socket is (native/event_loop/relay_listener.h). */
+  /** seqpacket: a SOCK_SEQPACKET socket, as relays' control socket is (native/relay/relay_listener.h). */
   listenUnix(path: string, backlog: number, seqpacket?: boolean): number;
   isListeningSocket(fd: number): boolean;
   /** The path a Unix socket is bound to; null for another kind of socket, an unnamed or an abstract one. */
@@ -117,9 +117,9 @@ export interface NativeAddon {
     /** The user ids a Unix peer may run as (SO_PEERCRED); empty for any. Others are refused (Dispatch.refused). */
     webServerUids: readonly number[],
   ) => NativeLoopServer;
-  /** Takes relays' sockets on a listening control socket (native/event_loop/relay_listener.h); owns listenFd. */
+  /** Takes relays' sockets on a listening control socket (native/relay/relay_listener.h); owns listenFd. */
   RelayListener: new (listenFd: number, dispatch: RelayDispatch) => NativeRelayListener;
-  /** The parameter names the event-loop server sends as numbers (native/core/param_names.h). */
+  /** The parameter names the event-loop server sends as numbers (native/event_loop/param_names.h). */
   knownParamNames: string[];
   /** The record scanner's verdict on bytes (native/protocol/record_scanner.h), for its byte-table tests only. */
   scanRecords(bytes: Uint8Array, maxParamsSize: number, maxConns: number, stopAtInputEnd: boolean): ScanVerdict;

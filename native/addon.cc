@@ -3,17 +3,17 @@
 
 #include "accept_loop/accept_loop.h"
 #include "accept_loop/stop_signal.h"
-#include "core/dup2.h"
-#include "core/environ.h"
-#include "core/errors.h"
-#include "core/instance.h"
-#include "core/listen.h"
-#include "core/param_names.h"
-#include "core/replace_process.h"
-#include "core/scan_records.h"
-#include "core/signals.h"
 #include "event_loop/loop_server.h"
-#include "event_loop/relay_listener.h"
+#include "event_loop/param_names.h"
+#include "js/errors.h"
+#include "js/instance.h"
+#include "libfcgi/init.h"
+#include "process/dup2.h"
+#include "process/environ.h"
+#include "process/replace_process.h"
+#include "protocol/scan_records.h"
+#include "relay/relay_listener.h"
+#include "socket/listen.h"
 
 namespace fcgi {
 

@@ -11,7 +11,7 @@ import type { DoneCallback, ReadCallback, RequestIO } from '../http/request-io';
 import { Dispatch, internalized, pairsOf, unpackFacts } from './messages';
 import { RequestTable } from './request-table';
 
-/** The addon's known parameter names (native/core/param_names.h), read when the first server starts. */
+/** The addon's known parameter names (native/event_loop/param_names.h), read when the first server starts. */
 let knownNames: string[] = [];
 
 function toError(syscall: string, code: number): FcgiError {

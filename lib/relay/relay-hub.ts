@@ -1,5 +1,5 @@
 // The site's one Node process under relays: takes the listening socket of every relay the web server spawned
-// (native/event_loop/relay_listener.h), serves each until its relay goes, and says when none is left, which is when the process
+// (native/relay/relay_listener.h), serves each until its relay goes, and says when none is left, which is when the process
 // should finish its requests and exit: nothing of the site outlives the web server's own processes.
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -5,9 +5,9 @@
 #include <cstring>
 #include <string>
 
-#include "core/errors.h"
-#include "core/js_bytes.h"
-#include "core/options.h"
+#include "js/bytes.h"
+#include "js/errors.h"
+#include "js/options.h"
 
 namespace fcgi {
 

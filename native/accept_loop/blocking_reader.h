@@ -1,6 +1,6 @@
-// The synchronous loop's reads: libfcgi reads a blocking socket through its OS_Read(), which libfcgi_io.cc routes to
-// the BlockingReader current on the calling thread (set with a Scope around calls into libfcgi). The reader takes
-// what arrives through the record guard, waits no longer than the guard's deadline, and sends what the guard owes
+// The synchronous loop's reads: libfcgi reads a blocking socket through its OS_Read(), which overrides/libfcgi_io.cc
+// routes to the BlockingReader current on the calling thread (set with a Scope around calls into libfcgi). The reader
+// takes what arrives through the record guard, waits no longer than the guard's deadline, and sends what the guard owes
 // the peer (GET_VALUES answers, a refusal's response, lingering after it).
 #pragma once
 #include <sys/types.h>
@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <string>
 
-#include "core/record_guard.h"
+#include "protocol/record_guard.h"
 
 namespace fcgi {
 

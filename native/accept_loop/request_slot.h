@@ -6,8 +6,8 @@
 
 #include "accept_loop/blocking_reader.h"
 #include "accept_loop/waits.h"
-#include "core/libfcgi_request.h"
-#include "core/record_guard.h"
+#include "libfcgi/request.h"
+#include "protocol/record_guard.h"
 
 namespace fcgi {
 
@@ -21,7 +21,7 @@ class RequestSlot {
   // Finishes the current request if there is one, then waits for the next: on the kept connection when the web server
   // asked for FCGI_KEEP_CONN, else on a new connection from listenFd. Connections that end or break before a request
   // begins are closed and skipped, as libfcgi does.
-  // It also stops waiting, returning the code of WaitToServe (accept.h), when `stop` says so.
+  // It also stops waiting, returning the code of WaitToServe (waits.h), when `stop` says so.
   int Accept(int listenFd, const AllowList& allow, const StopWhen& stop = StopWhen());
 
   // Reads up to length bytes of FCGI_STDIN (FCGI_DATA after StartFilterData); *count < length only at the end.

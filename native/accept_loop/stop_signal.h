@@ -1,6 +1,6 @@
 // Graceful SIGTERM for the synchronous accept loop. Its JS thread never returns to the event loop, so a
 // process.on('SIGTERM') listener would never run; instead the addon notes the signal itself and the loop's waits
-// (accept.h WaitToServe) end, after the request in flight has finished.
+// (waits.h WaitToServe) end, after the request in flight has finished.
 #pragma once
 #include <napi.h>
 

@@ -7,7 +7,7 @@
 
 #include <cstddef>
 
-#include "core/admission.h"
+#include "socket/admission.h"
 
 namespace fcgi {
 

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/libfcgi_request.h"
+#include "libfcgi/request.h"
 
 namespace fcgi {
 

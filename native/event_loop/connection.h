@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/record_guard.h"
+#include "protocol/record_guard.h"
 
 namespace fcgi {
 

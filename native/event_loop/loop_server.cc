@@ -13,10 +13,10 @@
 #include <cstring>
 #include <string_view>
 
-#include "core/errors.h"
-#include "core/js_bytes.h"
-#include "core/options.h"
-#include "core/param_names.h"
+#include "event_loop/param_names.h"
+#include "js/bytes.h"
+#include "js/errors.h"
+#include "js/options.h"
 
 namespace fcgi {
 

@@ -14,8 +14,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "accept_loop/waits.h"
 #include "event_loop/connection.h"
+#include "socket/admission.h"
 
 namespace fcgi {
 

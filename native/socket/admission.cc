@@ -1,4 +1,4 @@
-#include "core/admission.h"
+#include "socket/admission.h"
 
 #include <arpa/inet.h>
 #include <netinet/tcp.h>

@@ -1,7 +1,7 @@
 // Copies a listener's JS options into the plain structs the C++ layer works with, before any work leaves the JS thread.
-#include "core/options.h"
+#include "js/options.h"
 
-#include "core/errors.h"
+#include "js/errors.h"
 
 namespace fcgi {
 

@@ -1,5 +1,5 @@
 // Accepts relays on the control socket and takes the listening socket each hands over. See relay_listener.h.
-#include "event_loop/relay_listener.h"
+#include "relay/relay_listener.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -9,8 +9,8 @@
 #include <cstring>
 #include <vector>
 
-#include "core/errors.h"
-#include "core/listen.h"
+#include "js/errors.h"
+#include "socket/listen.h"
 
 namespace fcgi {
 

@@ -1,5 +1,5 @@
 // Initialises libfcgi without letting it take over the signals that Node.js owns.
-#include "core/signals.h"
+#include "libfcgi/init.h"
 
 #include <fcgiapp.h>
 #include <signal.h>

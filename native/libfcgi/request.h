@@ -8,7 +8,7 @@ namespace fcgi {
 // The error a libfcgi stream recorded, as the addon's result code (EIO when it recorded none).
 int StreamError(FCGX_Stream* stream);
 
-// Hands freed pages back to the system at most once a second, after a request (libfcgi_request.cc says why).
+// Hands freed pages back to the system at most once a second, after a request (request.cc says why).
 void ReturnFreedMemory();
 
 }  // namespace fcgi

@@ -1,11 +1,11 @@
 // dup2 for lib/app-log.ts (see dup2.h).
-#include "core/dup2.h"
+#include "process/dup2.h"
 
 #include <unistd.h>
 
 #include <cerrno>
 
-#include "core/errors.h"
+#include "js/errors.h"
 
 namespace fcgi {
 

@@ -1,4 +1,4 @@
-#include "core/scan_records.h"
+#include "protocol/scan_records.h"
 
 #include <fastcgi.h>
 

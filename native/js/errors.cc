@@ -1,5 +1,5 @@
 // Turns libfcgi and errno result codes into JS errors of the one class that the TypeScript layer registers.
-#include "core/errors.h"
+#include "js/errors.h"
 
 #include <fcgiapp.h>
 
@@ -7,8 +7,8 @@
 #include <cstring>
 #include <string>
 
-#include "core/instance.h"
-#include "core/record_guard.h"
+#include "js/instance.h"
+#include "protocol/record_guard.h"
 
 namespace fcgi {
 

@@ -1,5 +1,5 @@
 // The CGI fallback's one native need: the process environment as bytes, which process.env decodes lossily as UTF-8.
-#include "core/environ.h"
+#include "process/environ.h"
 
 #include <unistd.h>
 

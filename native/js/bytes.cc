@@ -1,7 +1,7 @@
-// The bytes of a JS string (as UTF-8) or Uint8Array. See js_bytes.h.
-#include "core/js_bytes.h"
+// The bytes of a JS string (as UTF-8) or Uint8Array. See bytes.h.
+#include "js/bytes.h"
 
-#include "core/errors.h"
+#include "js/errors.h"
 
 namespace fcgi {
 

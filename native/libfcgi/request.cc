@@ -1,5 +1,5 @@
-// What both serving modes do around a libfcgi request. See libfcgi_request.h.
-#include "core/libfcgi_request.h"
+// What both serving modes do around a libfcgi request. See request.h.
+#include "libfcgi/request.h"
 
 #include <malloc.h>
 

@@ -2,7 +2,7 @@
 #pragma once
 #include <napi.h>
 
-#include "core/record_guard.h"
+#include "protocol/record_guard.h"
 
 namespace fcgi {
 

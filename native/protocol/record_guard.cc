@@ -1,4 +1,4 @@
-#include "core/record_guard.h"
+#include "protocol/record_guard.h"
 
 #include <fastcgi.h>
 #include <fcgiapp.h>

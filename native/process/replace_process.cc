@@ -1,5 +1,5 @@
 // execve for restarting in place (see replace_process.h).
-#include "core/replace_process.h"
+#include "process/replace_process.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/errors.h"
+#include "js/errors.h"
 
 namespace fcgi {
 

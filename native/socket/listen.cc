@@ -1,6 +1,6 @@
 // Opens the sockets an app listens on. Unlike libfcgi's FCGX_OpenSocket, which calls exit() when bind() fails, every
 // failure here becomes an FcgiError with the errno name for the caller to catch.
-#include "core/listen.h"
+#include "socket/listen.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,7 +13,7 @@
 #include <cstring>
 #include <string>
 
-#include "core/errors.h"
+#include "js/errors.h"
 
 namespace fcgi {
 

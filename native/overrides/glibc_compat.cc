@@ -69,7 +69,7 @@ HIDDEN uint32_t __wrap_arc4random() {
   return value;
 }
 
-// 2.32: errno names for FcgiError codes (native/core/errors.cc). libuv, which Node exports, knows the same names; for a
+// 2.32: errno names for FcgiError codes (native/js/errors.cc). libuv, which Node exports, knows the same names; for a
 // code it does not know, the caller gets nullptr as from glibc.
 HIDDEN const char* __wrap_strerrorname_np(int code) {
   char buffer[64];
