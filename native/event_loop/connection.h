@@ -1,7 +1,7 @@
 // One FastCGI connection served on Node's event loop, with libfcgi as its codec.
 //
 // The socket is non-blocking and watched by libuv. What arrives goes through the record guard, which keeps the bytes
-// libfcgi may see; libfcgi reads them from memory and writes into memory (native/libfcgi_io.cc routes its OS_Read,
+// libfcgi may see; libfcgi reads them from memory and writes into memory (overrides/libfcgi_io.cc routes its OS_Read,
 // OS_Write and OS_IpcClose here while a Connection is current), and the output goes to the socket when it can take
 // it. libfcgi is called only when what it will read is already here: FCGX_Accept_r once the guard has seen the end
 // of PARAMS, and reads of the body with "nothing yet" turned back into a wait instead of an error. Plain C++ and
@@ -84,7 +84,7 @@ class Connection {
   // What Schedule asked for: the notices that could not be given from inside the owner's call, or the release.
   void RunSoon();
 
-  // libfcgi's I/O while this connection is current (native/libfcgi_io.cc).
+  // libfcgi's I/O while this connection is current (overrides/libfcgi_io.cc).
   int ReadForLibfcgi(char* buffer, size_t length);
   int WriteForLibfcgi(const char* data, size_t length);
   void CloseForLibfcgi();
