@@ -9,7 +9,7 @@ export { accept, listen, Listener, type ListenOptions } from './accept-loop/list
 export { isCGI, FCGI_LISTENSOCK_FILENO } from './serving/socket';
 export { Request, type Role } from './accept-loop/request';
 export { FcgiError } from './errors';
-export { paramToUtf8, type Params } from './params';
+export { paramToUtf8, type Params } from './request/params';
 export {
   createServer,
   Server,

@@ -1,7 +1,7 @@
 // The typed contract of the C++ addon (native/), loaded once, when first used.
 import { loadAddon } from './addon-binary';
 import { FcgiError } from './errors';
-import type { RequestLimits } from './limits';
+import type { RequestLimits } from './request/limits';
 
 export interface AcceptedRequest {
   role: number;

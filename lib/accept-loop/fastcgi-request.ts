@@ -1,7 +1,7 @@
 // A request that came over a FastCGI connection: the Request calls mapped onto the native libfcgi request.
 import type { FcgiError } from '../errors';
 import type { AcceptedRequest, NativeAcceptLoop } from '../native';
-import { paramsFromPairs, type Params } from '../params';
+import { paramsFromPairs, type Params } from '../request/params';
 import { Request, roleName, type Role } from './request';
 
 export class FastCgiRequest extends Request {

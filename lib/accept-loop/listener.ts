@@ -9,7 +9,7 @@ import { ScriptWatch, watchInterval } from '../restart/script-watch';
 import { setCrashGuard, startedListening } from '../restart/crash-guard';
 import { restartInPlace } from '../restart/replace';
 import { checkStartSync, reportStartedIfChecking } from '../restart/start-check';
-import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
+import { type RequestLimits, reportRefusal, resolveLimits } from '../request/limits';
 import { type AcceptedRequest, native, type NativeAcceptLoop, type WaitEnd } from '../native';
 import type { Request } from './request';
 import {

@@ -1,7 +1,7 @@
 // One request of the synchronous accept loop: its parameters, its body, and its output streams.
 import { format } from 'node:util';
 import { FcgiError } from '../errors';
-import type { Params } from '../params';
+import type { Params } from '../request/params';
 
 export type Role = 'responder' | 'authorizer' | 'filter';
 

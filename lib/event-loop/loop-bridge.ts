@@ -3,11 +3,11 @@
 // (RequestIO) over the addon's serial-numbered calls, and turns the addon's dispatch calls (messages.ts) into those
 // callbacks.
 import type { FcgiError } from '../errors';
-import type { RequestLimits } from '../limits';
+import type { RequestLimits } from '../request/limits';
 import { native, type NativeLoopServer } from '../native';
-import { paramsFromPairs, type Params } from '../params';
-import { headParamNames } from '../http/cgi-head';
-import type { DoneCallback, ReadCallback, RequestIO } from '../http/request-io';
+import { paramsFromPairs, type Params } from '../request/params';
+import { headParamNames } from '../cgi/cgi-head';
+import type { DoneCallback, ReadCallback, RequestIO } from '../request/request-io';
 import { Dispatch, internalized, pairsOf, unpackFacts } from './messages';
 import { RequestTable } from './request-table';
 

@@ -2,10 +2,10 @@
 // Express, Koa, Fastify — runs unchanged: headers from the CGI parameters, the body as a stream, a CGI response.
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { RequestIO } from './request-io';
-import { type CgiFacts, headFromPairs } from './cgi-head';
+import type { RequestIO } from '../request/request-io';
+import { type CgiFacts, headFromPairs } from '../cgi/cgi-head';
 import { FcgiSocket } from './http-socket';
-import type { Params } from '../params';
+import type { Params } from '../request/params';
 import { roleName, type Role } from '../accept-loop/request';
 
 /** What `req.fcgi` holds: the FastCGI side of the request. */

@@ -2,9 +2,9 @@
 // request's FastCGI streams, batching what is written in one tick into one call to the server.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestIO } from './request-io';
+import type { RequestIO } from '../request/request-io';
 import type { FcgiError } from '../errors';
-import { type CgiFacts, isDecimal } from './cgi-head';
+import { type CgiFacts, isDecimal } from '../cgi/cgi-head';
 
 /** Bytes queued for the server above which write() asks the writer to wait for 'drain'. */
 const highWaterMark = 64 * 1024;

@@ -4,16 +4,16 @@ import { EventEmitter } from 'node:events';
 import { unlinkSync } from 'node:fs';
 import { STATUS_CODES, type IncomingMessage, ServerResponse } from 'node:http';
 import { isIP, type Server as NetServer } from 'node:net';
-import { CgiIO } from './cgi-io';
+import { CgiIO } from '../cgi/cgi-io';
 import { LoopBridge } from '../event-loop/loop-bridge';
-import type { RequestIO } from './request-io';
+import type { RequestIO } from '../request/request-io';
 import { closeRequest, createRequest, createResponse, dumpRequest } from './http-message';
 import type { FcgiSocket } from './http-socket';
 import { runInRequest } from './request-context';
 import type { FcgiError } from '../errors';
 import { type LifecycleOptions, lifecycleOptionsIn, resolveLifecycle } from '../lifecycle/options';
 import { ServerLifecycle } from '../lifecycle/server-lifecycle';
-import { type RequestLimits, reportRefusal, resolveLimits } from '../limits';
+import { type RequestLimits, reportRefusal, resolveLimits } from '../request/limits';
 import {
   addressList,
   type AdmissionOptions,

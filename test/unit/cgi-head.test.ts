@@ -1,7 +1,7 @@
 // The head translation: CGI parameters as a web server sends them, in order, to node:http's rawHeaders and the facts
 // the HTTP layer reads. Tables of what nginx, Apache, lighttpd and Caddy really send.
 import { describe, expect, it } from 'vitest';
-import { headFromPairs } from '../../lib/http/cgi-head';
+import { headFromPairs } from '../../lib/cgi/cgi-head';
 
 const head = (pairs: Record<string, string> | [string, string][]) =>
   headFromPairs((Array.isArray(pairs) ? pairs : Object.entries(pairs)).flat());

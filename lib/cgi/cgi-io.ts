@@ -1,9 +1,9 @@
 // The one request of a createServer() program run as plain CGI: environment, stdin and stdout, asynchronously
 // (lib/cgi-stdio.ts does the I/O).
-import type { DoneCallback, ReadCallback, RequestIO } from './request-io';
-import { CgiStdio, stderrFd, stdoutFd } from '../cgi-stdio';
+import type { DoneCallback, ReadCallback, RequestIO } from '../request/request-io';
+import { CgiStdio, stderrFd, stdoutFd } from './cgi-stdio';
 import { FcgiError } from '../errors';
-import type { Params } from '../params';
+import type { Params } from '../request/params';
 
 export class CgiIO implements RequestIO {
   readonly role = 1;
