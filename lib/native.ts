@@ -3,12 +3,17 @@ import { loadAddon } from './addon-binary';
 import { FcgiError } from './errors';
 import type { RequestLimits } from './request/limits';
 
+/** Which parameters the addon copies into a request's head string: known names, and any name with the prefix. */
+export interface HeadParams {
+  names: readonly string[];
+  prefix: string;
+}
+
+/** A request as the accept loop's accept() copies it (native/params/param_copy.h; lib/request/packed-params.ts). */
 export interface AcceptedRequest {
-  role: number;
-  requestId: number;
-  keepConn: boolean;
-  /** name, value, name, value… as latin1 strings (one char per byte). */
-  params: string[];
+  facts: number;
+  head: string;
+  rest: string;
 }
 
 /**
@@ -104,22 +109,27 @@ export interface NativeAddon {
   dup2(from: number, to: number): void;
   /** Takes SIGTERM for the synchronous loop (native/accept_loop/stop_signal.h); only when no JS listener wants it. */
   watchStopSignal(graceMs: number): void;
-  AcceptLoop: new (listenFd: number, webServerAddrs: string, limits: Required<RequestLimits>) => NativeAcceptLoop;
+  AcceptLoop: new (
+    listenFd: number,
+    webServerAddrs: string,
+    limits: Required<RequestLimits>,
+    headParams: HeadParams,
+  ) => NativeAcceptLoop;
   /** maxInFlight: requests in flight before new connections wait; 0 for no limit (not lifecycle's maxRequests). */
   LoopServer: new (
     listenFd: number,
     webServerAddrs: string,
     maxInFlight: number,
     limits: Required<RequestLimits>,
-    /** Known parameter names sent in the request's head string with the HTTP_ lines; the rest come apart. */
-    headParams: readonly string[],
+    /** The parameters sent in the request's head string; the rest come apart. */
+    headParams: HeadParams,
     dispatch: Dispatch,
     /** The user ids a Unix peer may run as (SO_PEERCRED); empty for any. Others are refused (Dispatch.refused). */
     webServerUids: readonly number[],
   ) => NativeLoopServer;
   /** Takes relays' sockets on a listening control socket (native/relay/relay_listener.h); owns listenFd. */
   RelayListener: new (listenFd: number, dispatch: RelayDispatch) => NativeRelayListener;
-  /** The parameter names the event-loop server sends as numbers (native/event_loop/param_names.h). */
+  /** The parameter names the event-loop server sends as numbers (native/params/param_names.h). */
   knownParamNames: string[];
   /** The record scanner's verdict on bytes (native/protocol/record_scanner.h), for its byte-table tests only. */
   scanRecords(bytes: Uint8Array, maxParamsSize: number, maxConns: number, stopAtInputEnd: boolean): ScanVerdict;

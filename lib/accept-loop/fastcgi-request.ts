@@ -1,6 +1,7 @@
 // A request that came over a FastCGI connection: the Request calls mapped onto the native libfcgi request.
 import type { FcgiError } from '../errors';
 import type { AcceptedRequest, NativeAcceptLoop } from '../native';
+import { pairsOf, unpackFacts } from '../request/packed-params';
 import { paramsFromPairs, type Params } from '../request/params';
 import { Request, roleName, type Role } from './request';
 
@@ -15,10 +16,11 @@ export class FastCgiRequest extends Request {
   constructor(handle: NativeAcceptLoop, accepted: AcceptedRequest) {
     super();
     this.#handle = handle;
-    this.params = paramsFromPairs(accepted.params);
-    this.role = roleName(accepted.role);
-    this.requestId = accepted.requestId;
-    this.keepConn = accepted.keepConn;
+    const { role, requestId, keepConn } = unpackFacts(accepted.facts);
+    this.params = paramsFromPairs(pairsOf(accepted.rest)); // the accept loop asks for no head: all are here
+    this.role = roleName(role);
+    this.requestId = requestId;
+    this.keepConn = keepConn;
   }
 
   protected readInto(buffer: Buffer): number {

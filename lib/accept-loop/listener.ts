@@ -20,6 +20,7 @@ import {
   type SocketOptions,
 } from '../serving/socket';
 import { servingSource } from '../serving/source';
+import { noHead } from '../request/packed-params';
 
 export interface ListenOptions extends RequestLimits, LifecycleOptions, SocketOptions, AdmissionOptions {}
 
@@ -58,7 +59,8 @@ export class Listener {
     this.path = options.path;
     this.#lifecycle = startLifecycle(resolveLifecycle(options, fd === FCGI_LISTENSOCK_FILENO));
     this.#script = this.#lifecycle.watchScript ? ScriptWatch.ofThisProcess() : null;
-    this.#native = new (native().AcceptLoop)(fd, addressList(options.webServerAddrs), resolveLimits(options));
+    const addresses = addressList(options.webServerAddrs);
+    this.#native = new (native().AcceptLoop)(fd, addresses, resolveLimits(options), noHead);
   }
 
   /**
@@ -117,9 +119,10 @@ export class Listener {
 
   #began(accepted: AcceptedRequest): Request {
     this.#served++;
-    this.#keptConnection = accepted.keepConn;
-    this.#current = new FastCgiRequest(this.#native, accepted);
-    return this.#current;
+    const request = new FastCgiRequest(this.#native, accepted);
+    this.#keptConnection = request.keepConn;
+    this.#current = request;
+    return request;
   }
 
   /** Asks the lifecycle policy (lib/lifecycle/policy.ts) with what the loop has just seen. */

@@ -1,9 +1,10 @@
 // The HTTP head of a FastCGI request, from its CGI parameters as they came: the header lines as node:http's rawHeaders
 // gives them, and the CGI facts the HTTP layer needs (method, URI, addresses, body length). Pure: pairs in, head out.
+import type { HeadParams } from '../native';
 
 /**
  * "HTTP_USER_AGENT" → "User-Agent", as a browser would have spelled it. Keyed by the whole parameter name, which for
- * the known names is the same string every request (lib/event-loop/messages.ts), its hash already made.
+ * the known names is the same string every request (lib/request/packed-params.ts), its hash already made.
  */
 const headerNames = new Map<string, string>();
 function headerName(paramName: string): string {
@@ -159,3 +160,6 @@ export function headFromPairs(pairs: readonly string[]): { raw: string[]; cgi: C
   }
   return { raw, cgi };
 }
+
+/** What the HTTP layer asks the addon to copy into a request's head string: those names and the header lines. */
+export const headParams: HeadParams = { names: headParamNames, prefix: 'HTTP_' };

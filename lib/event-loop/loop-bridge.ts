@@ -6,13 +6,11 @@ import type { FcgiError } from '../errors';
 import type { RequestLimits } from '../request/limits';
 import { native, type NativeLoopServer } from '../native';
 import { paramsFromPairs, type Params } from '../request/params';
-import { headParamNames } from '../cgi/cgi-head';
+import { headParams } from '../cgi/cgi-head';
 import type { DoneCallback, ReadCallback, RequestIO } from '../request/request-io';
-import { Dispatch, internalized, pairsOf, unpackFacts } from './messages';
+import { Dispatch } from './messages';
+import { knownParamNames, pairsOf, unpackFacts } from '../request/packed-params';
 import { RequestTable } from './request-table';
-
-/** The addon's known parameter names (native/event_loop/param_names.h), read when the first server starts. */
-let knownNames: string[] = [];
 
 function toError(syscall: string, code: number): FcgiError {
   return native().errorFor(syscall, code);
@@ -26,7 +24,7 @@ export class LoopRequest implements RequestIO {
   readonly role: number;
   readonly requestId: number;
   readonly keepConn: boolean;
-  /** The parameters the HTTP layer reads (header lines, headParamNames) as they came: name, value, name, value… */
+  /** The parameters the HTTP layer reads (cgi-head.ts headParams) as they came: name, value, name, value… */
   readonly pairs: string[];
   /** The other parameters, as the addon packed them (messages.ts): split only if the app asks for all. */
   readonly #rest: string;
@@ -56,13 +54,13 @@ export class LoopRequest implements RequestIO {
     this.serial = serial;
     this.#onFinished = onFinished;
     ({ role: this.role, keepConn: this.keepConn, requestId: this.requestId } = unpackFacts(facts));
-    this.pairs = pairsOf(head, knownNames);
+    this.pairs = pairsOf(head);
     this.#rest = rest;
   }
 
   /** Built on first use: the HTTP layer reads headers straight from the pairs. */
   get params(): Params {
-    return (this.#params ??= paramsFromPairs(this.pairs.concat(pairsOf(this.#rest, knownNames))));
+    return (this.#params ??= paramsFromPairs(this.pairs.concat(pairsOf(this.#rest))));
   }
 
   /** Reads what has arrived of FCGI_STDIN (FCGI_DATA after startData), at most size bytes; null at the end. */
@@ -166,13 +164,13 @@ export class LoopBridge {
       }
     };
     const maxInFlight = Number.isFinite(options.concurrency) ? options.concurrency : 0;
-    if (knownNames.length === 0) knownNames = internalized(native().knownParamNames);
+    knownParamNames(); // made once, before the first request
     this.#native = new (native().LoopServer)(
       options.fd,
       options.webServerAddrs,
       maxInFlight,
       options.limits,
-      headParamNames,
+      headParams,
       dispatch,
       options.webServerUids,
     );

@@ -2,7 +2,6 @@
 #include "accept_loop/accept_loop.h"
 
 #include <cerrno>
-#include <cstring>
 #include <string>
 
 #include "js/bytes.h"
@@ -31,9 +30,10 @@ AcceptLoop::AcceptLoop(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<AcceptLoop>(info), slot_(GuardLimitsFrom(info[2], 1)) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber() || !info[1].IsString())
-    ThrowTypeError(env, "new AcceptLoop(listenFd, webServerAddrs, limits)");
+    ThrowTypeError(env, "new AcceptLoop(listenFd, webServerAddrs, limits, headParams)");
   listenFd_ = info[0].As<Napi::Number>().Int32Value();
   if (!allow_.Parse(info[1].As<Napi::String>().Utf8Value())) throw MakeError(env, "FCGI_WEB_SERVER_ADDRS", EINVAL);
+  params_.SetHead(env, info[3]);
 }
 
 Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
@@ -49,28 +49,15 @@ Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
   if (code != 0 && slot_.guard().refusal() != 0) throw MakeError(env, "accept", code, slot_.guard().refusalMessage());
   if (code != 0) throw MakeError(env, "accept", code);
 
-  // Copy the parameters now: libfcgi frees envp at the next finish or accept.
+  // Copied now, as the event-loop server copies them: libfcgi frees envp at the next finish or accept.
   const FCGX_Request& request = slot_.fcgx();
-  size_t count = 0;
-  while (request.envp[count] != nullptr) count++;
-  Napi::Array params = Napi::Array::New(env, count * 2);
-  for (size_t i = 0; i < count; i++) {
-    const char* pair = request.envp[i];
-    const char* equals = strchr(pair, '=');
-    size_t nameLength = equals != nullptr ? static_cast<size_t>(equals - pair) : strlen(pair);
-    const char* value = equals != nullptr ? equals + 1 : "";
-    napi_value name;
-    napi_value text;
-    napi_create_string_latin1(env, pair, nameLength, &name);
-    napi_create_string_latin1(env, value, NAPI_AUTO_LENGTH, &text);
-    params.Set(i * 2, name);
-    params.Set(i * 2 + 1, text);
-  }
+  napi_value head;
+  napi_value rest;
+  params_.Copy(env, request.envp, &head, &rest);
   Napi::Object result = Napi::Object::New(env);
-  result.Set("role", request.role);
-  result.Set("requestId", request.requestId);
-  result.Set("keepConn", Napi::Boolean::New(env, request.keepConnection != 0));
-  result.Set("params", params);
+  result.Set("facts", ParamCopy::FactsOf(request));
+  result.Set("head", head);
+  result.Set("rest", rest);
   return result;
 }
 

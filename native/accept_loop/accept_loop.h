@@ -4,6 +4,7 @@
 
 #include "accept_loop/request_slot.h"
 #include "accept_loop/waits.h"
+#include "params/param_copy.h"
 
 namespace fcgi {
 
@@ -11,14 +12,12 @@ class AcceptLoop : public Napi::ObjectWrap<AcceptLoop> {
  public:
   static Napi::Function Define(Napi::Env env);
   // JS: new AcceptLoop(listenFd: number, webServerAddrs: string, limits: { maxParamsSize, headersTimeout,
-  // requestTimeout
-  // })
+  // requestTimeout }, headParams: { names, prefix } (params/param_copy.h))
   explicit AcceptLoop(const Napi::CallbackInfo& info);
 
  private:
-  // (idleMs?, parentPid?) -> { role, requestId, keepConn, params: [name, value, name, value, ...] } (latin1 strings,
-  // lossless bytes), or, when it stops waiting, a stop code: 1 idle for idleMs, 2 the parent is gone, 3 SIGTERM (the
-  // stopReasons of lib/accept-loop/listener.ts). Other failures throw.
+  // (idleMs?, parentPid?) -> { facts, head, rest } (params/param_copy.h), or, when the wait ends without a request,
+  // how: 'timedOut' (idleMs passed), 'parentExited', 'SIGTERM' (lib/native.ts WaitEnd). Other failures throw.
   Napi::Value Accept(const Napi::CallbackInfo& info);
   // (buffer, offset, length) -> bytes read; fewer than length only at the end of the stream
   Napi::Value Read(const Napi::CallbackInfo& info);
@@ -36,6 +35,7 @@ class AcceptLoop : public Napi::ObjectWrap<AcceptLoop> {
 
   RequestSlot slot_;
   AllowList allow_;
+  ParamCopy params_;
   int listenFd_;
 };
 

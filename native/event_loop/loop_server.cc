@@ -10,13 +10,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <string_view>
 
-#include "event_loop/param_names.h"
 #include "js/bytes.h"
 #include "js/errors.h"
 #include "js/options.h"
+#include "params/param_copy.h"
 
 namespace fcgi {
 
@@ -30,9 +29,6 @@ std::string_view ChunkOf(Napi::Env env, const Napi::Value& value, std::string& s
   if (value.IsNull() || value.IsUndefined()) return std::string_view();
   return BytesOf(env, value, scratch, "expected a string or a Uint8Array");
 }
-
-// An HTTP_ parameter is a request header line, which the HTTP layer reads for every request.
-bool IsHeaderLine(std::string_view name) { return name.substr(0, 5) == "HTTP_"; }
 
 }  // namespace
 
@@ -53,8 +49,8 @@ Napi::Function LoopServer::Define(Napi::Env env) {
 
 LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopServer>(info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[4].IsArray() ||
-      !info[5].IsFunction() || !info[6].IsArray()) {
+  if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[5].IsFunction() ||
+      !info[6].IsArray()) {
     ThrowTypeError(
         env, "new LoopServer(listenFd, webServerAddrs, maxInFlight, limits, headParams, dispatch, webServerUids)");
   }
@@ -68,14 +64,7 @@ LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopSe
     maxConns =
         getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 1000000 ? static_cast<int>(files.rlim_cur) : 1000000;
   limits_ = GuardLimitsFrom(info[3], maxConns);
-  headKnown_.resize(KnownParamCount());
-  for (int known = 0; known < KnownParamCount(); known++) headKnown_[known] = IsHeaderLine(KnownParamName(known));
-  Napi::Array headParams = info[4].As<Napi::Array>();
-  for (uint32_t i = 0; i < headParams.Length(); i++) {
-    int known = KnownParamIndex(headParams.Get(i).As<Napi::String>().Utf8Value());
-    if (known < 0) ThrowTypeError(env, "headParams: every name must be one of knownParamNames");
-    headKnown_[known] = true;
-  }
+  params_.SetHead(env, info[4]);
   dispatch_ = Napi::Persistent(info[5].As<Napi::Function>());
   Napi::Array uids = info[6].As<Napi::Array>();
   for (uint32_t i = 0; i < uids.Length(); i++) webServerUids_.push_back(uids.Get(i).As<Napi::Number>().Uint32Value());
@@ -241,38 +230,10 @@ void LoopServer::OnRequest(Connection& connection) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   const FCGX_Request& request = connection.request();
-  // Copied now into JS strings, which JS splits at each NUL: libfcgi frees the parameters when the request
-  // finishes, and a string costs far less to make than an element set from C++ per name and value. Two strings: the
-  // head, the parameters the HTTP layer reads for every request (the header lines and headParams), and the rest,
-  // which JS splits only if the app asks for all the parameters. Each: name NUL value NUL for each parameter, a known
-  // name left empty, then one character per parameter saying whose name it is (1: its own; 2 + n: known name n, see
-  // param_names.h). The kinds go last so that each string is written once, front to back. libfcgi keeps each
-  // parameter as a C string "NAME=VALUE", so neither holds a NUL; the name ends at the first '='.
-  headPairs_.clear();
-  headKinds_.clear();
-  restPairs_.clear();
-  restKinds_.clear();
-  for (char** pair = request.envp; *pair != nullptr; pair++) {
-    const char* equals = std::strchr(*pair, '=');
-    if (equals == nullptr) continue;
-    std::string_view name(*pair, equals - *pair);
-    int known = KnownParamIndex(name);
-    bool head = known >= 0 ? headKnown_[known] != 0 : IsHeaderLine(name);
-    std::string& pairs = head ? headPairs_ : restPairs_;
-    (head ? headKinds_ : restKinds_).push_back(static_cast<char>(known < 0 ? 1 : 2 + known));
-    if (known < 0) pairs.append(name);
-    pairs.push_back('\0');
-    pairs.append(equals + 1);
-    pairs.push_back('\0');
-  }
-  headPairs_.append(headKinds_);
-  restPairs_.append(restKinds_);
   napi_value head;
   napi_value rest;
-  napi_create_string_latin1(env, headPairs_.data(), headPairs_.size(), &head);
-  napi_create_string_latin1(env, restPairs_.data(), restPairs_.size(), &rest);
-  // role (1 to 3) in the low two bits, keepConnection in the third, the request id above.
-  int facts = request.role | (request.keepConnection != 0 ? 4 : 0) | (request.requestId << 3);
+  params_.Copy(env, request.envp, &head, &rest);
+  int facts = ParamCopy::FactsOf(request);
   Dispatch(kLoopRequest, serial, facts, head, rest);
 }
 

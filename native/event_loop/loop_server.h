@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "event_loop/connection.h"
+#include "params/param_copy.h"
 #include "socket/admission.h"
 
 namespace fcgi {
@@ -35,8 +36,8 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   static Napi::Function Define(Napi::Env env);
   // JS: new LoopServer(listenFd, webServerAddrs, maxInFlight (0: no limit), limits, headParams, dispatch,
   //                    webServerUids)
-  // listenFd -1: no listener of its own; connections come through adopt(). headParams: the known parameter names
-  // (param_names.h) JS reads for every request, besides the HTTP_ header lines. webServerUids: the user ids a Unix peer
+  // listenFd -1: no listener of its own; connections come through adopt(). headParams: which parameters JS reads for
+  // every request (params/param_copy.h). webServerUids: the user ids a Unix peer
   // may run as (empty: any); another's connection is refused.
   explicit LoopServer(const Napi::CallbackInfo& info);
   ~LoopServer() override;
@@ -106,10 +107,8 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   std::unordered_map<uint32_t, Connection*> requests_;
   std::deque<Connection*> waitingToBegin_;  // heads that came while maxInFlight requests were
   uint32_t nextSerial_ = 1;
-  std::vector<char> headKnown_;  // by known name number: a header line or in headParams, so in the head
-  std::string chunk_;            // a write's bytes, reused
-  // A request's parameters as handed to JS, reused: the pairs and kinds of the head, then of the rest.
-  std::string headPairs_, headKinds_, restPairs_, restKinds_;
+  std::string chunk_;  // a write's bytes, reused
+  ParamCopy params_;
 };
 
 }  // namespace fcgi

@@ -130,7 +130,7 @@ describe.each(modesWithMaxConns)('$mode, against input that crashes libfcgi alon
   });
 
   it('gives every parameter back as sent: empty and one-control-character names, bytes above 127, known names', async () => {
-    // The event-loop server sends the names web servers use most as numbers (native/event_loop/param_names.h); none of these may be taken
+    // The event-loop server sends the names web servers use most as numbers (native/params/param_names.h); none of these may be taken
     // for one, nor lose a byte.
     const sent: Record<string, string> = {
       ...cgiParams({ HTTP_HOST: 'example.test', SERVER_NAME: '' }),

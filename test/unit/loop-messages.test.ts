@@ -1,10 +1,11 @@
 // The format the event-loop server and JS talk in (lib/event-loop/messages.ts), as the C++ side defines it
-// (native/event_loop/loop_server.h) and as its parameter names are numbered (native/event_loop/param_names.cc): unit tables, and the
+// (native/event_loop/loop_server.h) and as its parameter names are numbered (native/params/param_names.cc): unit tables, and the
 // numbers read out of the header, so the two definitions cannot drift apart unseen.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Dispatch, internalized, pairsOf, unpackFacts } from '../../lib/event-loop/messages';
+import { Dispatch } from '../../lib/event-loop/messages';
+import { internalized, pairsOf, unpackFacts } from '../../lib/request/packed-params';
 import { native } from '../../lib/native';
 import { repoRoot } from '../helpers/apps';
 

@@ -1,6 +1,6 @@
 // See param_names.h. The list: what nginx's fastcgi_params, Apache's mod_fcgid and proxy_fcgi, lighttpd and Caddy send
 // for every request, and the request headers browsers and proxies send most.
-#include "event_loop/param_names.h"
+#include "params/param_names.h"
 
 #include <array>
 #include <cstdint>
