@@ -20,7 +20,8 @@ export interface AcceptedRequest {
  * How an accept loop's wait ended without a request: idleMs passed, the parent (when not 0) is no longer parentPid,
  * or SIGTERM arrived (after watchStopSignal).
  */
-export type WaitEnd = 'timedOut' | 'parentExited' | 'SIGTERM';
+export const waitEnds = ['timedOut', 'parentExited', 'SIGTERM'] as const;
+export type WaitEnd = (typeof waitEnds)[number];
 
 export interface NativeAcceptLoop {
   /** The next request, or how the wait ended without one. */
@@ -40,7 +41,7 @@ export interface NativeAcceptLoop {
  * (kind, serial, code, payload, rest): see native/event_loop/loop_server.h LoopDispatch. rest: a request's parameters
  * besides its head (lib/event-loop/messages.ts); undefined for other kinds.
  */
-export type Dispatch = (kind: number, serial: number, code: number, payload: unknown, rest: unknown) => void;
+export type DispatchCallback = (kind: number, serial: number, code: number, payload: unknown, rest: unknown) => void;
 
 /** The event-loop server (native/event_loop/loop_server.h): requests are named by serial numbers; results are values, or error codes as numbers. */
 export interface NativeLoopServer {
@@ -63,7 +64,7 @@ export interface NativeLoopServer {
  * (kind, id, value, why): 0 relay id handed over the listening socket value (an fd, the receiver's to close); 1 relay
  * id's connection closed; 2 a connection was refused, value the peer's uid or -1, why the reason.
  */
-export type RelayDispatch = (kind: number, id: number, value: number, why: string | undefined) => void;
+export type RelayDispatchCallback = (kind: number, id: number, value: number, why: string | undefined) => void;
 
 export interface NativeRelayListener {
   /** Stops accepting relays and closes their connections. */
@@ -123,12 +124,12 @@ export interface NativeAddon {
     limits: Required<RequestLimits>,
     /** The parameters sent in the request's head string; the rest come apart. */
     headParams: HeadParams,
-    dispatch: Dispatch,
+    dispatch: DispatchCallback,
     /** The user ids a Unix peer may run as (SO_PEERCRED); empty for any. Others are refused (Dispatch.refused). */
     webServerUids: readonly number[],
   ) => NativeLoopServer;
   /** Takes relays' sockets on a listening control socket (native/relay/relay_listener.h); owns listenFd. */
-  RelayListener: new (listenFd: number, dispatch: RelayDispatch) => NativeRelayListener;
+  RelayListener: new (listenFd: number, dispatch: RelayDispatchCallback) => NativeRelayListener;
   /** The parameter names the event-loop server sends as numbers (native/params/param_names.h). */
   knownParamNames: string[];
   /** The record scanner's verdict on bytes (native/protocol/record_scanner.h), for its byte-table tests only. */

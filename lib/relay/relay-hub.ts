@@ -6,7 +6,8 @@ import { dirname } from 'node:path';
 import { native, type NativeRelayListener } from '../native';
 import { namedNode, openControlSocket } from './control-socket';
 
-const RelayDispatch = { socket: 0, gone: 1, refused: 2 } as const;
+/** The relay listener's calls into JS, as native/relay/relay_listener.h's RelayDispatch numbers them. */
+export const RelayDispatch = { socket: 0, gone: 1, refused: 2 } as const;
 
 /** A process no relay reaches within this long was started for a relay that went away: it exits. */
 const defaultFirstRelayTimeoutMs = 30_000;

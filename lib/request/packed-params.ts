@@ -17,6 +17,10 @@ export function unpackFacts(code: number): RequestFacts {
   return { role: code & 3, keepConn: (code & 4) !== 0, requestId: code >>> 3 };
 }
 
+/** A parameter's kind character: its name travels inline, or (from firstKnownKind on) as known name kind - 2. */
+export const ownNameKind = 1;
+export const firstKnownKind = 2;
+
 /**
  * One packed string, head or rest: name NUL value NUL… with known names left empty, then one character per parameter
  * saying whose name it is (1: its own; 2 + n: knownNames[n]). Returns name, value, name, value…
@@ -27,7 +31,7 @@ export function pairsOf(params: string, knownNames: readonly string[] = knownPar
   const kinds = pairs.pop() as string; // what follows the last value's NUL
   for (let i = 0; i < kinds.length; i++) {
     const kind = kinds.charCodeAt(i);
-    if (kind > 1) pairs[2 * i] = knownNames[kind - 2] as string;
+    if (kind >= firstKnownKind) pairs[2 * i] = knownNames[kind - firstKnownKind] as string;
   }
   return pairs;
 }

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #define MAX_NODE_ARGS 32
-static const char kHello[] = "libfcgi-relay 1";  // what a relay sends with its socket; lib/relay says the same
+static const char kHello[] = "libfcgi-relay 1";  // sent with the socket; relay_listener.cc expects the same
 static const char kSocketVariable[] = "LIBFCGI_RELAY_SOCKET";
 static const int kStartTimeoutMs = 60000;  // a Node process that has not taken a socket by then never will
 // A running Node process that takes no socket for this long is hung (its event loop blocked, or the process stopped):
