@@ -1,0 +1,159 @@
+// One createServer connection through its life, driven with raw FastCGI records over a real socket: when it is kept
+// for the next request, when it closes, and what an abort does to it (native/event_loop/connection.h).
+import { writeFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type FcgiAddress, parseCgiResponse } from '../../lib/client/client';
+import { encodeRecord, type FcgiRecord, RecordParser, RecordType } from '../../lib/client/protocol';
+import { repoRoot, spawnFcgiApp, stopAll, tempDir, type RunningApp } from '../helpers/apps';
+import { abort, begin, cgiParams, params, slowdown, stdin } from '../helpers/raw-fastcgi';
+import { waitUntil } from '../helpers/wait';
+
+afterAll(stopAll);
+
+/**
+ * /read answers with the length of the body it read; /unread writes its answer at once and ends, leaving the body unread; /hold writes
+ * "held" and keeps the request until the web server gives up on it.
+ */
+function appScript(): string {
+  const script = join(tempDir(), 'connection-app.js');
+  writeFileSync(
+    script,
+    `const { createServer } = require(${JSON.stringify(repoRoot)});
+createServer((req, res) => {
+  if (req.url === '/unread') return res.write('unread', () => res.end());
+  if (req.url === '/hold') return res.write('held');
+  let length = 0;
+  req.on('data', (chunk) => (length += chunk.length));
+  req.on('end', () => res.end('read ' + length));
+}).listen();
+`,
+  );
+  return script;
+}
+
+/** A web server's side of one connection: records sent as given, records received collected. */
+class Peer {
+  readonly records: FcgiRecord[] = [];
+  closed = false;
+  private readonly parser = new RecordParser();
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => this.records.push(...this.parser.push(chunk)));
+    socket.on('error', () => undefined);
+    socket.on('close', () => (this.closed = true));
+  }
+
+  static open(address: FcgiAddress): Promise<Peer> {
+    return new Promise((resolve, reject) => {
+      const socket = createConnection(address.path ?? '');
+      socket.once('error', reject);
+      socket.once('connect', () => resolve(new Peer(socket)));
+    });
+  }
+
+  send(...chunks: Buffer[]): void {
+    this.socket.write(Buffer.concat(chunks));
+  }
+
+  /** What request `id` wrote to FCGI_STDOUT, as the body of a CGI response ('' while its head is still coming). */
+  body(id = 1): string {
+    const stdout = this.records.filter((r) => r.type === RecordType.stdout && r.requestId === id);
+    const bytes = Buffer.concat(stdout.map((r) => r.content));
+    return bytes.includes('\r\n\r\n') ? parseCgiResponse(bytes).body.toString() : '';
+  }
+
+  /** The ids of the FCGI_END_REQUEST records received, in order. */
+  ended(): number[] {
+    return this.records.filter((r) => r.type === RecordType.endRequest).map((r) => r.requestId);
+  }
+
+  async until(condition: () => boolean, what: string): Promise<void> {
+    expect(await waitUntil(condition, 5000 * slowdown), what).toBe(true);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A request's BEGIN_REQUEST and PARAMS: a POST of `length` bytes when length > 0. */
+function head(uri: string, id: number, keepConn: boolean, length = 0): Buffer {
+  const post = length > 0 ? { REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(length) } : {};
+  return Buffer.concat([begin(id, keepConn), params(cgiParams({ REQUEST_URI: uri, SCRIPT_NAME: uri, ...post }), id)]);
+}
+
+describe('a createServer connection', () => {
+  let app: RunningApp;
+  const peers: Peer[] = [];
+  afterAll(() => peers.forEach((peer) => peer.destroy()));
+  async function connect(): Promise<Peer> {
+    app ??= await spawnFcgiApp(appScript());
+    const peer = await Peer.open(app.address);
+    peers.push(peer);
+    return peer;
+  }
+
+  it('is kept after a request that read its body to the end, and serves the next request on it', async () => {
+    const peer = await connect();
+    const body = Buffer.alloc(100_000, 5);
+    peer.send(head('/read', 1, true, body.length), stdin(body));
+    await peer.until(() => peer.ended().length === 1, 'the first request did not end');
+    expect(peer.body()).toBe('read 100000');
+    peer.send(head('/read', 1, true), stdin(Buffer.alloc(0)));
+    await peer.until(() => peer.ended().length === 2, 'the second request on the kept connection did not end');
+    expect(peer.closed).toBe(false);
+  });
+
+  it('serves requests sent back to back on one kept connection in order, each under its own request id', async () => {
+    const peer = await connect();
+    const body = Buffer.alloc(70_000, 1);
+    peer.send(
+      head('/read', 1, true, body.length),
+      stdin(body),
+      head('/unread', 2, true, 10),
+      stdin(Buffer.alloc(10), 2),
+      head('/read', 3, true),
+      stdin(Buffer.alloc(0), 3),
+    );
+    await peer.until(() => peer.ended().length === 3, 'not every request ended');
+    expect(peer.ended()).toEqual([1, 2, 3]);
+    expect([peer.body(1), peer.body(2), peer.body(3)]).toEqual(['read 70000', 'unread', 'read 0']);
+    expect(peer.closed).toBe(false);
+  });
+
+  it('ends a request that left its body unread only once the body has all come, then closes without keepConn', async () => {
+    const peer = await connect();
+    const body = stdin(Buffer.alloc(50_000, 2));
+    const half = body.length / 2;
+    peer.send(head('/unread', 1, false, 50_000), body.subarray(0, half));
+    await peer.until(() => peer.body() === 'unread', 'the app did not answer');
+    // The answer goes at once; END_REQUEST waits for the rest, which the web server is still sending.
+    expect(peer.ended()).toEqual([]);
+    expect(peer.closed).toBe(false);
+    peer.send(body.subarray(half));
+    await peer.until(() => peer.closed, 'the connection was not closed');
+    expect(peer.ended()).toEqual([1]);
+  });
+
+  it.each([
+    ['in the middle of the body', '/read', false],
+    ['after the body, while the app holds the request', '/hold', true],
+  ])(
+    'ends a request the web server aborts %s with END_REQUEST, and closes the connection it asked to keep',
+    async (_when, uri, wholeBody) => {
+      const peer = await connect();
+      const part = encodeRecord(RecordType.stdin, 1, Buffer.alloc(40_000, 3));
+      peer.send(head(uri, 1, true, wholeBody ? 40_000 : 80_000), part, wholeBody ? stdin(Buffer.alloc(0)) : part);
+      if (wholeBody) await peer.until(() => peer.body() === 'held', 'the app did not take the request');
+      peer.send(abort());
+      await peer.until(() => peer.closed, 'the connection was not closed');
+      expect(peer.ended()).toEqual([1]);
+      const next = await connect();
+      next.send(head('/read', 1, false), stdin(Buffer.alloc(0)));
+      await next.until(() => next.closed, 'the next connection was not served');
+      expect(next.body()).toBe('read 0');
+    },
+  );
+});
