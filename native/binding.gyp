@@ -27,6 +27,8 @@
         "accept_loop/waits.cc",
         "addon.cc",
         "event_loop/connection.cc",
+        "event_loop/connection_request.cc",
+        "event_loop/connection_socket.cc",
         "event_loop/loop_server.cc",
         "params/param_copy.cc",
         "params/param_names.cc",

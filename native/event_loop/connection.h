@@ -1,11 +1,17 @@
 // One FastCGI connection served on Node's event loop, with libfcgi as its codec.
 //
 // The socket is non-blocking and watched by libuv. What arrives goes through the record guard, which keeps the bytes
-// libfcgi may see; libfcgi reads them from memory and writes into memory (overrides/libfcgi_io.cc routes its OS_Read,
-// OS_Write and OS_IpcClose here while a Connection is current), and the output goes to the socket when it can take
-// it. libfcgi is called only when what it will read is already here: FCGX_Accept_r once the guard has seen the end
+// libfcgi may see; libfcgi reads them from memory and writes into memory (native/overrides/libfcgi_io.cc routes its
+// OS_Read, OS_Write and OS_IpcClose here while a Connection is current), and the output goes to the socket when it can
+// take it. libfcgi is called only when what it will read is already here: FCGX_Accept_r once the guard has seen the end
 // of PARAMS, and reads of the body with "nothing yet" turned back into a wait instead of an error. Plain C++ and
 // libuv; what happens leaves through ConnectionOwner, which the N-API layer turns into JS calls.
+//
+// The connection is in one State at a time, and every event goes through Move, the one place where it goes from one
+// to the next. Whether it is kept after a request is one fact, keepConn_, which each event that rules it out clears
+// as it happens, so the request's end only reads it. The code is split by job: connection.cc moves the
+// connection (the libuv callbacks, Move, the steps), connection_request.cc calls libfcgi for the request, and
+// connection_socket.cc moves the bytes and watches the socket. event_loop/reentry.h guards against JS calling back in.
 #pragma once
 #include <fastcgi.h>
 #include <fcgiapp.h>
@@ -15,6 +21,7 @@
 #include <cstdint>
 #include <string>
 
+#include "event_loop/reentry.h"
 #include "protocol/record_guard.h"
 
 namespace fcgi {
@@ -84,7 +91,7 @@ class Connection {
   // What Schedule asked for: the notices that could not be given from inside the owner's call, or the release.
   void RunSoon();
 
-  // libfcgi's I/O while this connection is current (overrides/libfcgi_io.cc).
+  // libfcgi's I/O while this connection is current (native/overrides/libfcgi_io.cc).
   int ReadForLibfcgi(char* buffer, size_t length);
   int WriteForLibfcgi(const char* data, size_t length);
   void CloseForLibfcgi();
@@ -92,17 +99,46 @@ class Connection {
 
  private:
   static constexpr std::chrono::milliseconds kFirstRequestGrace{1000};
+  static constexpr size_t kInputHighWater = 256 * 1024;  // body bytes held for the app before the socket is left unread
+  static constexpr size_t kOutputHighWater = 64 * 1024;  // output waiting before writers are asked to wait
+  // Output waiting before the socket is left unread, so that a peer that sends (GET_VALUES, say) without reading the
+  // answers is not read from until it does. Above kOutputHighWater, which writers who wait when asked stay under.
+  static constexpr size_t kOutputReadStop = 4 * kOutputHighWater;
 
-  // Where the connection is; every step it takes is a move along this list (back to kIdle after a kept request).
-  enum class Phase {
+  // Where the connection is in its life. Move() is the one place it changes.
+  enum class State {
+    kNew,        // accepted; no request has begun on it, and none is arriving
+    kFirstHead,  // the first request's BEGIN_REQUEST and PARAMS are arriving; the guard's clock runs
     kIdle,       // between requests: no byte of the next one yet (management records do not start one)
     kHead,       // the next request's BEGIN_REQUEST and PARAMS are arriving; the guard's clock runs
     kActive,     // the request is the app's
-    kFinishing,  // the app has ended it; the rest of the body is still coming
-    kClosing,    // the output goes, then the socket closes (or lingers, when the guard asked for it)
-    kLingering,  // our side is shut down; what the peer still sends is read and dropped for a while, then close
+    kFinishing,  // the app has ended it; the rest of the body is read and dropped as it comes, then END_REQUEST
+    kClosing,    // the output goes, then the socket closes
+    kRefusing,   // the guard refused a request: its answer goes, then our side shuts down and the connection lingers
+    kLingering,  // our side is shut down; what the peer still sends is dropped until it closes or kLinger is up
     kClosed,     // the socket is closed; libuv still holds the handles
     kReleased,   // the owner was told (OnClosed) and deletes the connection
+  };
+  // What moves the connection (see Move for where each goes).
+  enum class Event {
+    kHeadBegins,      // a request's first byte came
+    kOnlyManagement,  // what came of the head were management records: no request has begun after all
+    kBegun,           // libfcgi began the request: the app has it
+    kEnded,           // the app ended the request
+    kFinished,        // END_REQUEST went: the connection is kept for the next request or closes
+    kNotKept,         // the request in flight (or the next) is the connection's last: see keepConn_
+    kPeerEnded,       // the peer sends nothing more: it closed its side or broke, or lingered long enough
+    kPeerGone,        // a send failed: what is written goes nowhere
+    kClose,           // nothing more is served on the connection
+    kRefused,         // the guard refused the request before it began; its answer asks for a linger
+    kFlushed,         // closing, and the output has gone or cannot go
+    kReleased,        // libuv has let go of the handles, and the owner is told
+  };
+  // What the peer can still do: an independent fact, since it may end or vanish in any state.
+  enum class Peer {
+    kOpen,
+    kEnded,  // it sends nothing more; reads of the body end
+    kGone,   // it cannot be sent to either: output is dropped
   };
   class Scope;
 
@@ -110,50 +146,63 @@ class Connection {
   static void OnTimer(uv_timer_t* handle);
   static void OnHandleClosed(uv_handle_t* handle);
 
-  void Receive();
-  // Moves the connection on as far as what has arrived allows; Step does one phase's part.
+  // The one place where the connection moves: state_, keepConn_ and peer_ change here and nowhere else.
+  void Move(Event event);
+  // Moves the connection on as far as what has arrived allows; Step does one state's part.
   void Progress();
   void Step();
-  void StepHead();    // kIdle, kHead: wait for the head, then begin the request
+  void StepHead();    // kNew to kHead: wait for the head, then begin the request
   void StepActive();  // kActive: give the owner the notices the arrived bytes and the sent output allow
   // Whether the owner may be called now (from a libuv callback); if not, asks for RunSoon.
   bool CanNotify();
-  bool FeedGuard();  // true when it added input for libfcgi
-  void BeginRequest();
+  void ScheduleSoon();
   void Refused();
-  bool TryFinish();
+  // The body's reads fail with code from now on (a timeout, a protocol error), and the connection is not kept.
+  void FailInput(int code);
   void Expire();
+  bool ReadyToRelease() const { return state_ == State::kClosed && openHandles_ == 0; }
+  bool SocketClosed() const { return state_ == State::kClosed || state_ == State::kReleased; }
+  bool Busy() const { return state_ == State::kActive || state_ == State::kFinishing; }
+  // The server is closing, and a new connection waits kFirstRequestGrace for its first request (see CloseWhenIdle).
+  bool AwaitsFirstRequestWhileClosing() const { return state_ == State::kNew && !keepConn_; }
+
+  // libfcgi's side (connection_request.cc).
+  void BeginRequest();
+  // Ends the request once its input has all come; false while the body is still coming.
+  bool TryFinish();
+  // Reads and drops the rest of the current input stream: 0 at its end, kLater, or an error code.
+  int SkipToEnd();
+
+  // The socket's side (connection_socket.cc).
+  void Receive();
+  bool FeedGuard();  // true when it added input for libfcgi
   void Flush();
-  void StartClosing();
+  size_t OutputWaiting() const { return output_.size() - outputSent_; }
   void CloseSocket();
   void UpdateWatch();
   void UpdateTimer();
-  bool ReadyToRelease() const;
-  bool SocketClosed() const { return phase_ == Phase::kClosed || phase_ == Phase::kReleased; }
-  bool AwaitsFirstRequestWhileClosing() const;
-  // Reads and drops the rest of the current input stream: 0 at its end, kLater, or an error code.
-  int SkipToEnd();
 
   ConnectionOwner& owner_;
   uv_loop_t* loop_;
   int fd_;
   uv_poll_t poll_;
-  bool polled_ = false;  // poll_ is initialized (see Start)
   uv_timer_t timer_;
   int openHandles_ = 0;
-  int watched_ = -1;         // the events poll_ watches now
-  bool inCallback_ = false;  // inside one of this connection's libuv callbacks: the owner may be called
-  bool inProgress_ = false;
-  bool progressAgain_ = false;
-  bool scheduled_ = false;
-  bool timerArmed_ = false;
-  std::chrono::steady_clock::time_point timerDeadline_;
+  int watched_ = -1;  // the events poll_ watches now; -1 until poll_ is initialized (see Start)
+  // When timer_ fires; max() while it is stopped.
+  std::chrono::steady_clock::time_point timerDeadline_ = std::chrono::steady_clock::time_point::max();
+  Reentry reentry_;
 
   RecordGuard guard_;
   FCGX_Request request_;
-  Phase phase_ = Phase::kIdle;
-  bool fresh_ = true;                                        // no request has begun on it yet
+  State state_ = State::kNew;
+  Peer peer_ = Peer::kOpen;
+  // Whether the connection outlives the request in flight (between requests: the next one). The web server's keepConn,
+  // until an event rules it out: an abort, an error, the peer ending, the server closing.
+  bool keepConn_ = true;
+  bool closedByLibfcgi_ = false;  // libfcgi closed the connection (OS_IpcClose) in the call into it that runs
   std::chrono::steady_clock::time_point firstRequestUntil_;  // see CloseWhenIdle
+  std::chrono::steady_clock::time_point lingerUntil_;
   std::string raw_;    // received, not yet taken by the guard (what follows the request's input)
   std::string input_;  // validated, not yet read by libfcgi
   size_t inputRead_ = 0;
@@ -165,16 +214,12 @@ class Connection {
     bool data = false;   // a StartData returned kLater: OnDataStarted
     bool drain = false;  // Send said to wait: OnDrained
   } waits_;
-  bool dataStarted_ = false;
-  bool aborted_ = false;       // reported to the owner
-  bool peerEnded_ = false;     // the peer closed its side, or the connection broke
-  bool outputBroken_ = false;  // a send failed: the peer is gone, output is dropped
-  bool keepConn_ = false;      // the web server asked to keep the connection after the request
-  bool closeAfterRequest_ = false;
-  bool closedByLibfcgi_ = false;
-  bool lingerWhenSent_ = false;  // the guard refused the request: shut down and linger rather than close at once
-  int inputError_ = 0;           // the body's reads fail with this (a timeout, a protocol error)
-  std::chrono::steady_clock::time_point lingerUntil_;
+  // What has happened to the request in flight; cleared as a request begins.
+  struct InFlight {
+    bool dataStarted = false;  // the filter role's reads are of FCGI_DATA now
+    bool aborted = false;      // the owner was told (OnAborted)
+    int inputError = 0;        // the body's reads fail with this (a timeout, a protocol error)
+  } inFlight_;
 };
 
 }  // namespace fcgi

@@ -80,7 +80,7 @@ class Peer {
 
 /** A request's BEGIN_REQUEST and PARAMS: a POST of `length` bytes when length > 0. */
 function head(uri: string, id: number, keepConn: boolean, length = 0): Buffer {
-  const post = length > 0 ? { REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(length) } : {};
+  const post: Record<string, string> = length > 0 ? { REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(length) } : {};
   return Buffer.concat([begin(id, keepConn), params(cgiParams({ REQUEST_URI: uri, SCRIPT_NAME: uri, ...post }), id)]);
 }
 
@@ -141,7 +141,7 @@ describe('a createServer connection', () => {
     ['in the middle of the body', '/read', false],
     ['after the body, while the app holds the request', '/hold', true],
   ])(
-    'ends a request the web server aborts %s with END_REQUEST, and closes the connection it asked to keep',
+    'answers FCGI_ABORT_REQUEST %s with END_REQUEST, and closes the connection the web server asked to keep',
     async (_when, uri, wholeBody) => {
       const peer = await connect();
       const part = encodeRecord(RecordType.stdin, 1, Buffer.alloc(40_000, 3));
