@@ -96,8 +96,7 @@ void Connection::Move(Event event) {
       state_ = State::kFinishing;
       waits_ = {};
       return;
-    case Event::kFinished:
-      // Whatever rules out keeping the connection said so as it happened (kNotKept, kPeerEnded, kPeerGone).
+    case Event::kFinished:  // what rules keeping the connection out has cleared keepConn_ as it happened
       if (keepConn_) {
         state_ = State::kIdle;
       } else {
@@ -108,8 +107,11 @@ void Connection::Move(Event event) {
       keepConn_ = false;
       return;
     case Event::kPeerEnded:
+      if (peer_ == Peer::kOpen) peer_ = Peer::kEnded;  // a peer gone stays gone
+      keepConn_ = false;
+      return;
     case Event::kPeerGone:
-      peer_ = event == Event::kPeerGone ? Peer::kGone : (peer_ == Peer::kOpen ? Peer::kEnded : peer_);
+      peer_ = Peer::kGone;
       keepConn_ = false;
       return;
     case Event::kClose:

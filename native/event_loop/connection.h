@@ -119,20 +119,20 @@ class Connection {
     kClosed,     // the socket is closed; libuv still holds the handles
     kReleased,   // the owner was told (OnClosed) and deletes the connection
   };
-  // What moves the connection (see Move for where each goes).
+  // What moves the connection, and where to (Move).
   enum class Event {
-    kHeadBegins,      // a request's first byte came
-    kOnlyManagement,  // what came of the head were management records: no request has begun after all
-    kBegun,           // libfcgi began the request: the app has it
-    kEnded,           // the app ended the request
-    kFinished,        // END_REQUEST went: the connection is kept for the next request or closes
-    kNotKept,         // the request in flight (or the next) is the connection's last: see keepConn_
-    kPeerEnded,       // the peer sends nothing more: it closed its side or broke, or lingered long enough
-    kPeerGone,        // a send failed: what is written goes nowhere
-    kClose,           // nothing more is served on the connection
-    kRefused,         // the guard refused the request before it began; its answer asks for a linger
-    kFlushed,         // closing, and the output has gone or cannot go
-    kReleased,        // libuv has let go of the handles, and the owner is told
+    kHeadBegins,      // a request's first byte came: kNew to kFirstHead, kIdle to kHead
+    kOnlyManagement,  // the head held only management records: back to kNew or kIdle
+    kBegun,           // libfcgi began the request: kActive; keepConn_ takes the web server's flag
+    kEnded,           // the app ended the request: kFinishing
+    kFinished,        // END_REQUEST went: kIdle if keepConn_, else kClosing
+    kNotKept,         // an abort, an error, the server closing: keepConn_ is cleared
+    kPeerEnded,       // the peer sends nothing more (closed its side, broke, lingered out): Peer::kEnded, not kept
+    kPeerGone,        // a send failed, what is written goes nowhere: Peer::kGone, not kept
+    kClose,           // nothing more is served: kClosing
+    kRefused,         // the guard refused the request before it began, and asks for a linger: kRefusing
+    kFlushed,         // closing, and the output has gone or cannot go: kClosed, or kRefusing to kLingering
+    kReleased,        // libuv has let go of the handles: kReleased, and the owner deletes the connection
   };
   // What the peer can still do: an independent fact, since it may end or vanish in any state.
   enum class Peer {
