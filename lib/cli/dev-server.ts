@@ -177,7 +177,56 @@ async function forward(
   }
 }
 
-export function createDevServer({ site, pool, root, maxRequestLen, log, warn }: DevServerOptions): Server {
+/**
+ * A request for the app: its body read whole first, as mod_fcgid reads it, then a process of the pool, then the app's
+ * answer, or the status Apache gives when one of these fails.
+ */
+async function toApp(
+  req: IncomingMessage,
+  res: ServerResponse,
+  { site, pool, maxRequestLen, warn }: DevServerOptions,
+  target: ScriptTarget | undefined,
+  outcome: Outcome,
+): Promise<void> {
+  const body = await requestBody(req, maxRequestLen).catch(() => null);
+  if (body === null) return; // the client went away while sending it
+  if ('tooLong' in body) {
+    const length = `${body.tooLong}${body.soFar ? ' (so far)' : ''}`;
+    warn(
+      `${req.method} ${req.url}: HTTP request length ${length} exceeds FcgidMaxRequestLen (${maxRequestLen}): ` +
+        'answered 500 as mod_fcgid does; --max-request-len raises the limit',
+    );
+    sendError(res, outcome, 500, 'Internal Server Error');
+    return;
+  }
+  let lease: Lease;
+  try {
+    lease = await pool.acquire();
+  } catch (error) {
+    sendError(res, outcome, 503, `Service Unavailable: ${(error as Error).message}`);
+    return;
+  }
+  if (res.destroyed) {
+    lease.release(false); // the client left while the request waited for a process
+    return;
+  }
+  outcome.pid = lease.pid;
+  let answered = false;
+  try {
+    await forward(req, res, site, target, body, lease, outcome);
+    answered = true;
+  } catch (error) {
+    const status = (error as { status?: number }).status ?? 502;
+    // A client that went away is not the app's failure.
+    if (!res.destroyed) warn(`app pid ${lease.pid} failed ${req.method} ${req.url}: ${(error as Error).message}`);
+    sendError(res, outcome, status, status === 503 ? 'Service Unavailable' : 'Bad Gateway');
+  } finally {
+    lease.release(answered);
+  }
+}
+
+export function createDevServer(options: DevServerOptions): Server {
+  const { site, root, log } = options;
   return createServer((req, res) => {
     const started = process.hrtime.bigint();
     const outcome: Outcome = { status: 0, bytes: 0, pid: undefined };
@@ -200,42 +249,6 @@ export function createDevServer({ site, pool, root, maxRequestLen, log, warn }: 
       sendError(res, outcome, 404, `Not Found: the app is mounted at ${site.scriptName}/`);
       return;
     }
-    void (async () => {
-      const body = await requestBody(req, maxRequestLen).catch(() => null);
-      if (body === null) return; // the client went away while sending it
-      if ('tooLong' in body) {
-        const length = `${body.tooLong}${body.soFar ? ' (so far)' : ''}`;
-        warn(
-          `${req.method} ${req.url}: HTTP request length ${length} exceeds FcgidMaxRequestLen (${maxRequestLen}): ` +
-            'answered 500 as mod_fcgid does; --max-request-len raises the limit',
-        );
-        sendError(res, outcome, 500, 'Internal Server Error');
-        return;
-      }
-      let lease: Lease;
-      try {
-        lease = await pool.acquire();
-      } catch (error) {
-        sendError(res, outcome, 503, `Service Unavailable: ${(error as Error).message}`);
-        return;
-      }
-      if (res.destroyed) {
-        lease.release(false); // the client left while the request waited for a process
-        return;
-      }
-      outcome.pid = lease.pid;
-      let answered = false;
-      try {
-        await forward(req, res, site, target, body, lease, outcome);
-        answered = true;
-      } catch (error) {
-        const status = (error as { status?: number }).status ?? 502;
-        // A client that went away is not the app's failure.
-        if (!res.destroyed) warn(`app pid ${lease.pid} failed ${req.method} ${req.url}: ${(error as Error).message}`);
-        sendError(res, outcome, status, status === 503 ? 'Service Unavailable' : 'Bad Gateway');
-      } finally {
-        lease.release(answered);
-      }
-    })();
+    void toApp(req, res, options, target, outcome);
   });
 }
