@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, extname, join } from 'node:path';
 import { directPathRefusal } from '../relay/proxy-socket';
 import { decodePath } from './dev-params';
-import { refusedPaths } from './init';
+import { refusedPaths } from './init/texts';
 
 /** A document root and the FastCGI script in it that gets the URLs that are not files. */
 export interface DocumentRoot {

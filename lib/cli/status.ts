@@ -3,10 +3,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { SiteStatus } from '../relay/status-socket';
 import { statusSocketIn } from '../relay/status-socket';
-import { relaySocketOf } from './init';
+import { readCommand } from './args';
+import { relaySocketOf } from './init/project';
 
 /** The exit code when no Node process runs for the site (as `systemctl status` says "inactive"). */
 export const notRunningExitCode = 3;
@@ -101,15 +101,19 @@ export function formatStatus(folder: string, status: SiteStatus): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Runs `libfcgi status ARGS…`; sets the exit code (3 when no Node process runs). */
-export async function runStatus(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { json: { type: 'boolean' } },
-  });
-  const [, target = '.', ...extra] = positionals;
-  if (extra.length > 0) throw new Error(`unexpected arguments: ${extra.join(' ')}`);
+export interface StatusOptions {
+  /** The site's folder, its document root, or its launcher. */
+  target: string;
+  json: boolean;
+}
+
+export function parseStatusArgs(argv: string[]): StatusOptions {
+  const { values, operands } = readCommand(argv, 'status', { json: { type: 'boolean' } }, 1);
+  return { target: operands[0] ?? '.', json: values.json === true };
+}
+
+/** Runs `libfcgi status`; sets the exit code (3 when no Node process runs). */
+export async function runStatus({ target, json }: StatusOptions): Promise<void> {
   const folder = controlFolderOf(target);
   let status: SiteStatus;
   try {
@@ -117,12 +121,10 @@ export async function runStatus(argv: string[]): Promise<void> {
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException;
     const why = code === 'ENOENT' || code === 'ECONNREFUSED' ? 'no Node process runs for it' : message;
-    if (values.json) process.stdout.write(`${JSON.stringify({ running: false, reason: why })}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ running: false, reason: why })}\n`);
     else process.stdout.write(`${dirname(folder)}: not running (${why}); the next request starts it\n`);
     process.exitCode = notRunningExitCode;
     return;
   }
-  process.stdout.write(
-    values.json ? `${JSON.stringify({ running: true, ...status })}\n` : formatStatus(folder, status),
-  );
+  process.stdout.write(json ? `${JSON.stringify({ running: true, ...status })}\n` : formatStatus(folder, status));
 }

@@ -2,7 +2,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultMaxRequestLen, parseServeArgs, UsageError } from '../../lib/cli/cli';
+import { UsageError } from '../../lib/cli/args';
+import { defaultMaxRequestLen, parseServeArgs } from '../../lib/cli/serve-args';
 import { tempDir } from '../helpers/apps';
 
 describe('libfcgi serve arguments', () => {

@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { htaccess } from '../../lib/cli/init';
+import { htaccess } from '../../lib/cli/init/texts';
 import { fixture, freePort, spawnFcgiApp, lowercaseTempDir, startListeningApp, stopAll } from '../helpers/apps';
 import { startWebServer, type WebServer } from '../helpers/webservers';
 import { waitUntil } from '../helpers/wait';
