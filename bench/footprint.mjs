@@ -15,7 +15,7 @@ import { describeMachine, round1, sleep } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
-const { native } = require('../dist/native.js');
+const { native } = require('../dist/addon/native.js');
 const { fcgiRequest, parseCgiResponse } = require('../dist/client/client.js');
 
 const runs = Number(process.env.FOOTPRINT_RUNS ?? 5);

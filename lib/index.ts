@@ -1,6 +1,6 @@
 // The package's public API.
 import './restart/crash-guard'; // first: armed at once where a crash must restart the app in place
-import { native } from './native';
+import { native } from './addon/native';
 
 // Loaded now, so that require('libfcgi') itself says when no addon fits this machine, not the first call.
 native();
@@ -8,7 +8,7 @@ native();
 export { accept, listen, Listener, type ListenOptions } from './accept-loop/listener';
 export { isCGI, FCGI_LISTENSOCK_FILENO } from './serving/socket';
 export { Request, type Role } from './accept-loop/request';
-export { FcgiError } from './errors';
+export { FcgiError } from './addon/errors';
 export { paramToUtf8, type Params } from './request/params';
 export {
   createServer,

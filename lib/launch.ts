@@ -2,10 +2,10 @@
 // guard, a framework build's static files put where Apache serves them, and serving the app's own listen(). Kept here, not in the launcher, so that `npm update` brings fixes to
 // every site without init writing the launcher again.
 import './adopt';
-import { publishAssets } from './framework-assets';
+import { publishAssets } from './site/framework-assets';
 
-export { loadEnvFile } from './env-file';
-export { startAppLog } from './app-log';
+export { loadEnvFile } from './site/env-file';
+export { startAppLog } from './site/app-log';
 export { logSlowRequests } from './http/request-activity';
 export { guardStart } from './restart/crash-guard';
 

@@ -4,7 +4,7 @@
 // argv: node unavailable.js DELAY_MS SCRIPT STAMPS FILE ARG0 ARG1…, where STAMPS (JSON) is what the script's files
 // were when the crashed image started, and FILE and ARGs start the app as it was started.
 import { createServer } from './http/http';
-import { native } from './native';
+import { native } from './addon/native';
 import { bytes, startEnvironment } from './restart/command';
 import { ScriptWatch, watchInterval } from './restart/script-watch';
 

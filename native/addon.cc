@@ -1,4 +1,4 @@
-// The addon's exports, and nothing else: each entry translates libfcgi or socket calls for lib/native.ts.
+// The addon's exports, and nothing else: each entry translates libfcgi or socket calls for lib/addon/native.ts.
 #include <napi.h>
 
 #include "accept_loop/accept_loop.h"

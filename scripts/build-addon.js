@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the addon and the relay from source against the libfcgi that scripts/find-libfcgi.js finds, and puts them in
-// build/Release/, where the package looks before its prebuilt binaries (lib/native.ts). A choice, never an install
+// build/Release/, where the package looks before its prebuilt binaries (lib/addon/native.ts). A choice, never an install
 // step: `npx libfcgi build` in a project, `npm run build` in this repository.
 //
 // Node's headers come from the Node running this when it has them (no download); node-gyp's own output is kept in

@@ -2,7 +2,7 @@
 // Hello world on the event-loop server itself (lib/event-loop), without the node:http layer: its cost alone.
 'use strict';
 const { LoopBridge } = require('../../dist/event-loop/loop-bridge.js');
-const { defaultLimits } = require('../../dist/limits.js');
+const { defaultLimits } = require('../../dist/request/limits.js');
 
 const hello = 'Content-Type: text/plain\r\n\r\nHello, world!\n';
 const done = () => {};

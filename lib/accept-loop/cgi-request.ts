@@ -1,7 +1,7 @@
 // The one request of an accept loop run as plain CGI: the process environment, real stdin, stdout and stderr, read and
 // written synchronously as the accept loop's requests are (lib/cgi-stdio.ts does the I/O).
 import { CgiStdio, stderrFd, stdoutFd } from '../cgi/cgi-stdio';
-import type { FcgiError } from '../errors';
+import type { FcgiError } from '../addon/errors';
 import type { Params } from '../request/params';
 import { Request, type Role } from './request';
 

@@ -1,6 +1,6 @@
 // A request that came over a FastCGI connection: the Request calls mapped onto the native libfcgi request.
-import type { FcgiError } from '../errors';
-import type { AcceptedRequest, NativeAcceptLoop } from '../native';
+import type { FcgiError } from '../addon/errors';
+import type { AcceptedRequest, NativeAcceptLoop } from '../addon/native';
 import { pairsOf, unpackFacts } from '../request/packed-params';
 import { paramsFromPairs, type Params } from '../request/params';
 import { Request, roleName, type Role } from './request';

@@ -1,6 +1,6 @@
 // The blocking accept loop: a listening socket (see serving/source.ts for which) served one request at a time.
 import { CgiRequest } from './cgi-request';
-import { FcgiError } from '../errors';
+import { FcgiError } from '../addon/errors';
 import { FastCgiRequest } from './fastcgi-request';
 import { type Lifecycle, type LifecycleOptions, resolveLifecycle } from '../lifecycle/options';
 import { type Observed, stopEnds, type StopReason, stopReason } from '../lifecycle/policy';
@@ -10,7 +10,7 @@ import { setCrashGuard, startedListening } from '../restart/crash-guard';
 import { restartInPlace } from '../restart/replace';
 import { checkStartSync, reportStartedIfChecking } from '../restart/start-check';
 import { type RequestLimits, reportRefusal, resolveLimits } from '../request/limits';
-import { type AcceptedRequest, native, type NativeAcceptLoop, type WaitEnd } from '../native';
+import { type AcceptedRequest, native, type NativeAcceptLoop, type WaitEnd } from '../addon/native';
 import type { Request } from './request';
 import {
   addressList,

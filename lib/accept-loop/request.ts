@@ -1,6 +1,6 @@
 // One request of the synchronous accept loop: its parameters, its body, and its output streams.
 import { format } from 'node:util';
-import { FcgiError } from '../errors';
+import { FcgiError } from '../addon/errors';
 import type { Params } from '../request/params';
 
 export type Role = 'responder' | 'authorizer' | 'filter';

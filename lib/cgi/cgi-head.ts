@@ -1,6 +1,6 @@
 // The HTTP head of a FastCGI request, from its CGI parameters as they came: the header lines as node:http's rawHeaders
 // gives them, and the CGI facts the HTTP layer needs (method, URI, addresses, body length). Pure: pairs in, head out.
-import type { HeadParams } from '../native';
+import type { HeadParams } from '../addon/native';
 
 /**
  * "HTTP_USER_AGENT" → "User-Agent", as a browser would have spelled it. Keyed by the whole parameter name, which for

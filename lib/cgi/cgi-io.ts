@@ -2,7 +2,7 @@
 // (lib/cgi-stdio.ts does the I/O).
 import type { DoneCallback, ReadCallback, RequestIO } from '../request/request-io';
 import { CgiStdio, stderrFd, stdoutFd } from './cgi-stdio';
-import { FcgiError } from '../errors';
+import { FcgiError } from '../addon/errors';
 import type { Params } from '../request/params';
 
 export class CgiIO implements RequestIO {

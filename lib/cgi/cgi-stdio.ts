@@ -4,8 +4,8 @@
 // asynchronously. Either way EAGAIN means "try again shortly": libuv may have made the pipes non-blocking.
 import { read, readSync, write, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { fcgiErrorFromNode, type FcgiError } from '../errors';
-import { native } from '../native';
+import { fcgiErrorFromNode, type FcgiError } from '../addon/errors';
+import { native } from '../addon/native';
 import { declaredBodyLength, paramsFromPairs, type Params } from '../request/params';
 
 export const stdinFd = 0;

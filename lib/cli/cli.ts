@@ -2,8 +2,8 @@
 // The `libfcgi` command: runs the command its first word names (serve's options may come before `serve`, so any other
 // word is read as serve's command line), and turns what goes wrong into a message and an exit status: 2 with the
 // usage for a mistake in the command line (args.ts), 1 for init's files in the way or a machine without the addon.
-import { addonSummary } from '../addon-binary';
-import { FcgiError } from '../errors';
+import { addonSummary } from '../addon/addon-binary';
+import { FcgiError } from '../addon/errors';
 import { asksForHelp, atMost, readArgs, UsageError } from './args';
 import { build } from './build';
 import { runInit } from './init/run';

@@ -1,7 +1,7 @@
 // This package as the CLI finds it on disk: its folder and its version.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../addon-binary';
+import { packageRoot } from '../addon/addon-binary';
 
 export { packageRoot };
 

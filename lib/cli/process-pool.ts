@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { native } from '../native';
+import { native } from '../addon/native';
 
 export interface PoolOptions {
   /** The program to spawn and its arguments. */

@@ -4,7 +4,7 @@ import { accessSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { native } from '../native';
+import { native } from '../addon/native';
 import { UsageError } from './args';
 import { createDevServer } from './dev-server';
 import type { Site } from './dev-params';

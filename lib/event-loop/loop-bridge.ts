@@ -2,9 +2,9 @@
 // libfcgi as the codec (native/event_loop/loop_server.h); this file gives each request its ordered, callback-style I/O
 // (RequestIO) over the addon's serial-numbered calls, and turns the addon's dispatch calls (messages.ts) into those
 // callbacks.
-import type { FcgiError } from '../errors';
+import type { FcgiError } from '../addon/errors';
 import type { RequestLimits } from '../request/limits';
-import { native, type NativeLoopServer } from '../native';
+import { native, type NativeLoopServer } from '../addon/native';
 import { paramsFromPairs, type Params } from '../request/params';
 import { headParams } from '../cgi/cgi-head';
 import type { DoneCallback, ReadCallback, RequestIO } from '../request/request-io';

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestIO } from '../request/request-io';
-import type { FcgiError } from '../errors';
+import type { FcgiError } from '../addon/errors';
 import { type CgiFacts, isDecimal } from '../cgi/cgi-head';
 
 /** Bytes queued for the server above which write() asks the writer to wait for 'drain'. */

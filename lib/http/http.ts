@@ -10,7 +10,7 @@ import type { RequestIO } from '../request/request-io';
 import { closeRequest, createRequest, createResponse, dumpRequest } from './http-message';
 import type { FcgiSocket } from './http-socket';
 import { runInRequest } from './request-context';
-import type { FcgiError } from '../errors';
+import type { FcgiError } from '../addon/errors';
 import { type LifecycleOptions, lifecycleOptionsIn, resolveLifecycle } from '../lifecycle/options';
 import { ServerLifecycle } from '../lifecycle/server-lifecycle';
 import { type RequestLimits, reportRefusal, resolveLimits } from '../request/limits';
@@ -21,7 +21,7 @@ import {
   openSocket,
   type SocketOptions,
 } from '../serving/socket';
-import { native } from '../native';
+import { native } from '../addon/native';
 import { listenShared } from '../serving/cluster-socket';
 import { servingSource } from '../serving/source';
 import { reportStartedIfChecking } from '../restart/start-check';

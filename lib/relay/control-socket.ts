@@ -2,8 +2,8 @@
 // it so that only this account can reach it and a process replacing this one takes it over without a gap.
 import { chmodSync, lstatSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { FcgiError } from '../errors';
-import { native } from '../native';
+import { FcgiError } from '../addon/errors';
+import { native } from '../addon/native';
 
 /** node.pid beside the control socket: which process is the site's Node process (see openControlSocket). */
 const nodePidFile = (path: string): string => join(dirname(path), 'node.pid');

@@ -4,8 +4,8 @@
 // workers pass through, and nobody list it.
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FcgiError } from '../errors';
-import { native } from '../native';
+import { FcgiError } from '../addon/errors';
+import { native } from '../addon/native';
 import { listenByRename, socketFolderRefusal } from './control-socket';
 
 /** The folder beside the app's .libfcgi (which is 0700, so Apache's workers cannot enter it). */

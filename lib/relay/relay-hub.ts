@@ -3,7 +3,7 @@
 // should finish its requests and exit: nothing of the site outlives the web server's own processes.
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { native, type NativeRelayListener } from '../native';
+import { native, type NativeRelayListener } from '../addon/native';
 import { namedNode, openControlSocket } from './control-socket';
 
 /** The relay listener's calls into JS, as native/relay/relay_listener.h's RelayDispatch numbers them. */

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { setCrashGuard } from '../restart/crash-guard';
 import { crashCountVariable } from '../restart/command';
 import { whenReplaced } from '../restart/replace';
-import { native } from '../native';
+import { native } from '../addon/native';
 import { lowerProxyFlag, openProxySocket, raiseProxyFlag, webServerUidOf } from './proxy-socket';
 import { RelayHub, type ServedSocket } from './relay-hub';
 import { openStatusSocket, type RequestActivitySnapshot } from './status-socket';

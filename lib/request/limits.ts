@@ -1,6 +1,6 @@
 // The limits every request is held to before the app sees it, with node:http's names and defaults, and what happens
 // to a request the addon's record guard refuses.
-import type { FcgiError } from '../errors';
+import type { FcgiError } from '../addon/errors';
 
 export interface RequestLimits {
   /**

@@ -1,7 +1,7 @@
 // A request's facts and parameters as the addon copies them into JS, the same for both serving modes
 // (native/params/param_copy.h): the facts in one number, the parameters in two strings, the head (what the caller asked
 // for at every request: for the HTTP layer, the header lines and the CGI variables it reads) and the rest.
-import { type HeadParams, native } from '../native';
+import { type HeadParams, native } from '../addon/native';
 
 /** No head: every parameter in the rest (the accept loop hands the app all of them). */
 export const noHead: HeadParams = { names: [], prefix: '' };

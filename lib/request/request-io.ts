@@ -1,6 +1,6 @@
 // What the HTTP layer needs of a request, whichever serving mode delivers it: the event-loop server
 // (lib/event-loop/loop-bridge.ts) or one CGI request (cgi-io.ts).
-import type { FcgiError } from '../errors';
+import type { FcgiError } from '../addon/errors';
 import type { Params } from './params';
 
 export type ReadCallback = (error: FcgiError | null, chunk: Buffer | null) => void;

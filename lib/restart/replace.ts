@@ -2,7 +2,7 @@
 // still on fd 0, so the web server that spawned it keeps the process it knows and no connection is refused:
 // connections that arrive meanwhile wait in the socket's listen queue.
 import { join } from 'node:path';
-import { native } from '../native';
+import { native } from '../addon/native';
 import { bytes, crashCountVariable, restartCommand, startEnvironment, withEnvironment } from './command';
 import { ScriptWatch } from './script-watch';
 

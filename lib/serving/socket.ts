@@ -2,9 +2,9 @@
 // opens itself on a Unix path or a TCP port, or none at all (plain CGI); and which web servers may connect.
 import { chmodSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { fcgiErrorFromNode } from '../errors';
-import { hasAddon } from '../addon-binary';
-import { native } from '../native';
+import { fcgiErrorFromNode } from '../addon/errors';
+import { hasAddon } from '../addon/addon-binary';
+import { native } from '../addon/native';
 
 /** The fd a web server passes the listening socket on (FCGI_LISTENSOCK_FILENO). */
 export const FCGI_LISTENSOCK_FILENO = 0;

@@ -42,7 +42,7 @@ Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
   if (info[0].IsNumber()) stop.idleMs = info[0].As<Napi::Number>().Int32Value();
   if (info[1].IsNumber()) stop.parentPid = info[1].As<Napi::Number>().Int32Value();
   int code = slot_.Accept(listenFd_, allow_, stop);
-  // A wait that ended without a request, by name (lib/native.ts WaitEnd): JS decides what it means.
+  // A wait that ended without a request, by name (lib/addon/native.ts WaitEnd): JS decides what it means.
   if (code == ETIMEDOUT && slot_.guard().refusal() == 0) return Napi::String::New(env, "timedOut");
   if (code == ESRCH) return Napi::String::New(env, "parentExited");
   if (code == ECANCELED) return Napi::String::New(env, "SIGTERM");

@@ -17,7 +17,7 @@ class AcceptLoop : public Napi::ObjectWrap<AcceptLoop> {
 
  private:
   // (idleMs?, parentPid?) -> { facts, head, rest } (params/param_copy.h), or, when the wait ends without a request,
-  // how: 'timedOut' (idleMs passed), 'parentExited', 'SIGTERM' (lib/native.ts WaitEnd). Other failures throw.
+  // how: 'timedOut' (idleMs passed), 'parentExited', 'SIGTERM' (lib/addon/native.ts WaitEnd). Other failures throw.
   Napi::Value Accept(const Napi::CallbackInfo& info);
   // (buffer, offset, length) -> bytes read; fewer than length only at the end of the stream
   Napi::Value Read(const Napi::CallbackInfo& info);

@@ -20,7 +20,7 @@ Napi::Error MakeError(Napi::Env env, const char* syscall, int code, const std::s
 // JS: errorFor(syscall, code) -> FcgiError, for results that reach JS as codes (the event-loop server's).
 Napi::Value ErrorFor(const Napi::CallbackInfo& info);
 
-// JS: setErrorClass(FcgiError). Called once by lib/native.ts.
+// JS: setErrorClass(FcgiError). Called once by lib/addon/native.ts.
 void SetErrorClass(const Napi::CallbackInfo& info);
 
 }  // namespace fcgi

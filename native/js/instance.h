@@ -5,7 +5,7 @@
 namespace fcgi {
 
 struct InstanceData {
-  Napi::FunctionReference errorClass;  // lib/errors.ts FcgiError
+  Napi::FunctionReference errorClass;  // lib/addon/errors.ts FcgiError
 };
 
 }  // namespace fcgi

@@ -15,7 +15,7 @@ int KnownParamIndex(std::string_view name);
 int KnownParamCount();
 std::string_view KnownParamName(int index);
 
-// The known names, in their numbered order, for JS (lib/native.ts exposes them as knownParamNames).
+// The known names, in their numbered order, for JS (lib/addon/native.ts exposes them as knownParamNames).
 Napi::Array KnownParamNames(Napi::Env env);
 
 }  // namespace fcgi

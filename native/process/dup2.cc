@@ -1,4 +1,4 @@
-// dup2 for lib/app-log.ts (see dup2.h).
+// dup2 for lib/site/app-log.ts (see dup2.h).
 #include "process/dup2.h"
 
 #include <unistd.h>

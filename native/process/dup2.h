@@ -1,4 +1,4 @@
-// dup2(), for the app log of a shared-hosting account (lib/app-log.ts): pointing fd 1 and 2 at a file reaches what
+// dup2(), for the app log of a shared-hosting account (lib/site/app-log.ts): pointing fd 1 and 2 at a file reaches what
 // Node's streams write and what bypasses them alike (Node's own fatal-error reports, native code).
 #pragma once
 #include <napi.h>

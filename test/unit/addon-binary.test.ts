@@ -3,7 +3,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addonCandidates, addonSummary, commandLine, hasAddon, packageManager, platform } from '../../lib/addon-binary';
+import {
+  addonCandidates,
+  addonSummary,
+  commandLine,
+  hasAddon,
+  packageManager,
+  platform,
+} from '../../lib/addon/addon-binary';
 import { stopAll, tempDir } from '../helpers/apps';
 
 afterAll(stopAll);

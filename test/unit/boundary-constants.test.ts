@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Dispatch } from '../../lib/event-loop/messages';
-import { waitEnds } from '../../lib/native';
+import { waitEnds } from '../../lib/addon/native';
 import { firstKnownKind, ownNameKind, unpackFacts } from '../../lib/request/packed-params';
 import { RelayDispatch } from '../../lib/relay/relay-hub';
 import { relaySocketVariable } from '../../lib/serving/source';

@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseEnvFile } from '../../lib/env-file';
+import { parseEnvFile } from '../../lib/site/env-file';
 import { repoRoot, stopAll, tempDir } from '../helpers/apps';
 
 afterAll(stopAll);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Dispatch } from '../../lib/event-loop/messages';
 import { internalized, pairsOf, unpackFacts } from '../../lib/request/packed-params';
-import { native } from '../../lib/native';
+import { native } from '../../lib/addon/native';
 import { repoRoot } from '../helpers/apps';
 
 describe("the event-loop server's messages", () => {

@@ -1,7 +1,7 @@
 // The native record scanner (native/protocol/record_scanner.h) on byte tables: records written out byte by byte, not
 // by the client's encoder, so that the scanner and the client cannot share a mistake.
 import { describe, expect, it } from 'vitest';
-import { native } from '../../lib/native';
+import { native } from '../../lib/addon/native';
 
 /** Bytes from hex pairs and quoted ASCII: hex('01 04', '"AB"'). */
 function bytes(...parts: string[]): Buffer {

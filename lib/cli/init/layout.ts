@@ -3,7 +3,7 @@
 // never changes the project's files; run again, it updates only what it owns.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { builtFramework } from '../../framework-assets';
+import { builtFramework } from '../../site/framework-assets';
 import { directPathRefusal } from '../../relay/proxy-socket';
 import type { InitOptions } from './args';
 import { InitError } from './project';

@@ -1,7 +1,7 @@
 // What `libfcgi init` prints once the layout is written: each file and what became of it, then the steps from
 // `npm install` to a redeploy on the host.
 import { join, relative, resolve } from 'node:path';
-import type { Published } from '../../framework-assets';
+import type { Published } from '../../site/framework-assets';
 import type { InitOptions } from './args';
 import type { Outcome, ScaffoldFile } from './layout';
 import { dependsOnLibfcgi } from './project';

@@ -2,8 +2,8 @@
 // synchronous accept() loop, whether it is an ES module, and the relay binary the launcher's #! line names.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { addonCandidates, commandLine, hasAddon, platform } from '../../addon-binary';
-import { builtFramework } from '../../framework-assets';
+import { addonCandidates, commandLine, hasAddon, platform } from '../../addon/addon-binary';
+import { builtFramework } from '../../site/framework-assets';
 import { packageRoot } from '../package-info';
 
 /** Files in the way, or a machine that cannot run the layout (exit status 1): the message says which and what to do. */

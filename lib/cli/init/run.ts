@@ -1,7 +1,7 @@
 // `libfcgi init [DIR] [options]`: reads the command line, writes the layout, copies a framework build's static files
 // into the document root, and prints what to do next.
 import { resolve } from 'node:path';
-import { publishAssets, type Published } from '../../framework-assets';
+import { publishAssets, type Published } from '../../site/framework-assets';
 import { parseInitArgs } from './args';
 import { writeLayout } from './layout';
 import { nextSteps } from './next-steps';

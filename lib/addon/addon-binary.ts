@@ -7,7 +7,7 @@ import bindings from 'bindings';
 import { FcgiError } from './errors';
 
 /** The package's folder: lib/ (tests) and dist/ (published) are both one level below it. */
-export const packageRoot = join(__dirname, '..');
+export const packageRoot = join(__dirname, '..', '..'); // dist/addon/ → the package
 
 /** The platforms a prebuilt binary is made for (scripts/build-prebuilt.sh), with the libc they need. */
 export const prebuiltPlatforms = ['linux-x64', 'linux-arm64'];

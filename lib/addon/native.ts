@@ -1,7 +1,13 @@
 // The typed contract of the C++ addon (native/), loaded once, when first used.
 import { loadAddon } from './addon-binary';
 import { FcgiError } from './errors';
-import type { RequestLimits } from './request/limits';
+
+/** The record guard's limits, resolved (lib/request/limits.ts gives them with node:http's names and defaults). */
+export interface GuardLimits {
+  maxParamsSize: number;
+  headersTimeout: number;
+  requestTimeout: number;
+}
 
 /** Which parameters the addon copies into a request's head string: known names, and any name with the prefix. */
 export interface HeadParams {
@@ -113,7 +119,7 @@ export interface NativeAddon {
   AcceptLoop: new (
     listenFd: number,
     webServerAddrs: string,
-    limits: Required<RequestLimits>,
+    limits: GuardLimits,
     headParams: HeadParams,
   ) => NativeAcceptLoop;
   /** maxInFlight: requests in flight before new connections wait; 0 for no limit (not lifecycle's maxRequests). */
@@ -121,7 +127,7 @@ export interface NativeAddon {
     listenFd: number,
     webServerAddrs: string,
     maxInFlight: number,
-    limits: Required<RequestLimits>,
+    limits: GuardLimits,
     /** The parameters sent in the request's head string; the rest come apart. */
     headParams: HeadParams,
     dispatch: DispatchCallback,

@@ -5,9 +5,9 @@
 // stderr while a request is served as that request's FCGI_STDERR, which the web server writes to the site's own log.
 import { closeSync, fstatSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { currentRequestSocket, tellNextRequest, trackRequests } from './http/request-context';
-import { startedAsCgi } from './serving/source';
-import { native } from './native';
+import { currentRequestSocket, tellNextRequest, trackRequests } from '../http/request-context';
+import { startedAsCgi } from '../serving/source';
+import { native } from '../addon/native';
 
 export interface AppLogOptions {
   /**
