@@ -241,3 +241,39 @@ function storeHeaderUnframed(this: ServerResponse, firstLine: string, headers: u
   this.chunkedEncoding = false;
 }
 const storeHeader = (ServerResponse.prototype as unknown as HeadStore)._storeHeader;
+
+/** The response has finished: its FastCGI request ends once what it wrote has gone. Called on the response. */
+export function responseFinished(this: ServerResponse): void {
+  const socket = this.req.socket as unknown as FcgiSocket;
+  socket.responseFinished = true;
+  dumpRequest(this.req);
+  socket.endRequest();
+}
+
+/** The FastCGI request is over: req hears of it (closeRequest) before the response and the app's listeners. */
+export function socketClosed(socket: FcgiSocket): void {
+  closeRequest(socket.request as IncomingMessage, socket.responseFinished);
+}
+
+/**
+ * node:http reports a write after end() as an 'error' only until the response's socket closes, and silently after.
+ * Here the socket closes as soon as the server has taken the response, so the report would depend on timing: make it
+ * always an 'error' (which the server reports as 'handlerError'). An own property, so it survives frameworks that swap
+ * the response's prototype (Express).
+ */
+export function reportWritesAfterEnd(res: ServerResponse): void {
+  res.write = writeReportingAfterEnd;
+}
+
+/** One function for every response (a closure per response would be garbage per request). */
+const writeReportingAfterEnd = function (this: ServerResponse, ...args: Parameters<ServerResponse['write']>): boolean {
+  if (!this.writableEnded) return write.apply(this, args);
+  const error = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+  const callback = args.find((arg) => typeof arg === 'function') as ((error: Error) => void) | undefined;
+  process.nextTick(() => {
+    this.emit('error', error);
+    callback?.(error);
+  });
+  return false;
+} as ServerResponse['write'];
+const write = ServerResponse.prototype.write;

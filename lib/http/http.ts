@@ -7,74 +7,33 @@ import { isIP, type Server as NetServer } from 'node:net';
 import { CgiIO } from '../cgi/cgi-io';
 import { LoopBridge } from '../event-loop/loop-bridge';
 import type { RequestIO } from '../request/request-io';
-import { closeRequest, createRequest, createResponse, dumpRequest } from './http-message';
+import { createRequest, createResponse, reportWritesAfterEnd, responseFinished, socketClosed } from './http-message';
+import {
+  parseListenArguments,
+  type ListenOptions,
+  type RequestListener,
+  resolveServerOptions,
+  type ServerOptions,
+} from './options';
+import { requestIterator } from './request-iterator';
 import type { FcgiSocket } from './http-socket';
 import { runInRequest } from './request-context';
 import type { FcgiError } from '../addon/errors';
 import { type LifecycleOptions, lifecycleOptionsIn, resolveLifecycle } from '../lifecycle/options';
 import { ServerLifecycle } from '../lifecycle/server-lifecycle';
-import { type RequestLimits, reportRefusal, resolveLimits } from '../request/limits';
-import {
-  addressList,
-  type AdmissionOptions,
-  FCGI_LISTENSOCK_FILENO,
-  openSocket,
-  type SocketOptions,
-} from '../serving/socket';
+import { type RequestLimits, reportRefusal } from '../request/limits';
+import { FCGI_LISTENSOCK_FILENO, openSocket } from '../serving/socket';
 import { native } from '../addon/native';
 import { listenShared } from '../serving/cluster-socket';
 import { servingSource } from '../serving/source';
 import { reportStartedIfChecking } from '../restart/start-check';
 import { releaseNodeName } from '../relay/control-socket';
 import { type DirectAdmission, RelayedServing } from '../relay/relayed-serving';
-import { defaultSlowRequestMs, RequestActivity } from './request-activity';
+import { RequestActivity } from './request-activity';
 
-export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
-
-export interface ServerOptions extends RequestLimits, LifecycleOptions, AdmissionOptions {
-  /**
-   * How many requests may be in flight at once; beyond it, new connections wait in the listen queue. Default Infinity
-   * (no limit, as node:http).
-   */
-  concurrency?: number;
-  /** As node:http's: join every repeated request header with ', ' instead of keeping the first of some. Default false. */
-  joinDuplicateHeaders?: boolean;
-  /**
-   * A request still running after this many milliseconds gets one line on stderr (the app log under init's launcher)
-   * with its method, URL and age, as PHP-FPM's request_slowlog_timeout. Default 0 (none); logSlowRequests() of
-   * libfcgi/launch, which init's launcher calls with 5000, sets the default.
-   */
-  slowRequestMs?: number;
-  /**
-   * The user ids a process connecting over a Unix socket may run as (SO_PEERCRED): the web server's, so that no other
-   * local user reaches the app through a socket others can open. A connection from another user is closed before it
-   * is read and reported as a clientError (EACCES). Default: any user the socket's permissions let in.
-   */
-  webServerUids?: readonly number[];
-}
-
-/** Where to listen, and lifecycle options that override createServer()'s for this listen(). */
-export interface ListenOptions extends SocketOptions, LifecycleOptions {
-  /** An already listening socket; 0 is what web servers that spawn apps pass. */
-  fd?: number;
-}
+export type { ListenOptions, RequestListener, ServerOptions } from './options';
 
 type Address = { address: string; family: string; port: number } | string | null;
-
-const defaultConcurrency = Infinity;
-
-function parseListenArguments(args: unknown[]): { options: ListenOptions; callback: (() => void) | undefined } {
-  const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
-  const [first, second, third] = args;
-  if (first === undefined || first === null) return { options: {}, callback };
-  if (typeof first === 'object') return { options: first as ListenOptions, callback };
-  if (typeof first === 'string' && !/^\d+$/.test(first)) return { options: { path: first }, callback };
-  const options: ListenOptions = { port: Number(first) };
-  if (typeof second === 'string') options.host = second;
-  if (typeof second === 'number') options.backlog = second;
-  if (typeof third === 'number') options.backlog = third;
-  return { options, callback };
-}
 
 /**
  * A FastCGI server with node:http's interface. Events: 'request' (req, res), 'listening', 'close', 'error',
@@ -115,24 +74,17 @@ export class Server extends EventEmitter {
 
   constructor(options: ServerOptions = {}, listener?: RequestListener) {
     super();
-    const concurrency = options.concurrency ?? defaultConcurrency;
-    if (!(Number.isInteger(concurrency) || concurrency === Infinity) || concurrency < 1)
-      throw new TypeError('concurrency must be a positive integer or Infinity');
-    this.#concurrency = concurrency;
-    this.#joinDuplicateHeaders = options.joinDuplicateHeaders === true;
-    this.#limits = resolveLimits(options);
+    ({
+      concurrency: this.#concurrency,
+      joinDuplicateHeaders: this.#joinDuplicateHeaders,
+      limits: this.#limits,
+      webServerAddrs: this.#webServerAddrs,
+      webServerUids: this.#webServerUids,
+      slowRequestMs: this.#slowRequestMs,
+    } = resolveServerOptions(options));
     resolveLifecycle(options, false); // validated now; applied at listen(), which knows whether fd 0 is served
     this.#lifecycleOptions = options;
-    this.#webServerAddrs = addressList(options.webServerAddrs);
-    const uids = options.webServerUids ?? [];
-    if (!Array.isArray(uids) || !uids.every((uid) => Number.isInteger(uid) && uid >= 0 && uid <= 0xffffffff)) {
-      throw new TypeError('webServerUids must be an array of user ids (whole numbers from 0)');
-    }
-    this.#webServerUids = [...uids];
-    const slowRequestMs = options.slowRequestMs ?? defaultSlowRequestMs();
-    if (!(slowRequestMs >= 0)) throw new TypeError('slowRequestMs must be a number of milliseconds, 0 for none');
-    this.#slowRequestMs = slowRequestMs;
-    if (slowRequestMs > 0) this.#activity = new RequestActivity(slowRequestMs);
+    if (this.#slowRequestMs > 0) this.#activity = new RequestActivity(this.#slowRequestMs);
     if (listener) this.on('request', listener);
   }
 
@@ -205,37 +157,7 @@ export class Server extends EventEmitter {
 
   /** `for await (const { req, res } of server)`: the requests, until the server closes. */
   [Symbol.asyncIterator](): AsyncIterableIterator<{ req: IncomingMessage; res: ServerResponse }> {
-    type Item = { req: IncomingMessage; res: ServerResponse };
-    const queued: Item[] = [];
-    const waiting: Array<(result: IteratorResult<Item>) => void> = [];
-    let done = false;
-    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-      const next = waiting.shift();
-      if (next) next({ value: { req, res }, done: false });
-      else queued.push({ req, res });
-    };
-    const finish = (): IteratorResult<Item> => {
-      done = true;
-      this.off('request', onRequest);
-      this.off('close', onClose);
-      for (const next of waiting.splice(0)) next({ value: undefined, done: true });
-      return { value: undefined, done: true };
-    };
-    const onClose = (): void => void finish();
-    this.on('request', onRequest);
-    this.once('close', onClose);
-    return {
-      next: () => {
-        const item = queued.shift();
-        if (item) return Promise.resolve({ value: item, done: false });
-        if (done) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => waiting.push(resolve));
-      },
-      return: () => Promise.resolve(finish()),
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
+    return requestIterator(this);
   }
 
   /** Opens where requests come from; true when it listens already, false when 'listening' is emitted later. */
@@ -499,42 +421,6 @@ export class Server extends EventEmitter {
     }
   }
 }
-
-/** The response has finished: its FastCGI request ends once what it wrote has gone. Called on the response. */
-function responseFinished(this: ServerResponse): void {
-  const socket = this.req.socket as unknown as FcgiSocket;
-  socket.responseFinished = true;
-  dumpRequest(this.req);
-  socket.endRequest();
-}
-
-/** The FastCGI request is over: req hears of it (closeRequest) before the response and the app's listeners. */
-function socketClosed(socket: FcgiSocket): void {
-  closeRequest(socket.request as IncomingMessage, socket.responseFinished);
-}
-
-/**
- * node:http reports a write after end() as an 'error' only until the response's socket closes, and silently after.
- * Here the socket closes as soon as the server has taken the response, so the report would depend on timing: make it
- * always an 'error' (which the server reports as 'handlerError'). An own property, so it survives frameworks that swap
- * the response's prototype (Express).
- */
-function reportWritesAfterEnd(res: ServerResponse): void {
-  res.write = writeReportingAfterEnd;
-}
-
-/** One function for every response (a closure per response would be garbage per request). */
-const writeReportingAfterEnd = function (this: ServerResponse, ...args: Parameters<ServerResponse['write']>): boolean {
-  if (!this.writableEnded) return write.apply(this, args);
-  const error = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
-  const callback = args.find((arg) => typeof arg === 'function') as ((error: Error) => void) | undefined;
-  process.nextTick(() => {
-    this.emit('error', error);
-    callback?.(error);
-  });
-  return false;
-} as ServerResponse['write'];
-const write = ServerResponse.prototype.write;
 
 export function createServer(listener?: RequestListener): Server;
 export function createServer(options: ServerOptions, listener?: RequestListener): Server;
