@@ -1,7 +1,8 @@
 // Every ```js block of the README and the API reference runs: as CGI, it must exit 0 and answer with a CGI response.
+// The deployment pages embed the configurations the tests run, and docs/architecture.md names only files that exist.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseCgiResponse } from '../../lib/client/client';
 import { repoRoot } from '../helpers/apps';
@@ -64,3 +65,40 @@ describe('deployment pages', () => {
     expect(text).toBe(readFileSync(join(repoRoot, file), 'utf8'));
   });
 });
+
+describe('docs/architecture.md', () => {
+  const text = readFileSync(join(repoRoot, 'docs', 'architecture.md'), 'utf8');
+  const named = [...text.matchAll(/`([^`\s]+)`/g)].map((match) => match[1] as string);
+  const paths = named.filter((name) => /^(lib|native|test)\/[\w./-]+$/.test(name));
+  const sourceFiles = [...listFiles('lib'), ...listFiles('native')];
+  const fileNames = named.filter((name) => /^[\w-]+\.(ts|cc|c|h)$/.test(name));
+
+  it('names files and folders', () => {
+    expect(paths.length).toBeGreaterThan(40);
+    expect(fileNames.length).toBeGreaterThan(40);
+  });
+
+  it.each(paths)('names %s, which exists', (path) => {
+    expect(existsSync(join(repoRoot, path))).toBe(true);
+  });
+
+  it.each(fileNames)('names %s, a file of lib/ or native/', (name) => {
+    expect(sourceFiles.some((file) => basename(file) === name)).toBe(true);
+  });
+
+  it('names every folder of lib/ and native/', () => {
+    const folders = ['lib', 'native'].flatMap((top) =>
+      readdirSync(join(repoRoot, top), { withFileTypes: true })
+        .filter((entry) => entry.isDirectory() && entry.name !== 'build')
+        .map((entry) => `${top}/${entry.name}/`),
+    );
+    expect(folders.filter((folder) => !paths.includes(folder))).toEqual([]);
+  });
+});
+
+/** The source files under a folder of the repository, as paths from its root (build output left out). */
+function listFiles(top: string): string[] {
+  return readdirSync(join(repoRoot, top), { recursive: true, encoding: 'utf8' })
+    .filter((path) => !path.startsWith('build') && /\.(ts|cc|c|h)$/.test(path))
+    .map((path) => `${top}/${path}`);
+}
