@@ -17,7 +17,7 @@ export class FastCgiRequest extends Request {
     super();
     this.#handle = handle;
     const { role, requestId, keepConn } = unpackFacts(accepted.facts);
-    this.params = paramsFromPairs(pairsOf(accepted.rest)); // the accept loop asks for no head: all are here
+    this.params = paramsFromPairs(pairsOf(accepted.rest)); // the accept loop asks for none eager: all are here
     this.role = roleName(role);
     this.requestId = requestId;
     this.keepConn = keepConn;

@@ -20,7 +20,7 @@ import {
   type SocketOptions,
 } from '../serving/socket';
 import { servingSource } from '../serving/source';
-import { noHead } from '../request/packed-params';
+import { noEager } from '../request/packed-params';
 
 export interface ListenOptions extends RequestLimits, LifecycleOptions, SocketOptions, AdmissionOptions {}
 
@@ -60,7 +60,7 @@ export class Listener {
     this.#lifecycle = startLifecycle(resolveLifecycle(options, fd === FCGI_LISTENSOCK_FILENO));
     this.#script = this.#lifecycle.watchScript ? ScriptWatch.ofThisProcess() : null;
     const addresses = addressList(options.webServerAddrs);
-    this.#native = new (native().AcceptLoop)(fd, addresses, resolveLimits(options), noHead);
+    this.#native = new (native().AcceptLoop)(fd, addresses, resolveLimits(options), noEager);
   }
 
   /**

@@ -9,8 +9,8 @@ export interface GuardLimits {
   requestTimeout: number;
 }
 
-/** Which parameters the addon copies into a request's head string: known names, and any name with the prefix. */
-export interface HeadParams {
+/** Which parameters the addon copies into a request's eager string: known names, and any name with the prefix. */
+export interface EagerParams {
   names: readonly string[];
   prefix: string;
 }
@@ -18,7 +18,7 @@ export interface HeadParams {
 /** A request as the accept loop's accept() copies it (native/params/param_copy.h; lib/request/packed-params.ts). */
 export interface AcceptedRequest {
   facts: number;
-  head: string;
+  eager: string;
   rest: string;
 }
 
@@ -45,7 +45,7 @@ export interface NativeAcceptLoop {
 
 /**
  * (kind, serial, code, payload, rest): see native/event_loop/loop_server.h LoopDispatch. rest: a request's parameters
- * besides its head (lib/event-loop/messages.ts); undefined for other kinds.
+ * besides the eager ones (lib/request/packed-params.ts); undefined for other kinds.
  */
 export type DispatchCallback = (kind: number, serial: number, code: number, payload: unknown, rest: unknown) => void;
 
@@ -120,7 +120,7 @@ export interface NativeAddon {
     listenFd: number,
     webServerAddrs: string,
     limits: GuardLimits,
-    headParams: HeadParams,
+    eagerParams: EagerParams,
   ) => NativeAcceptLoop;
   /** maxInFlight: requests in flight before new connections wait; 0 for no limit (not lifecycle's maxRequests). */
   LoopServer: new (
@@ -128,8 +128,8 @@ export interface NativeAddon {
     webServerAddrs: string,
     maxInFlight: number,
     limits: GuardLimits,
-    /** The parameters sent in the request's head string; the rest come apart. */
-    headParams: HeadParams,
+    /** The parameters sent in the request's eager string; the rest come apart. */
+    eagerParams: EagerParams,
     dispatch: DispatchCallback,
     /** The user ids a Unix peer may run as (SO_PEERCRED); empty for any. Others are refused (Dispatch.refused). */
     webServerUids: readonly number[],

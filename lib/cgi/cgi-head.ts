@@ -1,6 +1,6 @@
 // The HTTP head of a FastCGI request, from its CGI parameters as they came: the header lines as node:http's rawHeaders
 // gives them, and the CGI facts the HTTP layer needs (method, URI, addresses, body length). Pure: pairs in, head out.
-import type { HeadParams } from '../addon/native';
+import type { EagerParams } from '../addon/native';
 
 /**
  * "HTTP_USER_AGENT" → "User-Agent", as a browser would have spelled it. Keyed by the whole parameter name, which for
@@ -90,7 +90,7 @@ export class CgiFacts {
  * The parameters headFromPairs() reads besides the HTTP_ header lines: the only ones a serving mode has to hand over
  * before the app asks for all of them (the event-loop server sends the rest as one string, split on demand).
  */
-export const headParamNames: readonly string[] = Object.keys(new CgiFacts())
+export const eagerParamNames: readonly string[] = Object.keys(new CgiFacts())
   .filter((name) => name !== 'expect')
   .concat('CONTENT_TYPE');
 
@@ -162,4 +162,4 @@ export function headFromPairs(pairs: readonly string[]): { raw: string[]; cgi: C
 }
 
 /** What the HTTP layer asks the addon to copy into a request's head string: those names and the header lines. */
-export const headParams: HeadParams = { names: headParamNames, prefix: 'HTTP_' };
+export const eagerParams: EagerParams = { names: eagerParamNames, prefix: 'HTTP_' };

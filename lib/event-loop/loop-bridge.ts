@@ -6,7 +6,7 @@ import type { FcgiError } from '../addon/errors';
 import type { RequestLimits } from '../request/limits';
 import { native, type NativeLoopServer } from '../addon/native';
 import { paramsFromPairs, type Params } from '../request/params';
-import { headParams } from '../cgi/cgi-head';
+import { eagerParams } from '../cgi/cgi-head';
 import type { DoneCallback, ReadCallback, RequestIO } from '../request/request-io';
 import { Dispatch } from './messages';
 import { knownParamNames, pairsOf, unpackFacts } from '../request/packed-params';
@@ -24,7 +24,7 @@ export class LoopRequest implements RequestIO {
   readonly role: number;
   readonly requestId: number;
   readonly keepConn: boolean;
-  /** The parameters the HTTP layer reads (cgi-head.ts headParams) as they came: name, value, name, value… */
+  /** The parameters the HTTP layer reads (cgi-head.ts eagerParams) as they came: name, value, name, value… */
   readonly pairs: string[];
   /** The other parameters, as the addon packed them (messages.ts): split only if the app asks for all. */
   readonly #rest: string;
@@ -46,7 +46,7 @@ export class LoopRequest implements RequestIO {
     server: NativeLoopServer,
     serial: number,
     facts: number,
-    head: string,
+    eager: string,
     rest: string,
     onFinished: (request: LoopRequest) => void,
   ) {
@@ -54,7 +54,7 @@ export class LoopRequest implements RequestIO {
     this.serial = serial;
     this.#onFinished = onFinished;
     ({ role: this.role, keepConn: this.keepConn, requestId: this.requestId } = unpackFacts(facts));
-    this.pairs = pairsOf(head);
+    this.pairs = pairsOf(eager);
     this.#rest = rest;
   }
 
@@ -170,7 +170,7 @@ export class LoopBridge {
       options.webServerAddrs,
       maxInFlight,
       options.limits,
-      headParams,
+      eagerParams,
       dispatch,
       options.webServerUids,
     );

@@ -1,10 +1,10 @@
 // A request's facts and parameters as the addon copies them into JS, the same for both serving modes
-// (native/params/param_copy.h): the facts in one number, the parameters in two strings, the head (what the caller asked
+// (native/params/param_copy.h): the facts in one number, the parameters in two strings, the eager ones (what the caller asked
 // for at every request: for the HTTP layer, the header lines and the CGI variables it reads) and the rest.
-import { type HeadParams, native } from '../addon/native';
+import { type EagerParams, native } from '../addon/native';
 
-/** No head: every parameter in the rest (the accept loop hands the app all of them). */
-export const noHead: HeadParams = { names: [], prefix: '' };
+/** None eager: every parameter in the rest (the accept loop hands the app all of them). */
+export const noEager: EagerParams = { names: [], prefix: '' };
 
 export interface RequestFacts {
   role: number;
@@ -22,7 +22,7 @@ export const ownNameKind = 1;
 export const firstKnownKind = 2;
 
 /**
- * One packed string, head or rest: name NUL value NUL… with known names left empty, then one character per parameter
+ * One packed string, eager or rest: name NUL value NUL… with known names left empty, then one character per parameter
  * saying whose name it is (1: its own; 2 + n: knownNames[n]). Returns name, value, name, value…
  * The known names come from the one array made at startup, so no request cuts and hashes them anew.
  */

@@ -30,10 +30,10 @@ AcceptLoop::AcceptLoop(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<AcceptLoop>(info), slot_(GuardLimitsFrom(info[2], 1)) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber() || !info[1].IsString())
-    ThrowTypeError(env, "new AcceptLoop(listenFd, webServerAddrs, limits, headParams)");
+    ThrowTypeError(env, "new AcceptLoop(listenFd, webServerAddrs, limits, eagerParams)");
   listenFd_ = info[0].As<Napi::Number>().Int32Value();
   if (!allow_.Parse(info[1].As<Napi::String>().Utf8Value())) throw MakeError(env, "FCGI_WEB_SERVER_ADDRS", EINVAL);
-  params_.SetHead(env, info[3]);
+  params_.SetEager(env, info[3]);
 }
 
 Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
@@ -51,12 +51,12 @@ Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
 
   // Copied now, as the event-loop server copies them: libfcgi frees envp at the next finish or accept.
   const FCGX_Request& request = slot_.fcgx();
-  napi_value head;
+  napi_value eager;
   napi_value rest;
-  params_.Copy(env, request.envp, &head, &rest);
+  params_.Copy(env, request.envp, &eager, &rest);
   Napi::Object result = Napi::Object::New(env);
   result.Set("facts", ParamCopy::FactsOf(request));
-  result.Set("head", head);
+  result.Set("eager", eager);
   result.Set("rest", rest);
   return result;
 }

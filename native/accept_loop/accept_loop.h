@@ -12,11 +12,11 @@ class AcceptLoop : public Napi::ObjectWrap<AcceptLoop> {
  public:
   static Napi::Function Define(Napi::Env env);
   // JS: new AcceptLoop(listenFd: number, webServerAddrs: string, limits: { maxParamsSize, headersTimeout,
-  // requestTimeout }, headParams: { names, prefix } (params/param_copy.h))
+  // requestTimeout }, eagerParams: { names, prefix } (params/param_copy.h))
   explicit AcceptLoop(const Napi::CallbackInfo& info);
 
  private:
-  // (idleMs?, parentPid?) -> { facts, head, rest } (params/param_copy.h), or, when the wait ends without a request,
+  // (idleMs?, parentPid?) -> { facts, eager, rest } (params/param_copy.h), or, when the wait ends without a request,
   // how: 'timedOut' (idleMs passed), 'parentExited', 'SIGTERM' (lib/addon/native.ts WaitEnd). Other failures throw.
   Napi::Value Accept(const Napi::CallbackInfo& info);
   // (buffer, offset, length) -> bytes read; fewer than length only at the end of the stream

@@ -52,7 +52,7 @@ LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopSe
   if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[5].IsFunction() ||
       !info[6].IsArray()) {
     ThrowTypeError(
-        env, "new LoopServer(listenFd, webServerAddrs, maxInFlight, limits, headParams, dispatch, webServerUids)");
+        env, "new LoopServer(listenFd, webServerAddrs, maxInFlight, limits, eagerParams, dispatch, webServerUids)");
   }
   listenFd_ = info[0].As<Napi::Number>().Int32Value();
   if (!allow_.Parse(info[1].As<Napi::String>().Utf8Value())) throw MakeError(env, "FCGI_WEB_SERVER_ADDRS", EINVAL);
@@ -64,7 +64,7 @@ LoopServer::LoopServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopSe
     maxConns =
         getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 1000000 ? static_cast<int>(files.rlim_cur) : 1000000;
   limits_ = GuardLimitsFrom(info[3], maxConns);
-  params_.SetHead(env, info[4]);
+  params_.SetEager(env, info[4]);
   dispatch_ = Napi::Persistent(info[5].As<Napi::Function>());
   Napi::Array uids = info[6].As<Napi::Array>();
   for (uint32_t i = 0; i < uids.Length(); i++) webServerUids_.push_back(uids.Get(i).As<Napi::Number>().Uint32Value());
@@ -230,11 +230,11 @@ void LoopServer::OnRequest(Connection& connection) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   const FCGX_Request& request = connection.request();
-  napi_value head;
+  napi_value eager;
   napi_value rest;
-  params_.Copy(env, request.envp, &head, &rest);
+  params_.Copy(env, request.envp, &eager, &rest);
   int facts = ParamCopy::FactsOf(request);
-  Dispatch(kLoopRequest, serial, facts, head, rest);
+  Dispatch(kLoopRequest, serial, facts, eager, rest);
 }
 
 void LoopServer::OnInput(Connection& connection) { Dispatch(kLoopReadable, connection.serial, 0, nullptr); }

@@ -34,9 +34,9 @@ enum LoopDispatch {
 class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
  public:
   static Napi::Function Define(Napi::Env env);
-  // JS: new LoopServer(listenFd, webServerAddrs, maxInFlight (0: no limit), limits, headParams, dispatch,
+  // JS: new LoopServer(listenFd, webServerAddrs, maxInFlight (0: no limit), limits, eagerParams, dispatch,
   //                    webServerUids)
-  // listenFd -1: no listener of its own; connections come through adopt(). headParams: which parameters JS reads for
+  // listenFd -1: no listener of its own; connections come through adopt(). eagerParams: which parameters JS reads for
   // every request (params/param_copy.h). webServerUids: the user ids a Unix peer
   // may run as (empty: any); another's connection is refused.
   explicit LoopServer(const Napi::CallbackInfo& info);
@@ -105,7 +105,7 @@ class LoopServer : public Napi::ObjectWrap<LoopServer>, public ConnectionOwner {
   std::vector<Connection*> soon_;
   std::unordered_set<Connection*> connections_;
   std::unordered_map<uint32_t, Connection*> requests_;
-  std::deque<Connection*> waitingToBegin_;  // heads that came while maxInFlight requests were
+  std::deque<Connection*> waitingToBegin_;  // requests that came while maxInFlight requests were
   uint32_t nextSerial_ = 1;
   std::string chunk_;  // a write's bytes, reused
   ParamCopy params_;

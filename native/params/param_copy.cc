@@ -10,31 +10,30 @@
 
 namespace fcgi {
 
-void ParamCopy::SetHead(Napi::Env env, const Napi::Value& head) {
-  if (!head.IsObject() || !head.As<Napi::Object>().Get("names").IsArray() ||
-      !head.As<Napi::Object>().Get("prefix").IsString()) {
-    ThrowTypeError(env, "head: { names: string[], prefix: string }");
+void ParamCopy::SetEager(Napi::Env env, const Napi::Value& eager) {
+  if (!eager.IsObject() || !eager.As<Napi::Object>().Get("names").IsArray() ||
+      !eager.As<Napi::Object>().Get("prefix").IsString()) {
+    ThrowTypeError(env, "eagerParams: { names: string[], prefix: string }");
   }
-  Napi::Array headNames = head.As<Napi::Object>().Get("names").As<Napi::Array>();
-  std::string headPrefix = head.As<Napi::Object>().Get("prefix").As<Napi::String>().Utf8Value();
-  headPrefix_ = headPrefix;
-  headKnown_.assign(KnownParamCount(), 0);
-  for (int known = 0; known < KnownParamCount(); known++) headKnown_[known] = InHead(KnownParamName(known), -1);
-  for (uint32_t i = 0; i < headNames.Length(); i++) {
-    int known = KnownParamIndex(headNames.Get(i).As<Napi::String>().Utf8Value());
-    if (known < 0) ThrowTypeError(env, "headParams: every name must be one of knownParamNames");
-    headKnown_[known] = 1;
+  Napi::Array names = eager.As<Napi::Object>().Get("names").As<Napi::Array>();
+  eagerPrefix_ = eager.As<Napi::Object>().Get("prefix").As<Napi::String>().Utf8Value();
+  eagerKnown_.assign(KnownParamCount(), 0);
+  for (int known = 0; known < KnownParamCount(); known++) eagerKnown_[known] = IsEager(KnownParamName(known), -1);
+  for (uint32_t i = 0; i < names.Length(); i++) {
+    int known = KnownParamIndex(names.Get(i).As<Napi::String>().Utf8Value());
+    if (known < 0) ThrowTypeError(env, "eagerParams: every name must be one of knownParamNames");
+    eagerKnown_[known] = 1;
   }
 }
 
-bool ParamCopy::InHead(std::string_view name, int known) const {
-  if (known >= 0) return headKnown_[known] != 0;
-  return !headPrefix_.empty() && name.substr(0, headPrefix_.size()) == headPrefix_;
+bool ParamCopy::IsEager(std::string_view name, int known) const {
+  if (known >= 0) return eagerKnown_[known] != 0;
+  return !eagerPrefix_.empty() && name.substr(0, eagerPrefix_.size()) == eagerPrefix_;
 }
 
-void ParamCopy::Copy(napi_env env, char** envp, napi_value* head, napi_value* rest) {
-  headPairs_.clear();
-  headKinds_.clear();
+void ParamCopy::Copy(napi_env env, char** envp, napi_value* eager, napi_value* rest) {
+  eagerPairs_.clear();
+  eagerKinds_.clear();
   restPairs_.clear();
   restKinds_.clear();
   for (char** pair = envp; *pair != nullptr; pair++) {
@@ -42,17 +41,17 @@ void ParamCopy::Copy(napi_env env, char** envp, napi_value* head, napi_value* re
     if (equals == nullptr) continue;
     std::string_view name(*pair, equals - *pair);
     int known = KnownParamIndex(name);
-    bool inHead = InHead(name, known);
-    std::string& pairs = inHead ? headPairs_ : restPairs_;
-    (inHead ? headKinds_ : restKinds_).push_back(static_cast<char>(known < 0 ? 1 : 2 + known));
+    bool eager = IsEager(name, known);
+    std::string& pairs = eager ? eagerPairs_ : restPairs_;
+    (eager ? eagerKinds_ : restKinds_).push_back(static_cast<char>(known < 0 ? 1 : 2 + known));
     if (known < 0) pairs.append(name);
     pairs.push_back('\0');
     pairs.append(equals + 1);
     pairs.push_back('\0');
   }
-  headPairs_.append(headKinds_);
+  eagerPairs_.append(eagerKinds_);
   restPairs_.append(restKinds_);
-  napi_create_string_latin1(env, headPairs_.data(), headPairs_.size(), head);
+  napi_create_string_latin1(env, eagerPairs_.data(), eagerPairs_.size(), eager);
   napi_create_string_latin1(env, restPairs_.data(), restPairs_.size(), rest);
 }
 
