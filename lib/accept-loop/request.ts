@@ -2,6 +2,7 @@
 import { format } from 'node:util';
 import { FcgiError } from '../addon/errors';
 import type { Params } from '../request/params';
+import { chunkSize } from '../request/request-io';
 
 export type Role = 'responder' | 'authorizer' | 'filter';
 
@@ -10,8 +11,6 @@ const roleNames: Record<number, Role> = { 1: 'responder', 2: 'authorizer', 3: 'f
 export function roleName(role: number): Role {
   return roleNames[role] ?? 'responder';
 }
-
-const readChunkSize = 65536;
 
 /**
  * A request accepted by `accept()`. Every call blocks until done, like libfcgi's FCGX_* calls.
@@ -54,7 +53,7 @@ export abstract class Request {
   }
 
   /** Reads up to `size` bytes of the body; an empty Buffer means the body has ended. */
-  read(size = readChunkSize): Buffer {
+  read(size = chunkSize): Buffer {
     if (!Number.isInteger(size) || size <= 0) throw new TypeError('read(size) expects a positive integer');
     this.assertOpen('read');
     const buffer = Buffer.allocUnsafe(size);
@@ -70,7 +69,7 @@ export abstract class Request {
   }
 
   /** For the filter role: reads up to `size` bytes of the file data (FCGI_DATA); the rest of the body is skipped. */
-  readData(size = readChunkSize): Buffer {
+  readData(size = chunkSize): Buffer {
     this.enterFilterData('readData');
     return this.read(size);
   }

@@ -7,6 +7,7 @@ import { isatty } from 'node:tty';
 import { fcgiErrorFromNode, type FcgiError } from '../addon/errors';
 import { native } from '../addon/native';
 import { declaredBodyLength, paramsFromPairs, type Params } from '../request/params';
+import { chunkSize } from '../request/request-io';
 
 export const stdinFd = 0;
 export const stdoutFd = 1;
@@ -14,7 +15,6 @@ export const stderrFd = 2;
 
 const retryPause = new Int32Array(new SharedArrayBuffer(4));
 const retryMs = 1;
-const drainChunk = 65536;
 
 function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | null)?.code;
@@ -87,7 +87,7 @@ export class CgiStdio {
   /** Reads and drops the rest of the body (see mustDrainBody); a read error ends it quietly: the response is out. */
   drainBodySync(): void {
     if (!this.mustDrainBody) return;
-    const scratch = Buffer.allocUnsafe(drainChunk);
+    const scratch = Buffer.allocUnsafe(chunkSize);
     try {
       while (this.readSync(scratch) > 0);
     } catch {
@@ -97,7 +97,7 @@ export class CgiStdio {
 
   drainBody(done: () => void): void {
     if (!this.mustDrainBody) return done();
-    this.read(drainChunk, (error, chunk) => (error || chunk === null ? done() : this.drainBody(done)));
+    this.read(chunkSize, (error, chunk) => (error || chunk === null ? done() : this.drainBody(done)));
   }
 
   #count(got: number): number {

@@ -2,7 +2,7 @@
 // Express, Koa, Fastify — runs unchanged: headers from the CGI parameters, the body as a stream, a CGI response.
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { RequestIO } from '../request/request-io';
+import { chunkSize, type RequestIO } from '../request/request-io';
 import { type CgiFacts, headFromPairs } from '../cgi/cgi-head';
 import { FcgiSocket } from './http-socket';
 import type { Params } from '../request/params';
@@ -27,8 +27,6 @@ declare module 'node:http' {
     fcgi?: FcgiRequestInfo;
   }
 }
-
-const readSize = 64 * 1024;
 
 /**
  * node:http builds req.headers from rawHeaders on first use (a getter that reads how many raw header lines there are
@@ -71,7 +69,7 @@ function pullFrom(stream: Readable, io: RequestIO, socket: FcgiSocket, onEnd: ()
     // IncomingMessage starts with readingMore set, which stops Readable from asking for more after an async push;
     // node:http clears it on the first read, and so must this.
     (stream as unknown as RequestState)._readableState.readingMore = false;
-    io.read(readSize, (error, chunk) => {
+    io.read(chunkSize, (error, chunk) => {
       if (error) {
         io.onAbort?.();
         return;

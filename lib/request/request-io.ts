@@ -3,6 +3,9 @@
 import type { FcgiError } from '../addon/errors';
 import type { Params } from './params';
 
+/** The size a request's body is read in and its output buffered to: node:net's and node:fs's streams' own. */
+export const chunkSize = 64 * 1024;
+
 export type ReadCallback = (error: FcgiError | null, chunk: Buffer | null) => void;
 export type DoneCallback = (error: FcgiError | null) => void;
 

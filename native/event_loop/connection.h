@@ -28,6 +28,10 @@ namespace fcgi {
 
 class Connection;
 
+// What one socket read takes, what one JS read gets at most, and how much output may wait before writers wait: the
+// size of Node's stream chunks (lib/request/request-io.ts chunkSize).
+constexpr size_t kChunk = 64 * 1024;
+
 // What a connection tells the server that owns it. Every call comes from a libuv callback, never from inside a call
 // the owner made, so the owner may call into JS.
 class ConnectionOwner {
@@ -100,7 +104,7 @@ class Connection {
  private:
   static constexpr std::chrono::milliseconds kFirstRequestGrace{1000};
   static constexpr size_t kInputHighWater = 256 * 1024;  // body bytes held for the app before the socket is left unread
-  static constexpr size_t kOutputHighWater = 64 * 1024;  // output waiting before writers are asked to wait
+  static constexpr size_t kOutputHighWater = kChunk;     // output waiting before writers are asked to wait
   // Output waiting before the socket is left unread, so that a peer that sends (GET_VALUES, say) without reading the
   // answers is not read from until it does. Above kOutputHighWater, which writers who wait when asked stay under.
   static constexpr size_t kOutputReadStop = 4 * kOutputHighWater;

@@ -11,13 +11,12 @@ namespace fcgi {
 
 namespace {
 
-constexpr size_t kReceiveChunk = 64 * 1024;
 constexpr int kReceivesPerWake = 16;  // then other connections get their turn
 
 }  // namespace
 
 void Connection::Receive() {
-  char buffer[kReceiveChunk];
+  char buffer[kChunk];
   for (int i = 0; i < kReceivesPerWake; i++) {
     ssize_t count = recv(fd_, buffer, sizeof(buffer), MSG_DONTWAIT);
     if (count > 0) {

@@ -22,7 +22,6 @@ namespace fcgi {
 namespace {
 
 constexpr int kAcceptsPerWake = 64;  // then the connections already open get their turn
-constexpr size_t kReadChunk = 64 * 1024;
 
 // A write's chunk: null or undefined writes nothing (the end of a request may come without bytes).
 std::string_view ChunkOf(Napi::Env env, const Napi::Value& value, std::string& scratch) {
@@ -320,9 +319,9 @@ Napi::Value LoopServer::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Connection* connection = InFlight(info);
   if (connection == nullptr) return Napi::Number::New(env, FCGX_CALL_SEQ_ERROR);
-  int size = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : static_cast<int>(kReadChunk);
-  if (size <= 0 || size > static_cast<int>(kReadChunk)) size = static_cast<int>(kReadChunk);
-  char buffer[kReadChunk];
+  int size = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : static_cast<int>(kChunk);
+  if (size <= 0 || size > static_cast<int>(kChunk)) size = static_cast<int>(kChunk);
+  char buffer[kChunk];
   int count = 0;
   int code = connection->Read(buffer, size, &count);
   if (code == Connection::kLater) return env.Undefined();

@@ -9,6 +9,7 @@ import { Dispatch } from '../../lib/event-loop/messages';
 import { waitEnds } from '../../lib/addon/native';
 import { firstKnownKind, ownNameKind, unpackFacts } from '../../lib/request/packed-params';
 import { RelayDispatch } from '../../lib/relay/relay-hub';
+import { chunkSize } from '../../lib/request/request-io';
 import { relaySocketVariable } from '../../lib/serving/source';
 import { repoRoot } from '../helpers/apps';
 
@@ -61,6 +62,11 @@ describe('constants across the native boundary', () => {
       const code = role | (keepConn ? keepConnBit : 0) | (requestId << idShift);
       expect(unpackFacts(code)).toEqual({ role, keepConn, requestId });
     }
+  });
+
+  it("the chunk size is connection.h's", () => {
+    const size = /constexpr size_t kChunk = (\d+) \* (\d+);/.exec(source('native/event_loop/connection.h'));
+    expect(Number(size?.[1]) * Number(size?.[2])).toBe(chunkSize);
   });
 
   it("a parameter's kind characters are param_copy.cc's", () => {
