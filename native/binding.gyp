@@ -13,7 +13,7 @@
       # (scripts/static-ldflag.js): it starts faster and costs less memory, and the prebuilt set's must run anywhere.
       "target_name": "fcgi-relay",
       "type": "executable",
-      "sources": ["relay/relay.c"],
+      "sources": ["relay/relay.c", "relay/launcher.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "ldflags": ["<!@(node ../scripts/static-ldflag.js)"]
     },

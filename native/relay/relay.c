@@ -6,7 +6,8 @@
 //
 // Run by a launcher's first line, `#!/path/to/fcgi-relay`, so argv is [relay, launcher]. The launcher names node (and
 // its options) on a line `// relay-node: /path/to/node`, the control socket on a line `// relay-socket: PATH`, and
-// the app log its reasons go to (besides stderr, which only the server's own log keeps) on `// relay-log: PATH`;
+// the app log its reasons go to (besides stderr, which only the server's own log keeps) on `// relay-log: PATH`
+// (the launcher's preamble, which launcher.c reads);
 // node on the #! line instead (argv [relay, "node [options]", launcher]) works too, where the kernel allows the
 // length. Without a listening socket on fd 0 (run by hand, or as CGI), or without a socket line, it becomes Node.
 //
@@ -16,6 +17,8 @@
 //
 // No libfcgi and no allocation after start: it costs a few hundred kilobytes and a millisecond per spawn.
 #define _GNU_SOURCE
+#include "launcher.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -30,7 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_NODE_ARGS 32
 static const char kHello[] = "libfcgi-relay 1";  // sent with the socket; relay_listener.cc expects the same
 static const char kSocketVariable[] = "LIBFCGI_RELAY_SOCKET";
 static const int kStartTimeoutMs = 60000;  // a Node process that has not taken a socket by then never will
@@ -40,17 +42,6 @@ static const int kStartTimeoutMs = 60000;  // a Node process that has not taken 
 static int hungMs = 30000;
 // How long a relay waits for the answer to its greeting: a process that takes longer is not answering.
 static int answerMs = 10000;
-
-static char* nodeArgs[MAX_NODE_ARGS + 2];
-static char controlPath[sizeof(((struct sockaddr_un*)0)->sun_path)];
-static char lockPath[sizeof(controlPath) + 16];
-static char pidPath[sizeof(controlPath) + 16];
-static char proxyFlagPath[sizeof(controlPath) + 32];
-// The launcher as this relay was given it (suexec gives a name relative to the document root) and as an absolute path
-// (Node's process.argv[1], which a restart in place passes on): a Node process of the site names one or the other.
-static const char* launcherPath;
-static char launcherAbsolute[4096];
-static char logPath[sizeof(controlPath) + 64];
 
 // The app log, opened for one line: only a regular file of this uid, never through a symbolic link, so that a line
 // never lands in a file another account planted. Its folder is made as the launcher makes it (0700) when a relay
@@ -135,65 +126,6 @@ static void execNode(void) {
 static void becomeNode(void) {
   unsetenv(kSocketVariable);
   execNode();
-}
-
-// Splits "node [options]" at spaces into nodeArgs, then the launcher. Returns 0, or -1 for none or too many.
-static int parseCommand(char* command, char* launcher) {
-  int count = 0;
-  for (char* word = strtok(command, " \t"); word != NULL; word = strtok(NULL, " \t")) {
-    if (count == MAX_NODE_ARGS) return -1;
-    nodeArgs[count++] = word;
-  }
-  if (count == 0) return -1;
-  nodeArgs[count++] = launcher;
-  nodeArgs[count] = NULL;
-  return 0;
-}
-
-// The launcher's first lines, where its relay-node and relay-socket lines are.
-static char head[4096];
-
-static void readHead(const char* launcher) {
-  int fd = open(launcher, O_RDONLY | O_CLOEXEC);
-  ssize_t length = fd < 0 ? -1 : read(fd, head, sizeof(head) - 1);
-  if (fd >= 0) close(fd);
-  head[length > 0 ? length : 0] = '\0';
-}
-
-// Copies the value of the launcher's `// NAME: value` line into value (of size bytes). Returns value, or NULL.
-static char* headLine(const char* name, char* value, size_t size) {
-  size_t nameLength = strlen(name);
-  for (const char* line = head; line != NULL && *line != '\0'; line = strchr(line, '\n')) {
-    if (*line == '\n') line++;
-    if (strncmp(line, "// ", 3) != 0 || strncmp(line + 3, name, nameLength) != 0 ||
-        strncmp(line + 3 + nameLength, ": ", 2) != 0)
-      continue;
-    const char* start = line + 3 + nameLength + 2;
-    size_t length = strcspn(start, "\r\n");
-    if (length >= size) return NULL;
-    memcpy(value, start, length);
-    value[length] = '\0';
-    return value;
-  }
-  return NULL;
-}
-
-// Takes the control socket's path. Returns 0, or -1 when it is missing, relative or too long.
-static int setControlPath(const char* path) {
-  size_t size = strlen(path);
-  if (size == 0 || size >= sizeof(controlPath) || path[0] != '/') return -1;
-  memcpy(controlPath, path, size + 1);
-  const char* slash = strrchr(controlPath, '/');
-  snprintf(lockPath, sizeof(lockPath), "%.*s/relay.lock", (int)(slash - controlPath), controlPath);
-  snprintf(pidPath, sizeof(pidPath), "%.*s/node.pid", (int)(slash - controlPath), controlPath);
-  // The flag of the web server's direct path (lib/relay/proxy-socket.ts): APP/.libfcgi-proxy/live, beside APP/.libfcgi.
-  const char* app = slash;
-  while (app > controlPath && *--app != '/') {
-  }
-  if (app > controlPath) {
-    snprintf(proxyFlagPath, sizeof(proxyFlagPath), "%.*s/.libfcgi-proxy/live", (int)(app - controlPath), controlPath);
-  }
-  return 0;
 }
 
 enum { kNoNode = -1, kBecomeNode = -2, kNotOurs = -3 };
@@ -386,51 +318,9 @@ static int connectOrStart(void) {
   return control == kNotOurs ? kBecomeNode : control;
 }
 
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s [NODE] LAUNCHER (as a launcher's #! line runs it)\n", argv[0]);
-    return 2;
-  }
-  char* launcher = argv[argc - 1];
-  launcherPath = launcher;
-  const char* hung = getenv("LIBFCGI_RELAY_HUNG_MS");
-  if (hung != NULL && atoi(hung) >= 100) hungMs = atoi(hung);
-  if (answerMs > hungMs) answerMs = hungMs;
-  char cwd[2048];
-  const char* relative = strncmp(launcher, "./", 2) == 0 ? launcher + 2 : launcher;
-  if (launcher[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL) {
-    snprintf(launcherAbsolute, sizeof(launcherAbsolute), "%s", launcher);
-  } else {
-    snprintf(launcherAbsolute, sizeof(launcherAbsolute), "%s/%s", cwd, relative);
-  }
-  readHead(launcher);
-  static char socketLine[sizeof(controlPath)], nodeLine[1024];
-  char* node = argc >= 3 ? argv[1] : headLine("relay-node", nodeLine, sizeof(nodeLine));
-  if (headLine("relay-socket", socketLine, sizeof(socketLine)) == NULL) socketLine[0] = '\0';
-  if (headLine("relay-log", logPath, sizeof(logPath)) == NULL || logPath[0] != '/') logPath[0] = '\0';
-  if (node == NULL || parseCommand(node, launcher) != 0) {
-    say("name node on the launcher's '// relay-node: /path/to/node' line", launcher);
-    return 2;
-  }
-  if (!isListeningSocket(0)) becomeNode();  // run by hand or as CGI: Node does what it does there
-  if (setControlPath(socketLine) != 0) {
-    say("the launcher has no '// relay-socket: /absolute/path' line; serving without the relay", launcher);
-    becomeNode();
-  }
-  if (logPath[0] == '\0') {
-    // A launcher from before its relay-log line: init puts the control socket in APP/.libfcgi, the log in APP/logs.
-    const char* folder = strrchr(controlPath, '/');
-    const char* app = folder;
-    while (app > controlPath && *--app != '/') {
-    }
-    if (app > controlPath) snprintf(logPath, sizeof(logPath), "%.*s/logs/app.log", (int)(app - controlPath), controlPath);
-  }
-  signal(SIGPIPE, SIG_IGN);
-  // The Node process it starts is reaped by the kernel: a relay waits on its control connection, not on children,
-  // and a crashed Node must not linger as a zombie. (exec clears the flag, so Node does not inherit it.)
-  struct sigaction noZombies = {.sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT};
-  sigaction(SIGCHLD, &noZombies, NULL);
-  int control = connectOrStart();
+// Relays for good: waits on the connection of the Node process that took fd 0 and, when it lets go, hands fd 0 to
+// the next, started by the next request if none runs. Returns only by becoming Node.
+static void relay(int control) {
   for (;;) {
     if (control == kBecomeNode) becomeNode();
     if (control < 0) {
@@ -451,4 +341,36 @@ int main(int argc, char** argv) {
     }
     control = connectOrStart();
   }
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s [NODE] LAUNCHER (as a launcher's #! line runs it)\n", argv[0]);
+    return 2;
+  }
+  char* launcher = argv[argc - 1];
+  setLauncherPath(launcher);
+  const char* hung = getenv("LIBFCGI_RELAY_HUNG_MS");
+  if (hung != NULL && atoi(hung) >= 100) hungMs = atoi(hung);
+  if (answerMs > hungMs) answerMs = hungMs;
+  readPreamble(launcher);
+  static char socketLine[sizeof(controlPath)], nodeLine[1024];
+  char* node = argc >= 3 ? argv[1] : preambleLine("relay-node", nodeLine, sizeof(nodeLine));
+  if (preambleLine("relay-socket", socketLine, sizeof(socketLine)) == NULL) socketLine[0] = '\0';
+  if (preambleLine("relay-log", logPath, sizeof(logPath)) == NULL || logPath[0] != '/') logPath[0] = '\0';
+  if (node == NULL || parseCommand(node, launcher) != 0) {
+    say("name node on the launcher's '// relay-node: /path/to/node' line", launcher);
+    return 2;
+  }
+  if (!isListeningSocket(0)) becomeNode();  // run by hand or as CGI: Node does what it does there
+  if (setControlPath(socketLine) != 0) {
+    say("the launcher has no '// relay-socket: /absolute/path' line; serving without the relay", launcher);
+    becomeNode();
+  }
+  signal(SIGPIPE, SIG_IGN);
+  // The Node process it starts is reaped by the kernel: a relay waits on its control connection, not on children,
+  // and a crashed Node must not linger as a zombie. (exec clears the flag, so Node does not inherit it.)
+  struct sigaction noZombies = {.sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT};
+  sigaction(SIGCHLD, &noZombies, NULL);
+  relay(connectOrStart());
 }
