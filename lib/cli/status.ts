@@ -11,10 +11,10 @@ import { relaySocketOf } from './init/project';
 /** The exit code when no Node process runs for the site (as `systemctl status` says "inactive"). */
 export const notRunningExitCode = 3;
 
-/** The relay-socket line of a launcher, or undefined. */
+/** The relay-socket line of a launcher's preamble (its first lines), or undefined. */
 function relaySocketOfLauncher(launcher: string): string | undefined {
-  const head = readFileSync(launcher, 'utf8').slice(0, 4096);
-  return /^\/\/ relay-socket: (.+)$/m.exec(head)?.[1];
+  const preamble = readFileSync(launcher, 'utf8').slice(0, 4096);
+  return /^\/\/ relay-socket: (.+)$/m.exec(preamble)?.[1];
 }
 
 /**

@@ -39,12 +39,12 @@ describe("libfcgi init's templates", () => {
   });
 
   it("puts the site's paths in as they are, never reading them as placeholders or replacement patterns", () => {
-    const text = launcher(options({ app: "{{head}}$&$'.js", relay: null }));
-    expect(text).toContain(`require(path.join(__dirname, '../{{head}}$&$\\'.js'));\n`);
+    const text = launcher(options({ app: "{{preamble}}$&$'.js", relay: null }));
+    expect(text).toContain(`require(path.join(__dirname, '../{{preamble}}$&$\\'.js'));\n`);
     expect(text.startsWith('#!/usr/bin/node\n')).toBe(true);
   });
 
   it('refuses a template whose placeholder nothing fills, naming both', () => {
-    expect(() => fill('launcher-head-node', {})).toThrow('the template launcher-head-node.tmpl has {{node}}');
+    expect(() => fill('launcher-preamble-node', {})).toThrow('the template launcher-preamble-node.tmpl has {{node}}');
   });
 });

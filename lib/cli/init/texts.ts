@@ -67,10 +67,10 @@ export function htaccess(script: string, appDir: string | null = null, builtApp 
 export function launcher(options: InitOptions): string {
   const docroot = resolve(options.dir, options.docroot);
   const app = resolve(options.dir, options.app);
-  const head =
+  const preamble =
     options.relay === null
-      ? fill('launcher-head-node', { node: options.node })
-      : fill('launcher-head-relay', {
+      ? fill('launcher-preamble-node', { node: options.node })
+      : fill('launcher-preamble-relay', {
           relay: options.relay,
           node: options.node,
           relaySocket: relaySocketOf(options.dir),
@@ -78,7 +78,7 @@ export function launcher(options: InitOptions): string {
         });
   const appFile = quote(posix(relative(docroot, app)));
   return fill('launcher', {
-    head,
+    preamble,
     appDir: quote(posix(relative(docroot, options.dir))),
     appName: basename(options.app),
     load: fill(isEsModule(app) ? 'launcher-load-import' : 'launcher-load-require', { appFile }),
