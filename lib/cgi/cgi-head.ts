@@ -1,5 +1,7 @@
-// The HTTP head of a FastCGI request, from its CGI parameters as they came: the header lines as node:http's rawHeaders
-// gives them, and the CGI facts the HTTP layer needs (method, URI, addresses, body length). Pure: pairs in, head out.
+// The heads in CGI form, both ways. In: the HTTP head of a FastCGI request from its CGI parameters as they came (the
+// header lines as node:http's rawHeaders gives them, and the CGI facts the HTTP layer needs: method, URI, addresses,
+// body length). Out: node:http's response head as the CGI head a FastCGI app writes (a Status line, no connection
+// headers). Pure: pairs in, head out; bytes in, bytes out.
 import type { EagerParams } from '../addon/native';
 
 /**
@@ -163,3 +165,38 @@ export function headFromPairs(pairs: readonly string[]): { raw: string[]; cgi: C
 
 /** What the HTTP layer asks the addon to copy into a request's head string: those names and the header lines. */
 export const eagerParams: EagerParams = { names: eagerParamNames, prefix: 'HTTP_' };
+
+/**
+ * Header lines that belong to the HTTP connection, which the web server owns; and Trailer, since a CGI response has
+ * no trailers to announce (addTrailers() is dropped). Each with the line break before it.
+ */
+const connectionHeaderLines = /\r\n(?:connection|transfer-encoding|keep-alive|trailer):[^\r]*/gi;
+/** An interim (1xx) head from writeContinue(), writeProcessing() or writeEarlyHints(). */
+const interimHead = /^HTTP\/1\.[01] 1\d\d /;
+
+/** "HTTP/1.1 404 Not Found\r\nA: b" → "Status: 404 Not Found\r\nA: b\r\n\r\n" */
+export function toCgiHead(httpHead: string): string {
+  const lines = httpHead.replace(connectionHeaderLines, '');
+  return `Status: ${lines.slice(lines.indexOf(' ') + 1)}\r\n\r\n`;
+}
+
+/** Whether what node:http writes starts with an interim (1xx) head, which a CGI response cannot carry. */
+export function isInterimHead(chunk: string | Buffer): boolean {
+  // "HTTP/1.1 1": most heads are not interim, and one character says so without cutting a string to test.
+  const statusStart = typeof chunk === 'string' ? chunk.charCodeAt(9) : chunk[9];
+  if (statusStart !== 0x31) return false;
+  return interimHead.test(typeof chunk === 'string' ? chunk.slice(0, 16) : chunk.toString('latin1', 0, 16));
+}
+
+/**
+ * The first chunk of a response (node:http writes its head in latin1, often with the body after it) with the head in
+ * CGI form. A chunk that does not start with a whole HTTP head is returned as it is.
+ */
+export function withCgiHead(chunk: string | Buffer): string | Buffer {
+  const text = typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+  const headEnd = text.indexOf('\r\n\r\n');
+  if (!text.startsWith('HTTP/') || headEnd < 0) return chunk;
+  const head = toCgiHead(text.slice(0, headEnd));
+  if (typeof chunk === 'string') return head + chunk.slice(headEnd + 4);
+  return Buffer.concat([Buffer.from(head, 'latin1'), chunk.subarray(headEnd + 4)]);
+}

@@ -1,39 +1,19 @@
-// The socket a ServerResponse writes to: turns Node's HTTP/1.1 head into a CGI head and sends everything through the
-// request's FastCGI streams, batching what is written in one tick into one call to the server.
+// The socket a ServerResponse writes to: sends the response, its head in CGI form (cgi-head.ts), through the request's
+// FastCGI streams, batching what is written in one tick into one call to the server, and ends the request.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestIO } from '../request/request-io';
 import type { FcgiError } from '../addon/errors';
-import { type CgiFacts, isDecimal } from '../cgi/cgi-head';
+import { type CgiFacts, isDecimal, isInterimHead, withCgiHead } from '../cgi/cgi-head';
 
 /** Bytes queued for the server above which write() asks the writer to wait for 'drain'. */
 const highWaterMark = 64 * 1024;
-/**
- * Header lines that belong to the HTTP connection, which the web server owns; and Trailer, since a CGI response has
- * no trailers to announce (addTrailers() is dropped). Each with the line break before it.
- */
-const connectionHeaderLines = /\r\n(?:connection|transfer-encoding|keep-alive|trailer):[^\r]*/gi;
-/** An interim (1xx) head from writeContinue(), writeProcessing() or writeEarlyHints(). */
-const interimHead = /^HTTP\/1\.[01] 1\d\d /;
 
 type Chunk = string | Buffer;
 type WriteCallback = ((error?: Error | null) => void) | undefined;
 
-/** "HTTP/1.1 404 Not Found\r\nA: b" → "Status: 404 Not Found\r\nA: b\r\n\r\n" */
-export function toCgiHead(httpHead: string): string {
-  const lines = httpHead.replace(connectionHeaderLines, '');
-  return `Status: ${lines.slice(lines.indexOf(' ') + 1)}\r\n\r\n`;
-}
-
 /** The part of ServerResponse that says whether its final head has been stored: node:http's _header. */
 type WithStoredHead = { _header?: string | null };
-
-function isInterimHead(chunk: Chunk): boolean {
-  // "HTTP/1.1 1": most heads are not interim, and one character says so without cutting a string to test.
-  const statusStart = typeof chunk === 'string' ? chunk.charCodeAt(9) : chunk[9];
-  if (statusStart !== 0x31) return false;
-  return interimHead.test(typeof chunk === 'string' ? chunk.slice(0, 16) : chunk.toString('latin1', 0, 16));
-}
 
 const nonAscii = /[^\u0000-\u007f]/; // eslint-disable-line no-control-regex -- the ASCII range starts at NUL
 
@@ -151,7 +131,8 @@ export class FcgiSocket extends EventEmitter {
         if (callback) process.nextTick(callback);
         return true;
       }
-      chunk = this.#translateHead(chunk);
+      this.#headTranslated = true;
+      chunk = withCgiHead(chunk);
     }
     this.#refreshTimeout();
     if (this.#endSent || this.destroyed) {
@@ -268,16 +249,6 @@ export class FcgiSocket extends EventEmitter {
   }
   unref(): this {
     return this;
-  }
-
-  #translateHead(chunk: Chunk): Chunk {
-    this.#headTranslated = true;
-    const text = typeof chunk === 'string' ? chunk : chunk.toString('latin1');
-    const headEnd = text.indexOf('\r\n\r\n');
-    if (!text.startsWith('HTTP/') || headEnd < 0) return chunk;
-    const head = toCgiHead(text.slice(0, headEnd));
-    if (typeof chunk === 'string') return head + chunk.slice(headEnd + 4);
-    return Buffer.concat([Buffer.from(head, 'latin1'), chunk.subarray(headEnd + 4)]);
   }
 
   #scheduleFlush(): void {
