@@ -12,6 +12,27 @@ const highWaterMark = 64 * 1024;
 type Chunk = string | Buffer;
 type WriteCallback = ((error?: Error | null) => void) | undefined;
 
+/**
+ * Where the socket is in its life. The FastCGI request ends in steps: the end is asked for (endRequest(), or the
+ * response ended this tick), sent with the next flush, and taken by the server, which closes the socket. destroy() may
+ * come at any step: writes are refused from then on, 'close' comes on the next tick, and an end not yet sent still goes
+ * out, with what was written before it, on the next flush.
+ *
+ *   open ─endRequest()→ ending ─flush→ sent ─taken→ ended
+ *   open ─flush, the response ended→ sent
+ *   open, ending ─destroy()→ destroyed ─flush→ ended
+ *   sent ─destroy()→ ended
+ */
+type SocketState = 'open' | 'ending' | 'sent' | 'destroyed' | 'ended';
+
+const moves: Readonly<Record<SocketState, readonly SocketState[]>> = {
+  open: ['ending', 'sent', 'destroyed'],
+  ending: ['sent', 'destroyed'],
+  sent: ['ended'],
+  destroyed: ['ended'],
+  ended: [],
+};
+
 /** The part of ServerResponse that says whether its final head has been stored: node:http's _header. */
 type WithStoredHead = { _header?: string | null };
 
@@ -49,9 +70,6 @@ export class FcgiSocket extends EventEmitter {
   readonly readableHighWaterMark = 64 * 1024;
   /** The cork count, where OutgoingMessage.end() resets it (net.Socket's Writable state). */
   readonly _writableState = { corked: 0 };
-  readable = true;
-  writable = true;
-  destroyed = false;
   timeout = 0;
   /** The response using this socket (ServerResponse.assignSocket sets it). */
   _httpMessage: ServerResponse | null = null;
@@ -69,17 +87,17 @@ export class FcgiSocket extends EventEmitter {
   readonly #io: RequestIO;
   /** Where the addresses come from, read when asked for: few apps read the ports, so no request parses them. */
   readonly #cgi: CgiFacts;
+  #state: SocketState = 'open';
+  /** Set once 'close' is emitted: destroy()'s next tick and the server taking the end both close, whichever first. */
+  #closed = false;
   #headTranslated = false;
   #pending: Chunk[] = [];
   #pendingCallbacks: WriteCallback[] = [];
   #pendingBytes = 0;
   #inFlightBytes = 0;
   #flushScheduled = false;
-  #endRequested = false;
-  #endSent = false;
   #needDrain = false;
   #firstError: FcgiError | null = null;
-  #closed = false;
   #timer: NodeJS.Timeout | null = null;
 
   constructor(io: RequestIO, cgi: CgiFacts) {
@@ -110,6 +128,20 @@ export class FcgiSocket extends EventEmitter {
     return familyOf(this.remoteAddress);
   }
 
+  /** As net.Socket's: true once destroy() was called or the server took the end of the request. */
+  get destroyed(): boolean {
+    return this.#state === 'destroyed' || this.#state === 'ended';
+  }
+
+  /** Both as net.Socket's: false once destroyed. */
+  get readable(): boolean {
+    return !this.destroyed;
+  }
+
+  get writable(): boolean {
+    return !this.destroyed;
+  }
+
   write(data: Chunk | Uint8Array, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
     if (typeof encoding === 'function') {
       callback = encoding;
@@ -135,7 +167,8 @@ export class FcgiSocket extends EventEmitter {
       chunk = withCgiHead(chunk);
     }
     this.#refreshTimeout();
-    if (this.#endSent || this.destroyed) {
+    if (this.#state !== 'open' && this.#state !== 'ending') {
+      // Destroyed, or the end has gone: nothing more can be sent.
       if (callback) process.nextTick(callback);
       return false;
     }
@@ -155,14 +188,14 @@ export class FcgiSocket extends EventEmitter {
 
   /** Ends the FastCGI request after what has been written (the response finished, or was destroyed). */
   endRequest(): void {
-    if (this.#endRequested) return;
-    this.#endRequested = true;
+    if (this.#state !== 'open') return;
+    this.#moveTo('ending');
     this.#scheduleFlush();
   }
 
   /** Writes to FCGI_STDERR while the request is open. Returns false once it has ended. */
   writeStderr(chunk: string | Uint8Array): boolean {
-    if (this.#endSent) return false;
+    if (this.#endSent()) return false;
     this.#io.writeStderr(chunk, () => undefined);
     return true;
   }
@@ -176,13 +209,14 @@ export class FcgiSocket extends EventEmitter {
     return this._writableState.corked;
   }
 
-  /** The web server gave up, or the response was destroyed: end the request now, and 'close' on the next tick. */
+  /** The web server gave up, or the response was destroyed: end the request with the next flush, 'close' next tick. */
   destroy(): this {
     if (this.destroyed) return this;
-    this.destroyed = true;
-    this.writable = false;
-    this.readable = false;
-    this.endRequest();
+    if (this.#state === 'sent') this.#moveTo('ended');
+    else {
+      this.#moveTo('destroyed');
+      this.#scheduleFlush(); // the end still goes out
+    }
     process.nextTick(() => this.#close());
     return this;
   }
@@ -202,8 +236,7 @@ export class FcgiSocket extends EventEmitter {
    */
   setTimeout(ms: number, callback?: () => void): this {
     this.timeout = ms;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#stopTimer();
     if (callback) {
       if (ms === 0) this.off('timeout', callback);
       else this.once('timeout', callback);
@@ -251,8 +284,20 @@ export class FcgiSocket extends EventEmitter {
     return this;
   }
 
+  /** The one place the state changes: a move the diagram above does not draw is a bug here, and throws. */
+  #moveTo(to: SocketState): void {
+    if (!moves[this.#state].includes(to)) throw new Error(`FcgiSocket cannot move from ${this.#state} to ${to}`);
+    this.#state = to;
+    if (to === 'destroyed' || to === 'ended') this.#stopTimer(); // as net.Socket's: no 'timeout' once destroyed
+  }
+
+  /** Whether the end of the request has gone to the server, after which nothing more can be sent. */
+  #endSent(): boolean {
+    return this.#state === 'sent' || this.#state === 'ended';
+  }
+
   #scheduleFlush(): void {
-    if (this.#flushScheduled || this.#endSent) return;
+    if (this.#flushScheduled || this.#endSent()) return;
     this.#flushScheduled = true;
     queueMicrotask(() => this.#flush());
   }
@@ -260,19 +305,19 @@ export class FcgiSocket extends EventEmitter {
   /** Sends everything written since the last flush as one order; with the end when it was asked for. */
   #flush(): void {
     this.#flushScheduled = false;
-    if (this.#endSent) return;
+    if (this.#endSent()) return;
     const chunks = this.#pending;
     const callbacks = this.#pendingCallbacks;
     const bytes = this.#pendingBytes;
     // res.end(body) writes the body, then an empty chunk whose callback emits 'finish', and marks the response
     // ended, all in one tick: seeing that here sends the body and the end of the request as one order (one hop).
-    const end = this.#endRequested || this._httpMessage?.writableEnded === true;
+    const end = this.#state !== 'open' || this._httpMessage?.writableEnded === true;
     if ((chunks.length === 0 || this._writableState.corked > 0) && !end) return;
     this.#pending = [];
     this.#pendingCallbacks = [];
     this.#pendingBytes = 0;
     this.#inFlightBytes += bytes;
-    if (end) this.#endSent = true;
+    if (end) this.#moveTo(this.#state === 'destroyed' ? 'ended' : 'sent');
 
     // Most responses are one chunk and an empty end (res.end(body)): that chunk goes as it is, without a copy.
     let chunk: Chunk | null = null;
@@ -293,21 +338,17 @@ export class FcgiSocket extends EventEmitter {
         this.#needDrain = false;
         this._httpMessage?.emit('drain');
       }
-      if (end) this.#ended();
+      if (end) this.#taken();
     });
   }
 
   #refreshTimeout(): void {
-    if (this.#timer) {
-      if (this.timeout > 0 && !this.destroyed) this.#timer.refresh();
-      else {
-        clearTimeout(this.#timer);
-        this.#timer = null;
-      }
-    } else if (this.timeout > 0 && !this.destroyed) {
+    const live = this.timeout > 0 && !this.destroyed;
+    if (!live) this.#stopTimer();
+    else if (this.#timer) this.#timer.refresh();
+    else {
       this.#timer = setTimeout(() => {
         this.#timer = null;
-        if (this.destroyed) return;
         this.onTimeout?.(this);
         this.emit('timeout');
       }, this.timeout);
@@ -315,12 +356,14 @@ export class FcgiSocket extends EventEmitter {
     }
   }
 
-  #ended(): void {
+  #stopTimer(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    this.destroyed = true;
-    this.writable = false;
-    this.readable = false;
+  }
+
+  /** The server has taken the end of the request: the socket is done, if destroy() has not said so already. */
+  #taken(): void {
+    if (this.#state === 'sent') this.#moveTo('ended');
     this.#close();
   }
 
