@@ -2,12 +2,12 @@
 // FastCGI streams, batching what is written in one tick into one call to the server, and ends the request.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestIO } from '../request/request-io';
+import { chunkSize, type RequestIO } from '../request/request-io';
 import type { FcgiError } from '../addon/errors';
-import { type CgiFacts, isDecimal, isInterimHead, withCgiHead } from '../cgi/cgi-head';
+import { type CgiVariables, isDecimal, isInterimHead, withCgiHead } from '../cgi/cgi-head';
 
 /** Bytes queued for the server above which write() asks the writer to wait for 'drain'. */
-const highWaterMark = 64 * 1024;
+const highWaterMark = chunkSize;
 
 type Chunk = string | Buffer;
 type WriteCallback = ((error?: Error | null) => void) | undefined;
@@ -67,7 +67,7 @@ function isHttps(value: string | undefined): boolean {
 export class FcgiSocket extends EventEmitter {
   /** True when the web server says the client used HTTPS; absent otherwise, as on a plain net.Socket. */
   declare readonly encrypted?: true;
-  readonly readableHighWaterMark = 64 * 1024;
+  readonly readableHighWaterMark = chunkSize;
   /** The cork count, where OutgoingMessage.end() resets it (net.Socket's Writable state). */
   readonly _writableState = { corked: 0 };
   timeout = 0;
@@ -86,7 +86,7 @@ export class FcgiSocket extends EventEmitter {
 
   readonly #io: RequestIO;
   /** Where the addresses come from, read when asked for: few apps read the ports, so no request parses them. */
-  readonly #cgi: CgiFacts;
+  readonly #cgi: CgiVariables;
   #state: SocketState = 'open';
   /** Set once 'close' is emitted: destroy()'s next tick and the server taking the end both close, whichever first. */
   #closed = false;
@@ -100,7 +100,7 @@ export class FcgiSocket extends EventEmitter {
   #firstError: FcgiError | null = null;
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(io: RequestIO, cgi: CgiFacts) {
+  constructor(io: RequestIO, cgi: CgiVariables) {
     super();
     this.#io = io;
     this.#cgi = cgi;
