@@ -1,5 +1,5 @@
 // The heads in CGI form, both ways. In: the HTTP head of a FastCGI request from its CGI parameters as they came (the
-// header lines as node:http's rawHeaders gives them, and the CGI facts the HTTP layer needs: method, URI, addresses,
+// header lines as node:http's rawHeaders gives them, and the CGI variables the HTTP layer needs: method, URI, addresses,
 // body length). Out: node:http's response head as the CGI head a FastCGI app writes (a Status line, no connection
 // headers). Pure: pairs in, head out; bytes in, bytes out.
 import type { EagerParams } from '../addon/native';
@@ -25,7 +25,7 @@ function headerName(paramName: string): string {
 }
 
 /** The CGI parameters the HTTP layer itself needs, and the Expect header, which decides the request's event. */
-export class CgiFacts {
+export class CgiVariables {
   REQUEST_METHOD: string | undefined = undefined;
   REQUEST_URI: string | undefined = undefined;
   SCRIPT_NAME: string | undefined = undefined;
@@ -43,7 +43,7 @@ export class CgiFacts {
 
   /**
    * Takes the parameter if it is a fact: the first of a repeated one, as libfcgi's FCGX_GetParam() and so the addon
-   * take it. A switch of named stores, not facts[name]: a keyed store with a different name each time is V8's slowest
+   * take it. A switch of named stores, not variables[name]: a keyed store with a different name each time is V8's slowest
    * property access, and this runs for every parameter of every request.
    */
   take(name: string, value: string): void {
@@ -92,7 +92,7 @@ export class CgiFacts {
  * The parameters headFromPairs() reads besides the HTTP_ header lines: the only ones a serving mode has to hand over
  * before the app asks for all of them (the event-loop server sends the rest as one string, split on demand).
  */
-export const eagerParamNames: readonly string[] = Object.keys(new CgiFacts())
+export const eagerParamNames: readonly string[] = Object.keys(new CgiVariables())
   .filter((name) => name !== 'expect')
   .concat('CONTENT_TYPE');
 
@@ -116,16 +116,16 @@ export function isDecimal(value: string | undefined): value is string {
 
 /**
  * One pass over the parameters as they came (no params object built per request): the header lines as node:http's
- * rawHeaders gives them, every repeated line kept, and the CGI facts above.
+ * rawHeaders gives them, every repeated line kept, and the CGI variables above.
  *
  * The body headers describe the body the app will read, which the web server has already unframed: with a valid
  * CONTENT_LENGTH it is that many bytes, and a Transfer-Encoding the client sent is dropped (node:http never shows both);
  * with none, or one that is not a length (Caddy sends -1 for a chunked upload), the body runs to the end of FCGI_STDIN,
  * which is what `transfer-encoding: chunked` without a content-length tells node:http's users.
  */
-export function headFromPairs(pairs: readonly string[]): { raw: string[]; cgi: CgiFacts } {
+export function headFromPairs(pairs: readonly string[]): { raw: string[]; cgi: CgiVariables } {
   const raw: string[] = [];
-  const cgi = new CgiFacts();
+  const cgi = new CgiVariables();
   let transferEncodingAt = -1;
   let hostAt = -1; // where the Host line is, once one has come
   for (let i = 0; i + 1 < pairs.length; i += 2) {

@@ -3,7 +3,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { chunkSize, type RequestIO } from '../request/request-io';
-import { type CgiFacts, headFromPairs } from '../cgi/cgi-head';
+import { type CgiVariables, headFromPairs } from '../cgi/cgi-head';
 import { FcgiSocket } from './http-socket';
 import type { Params } from '../request/params';
 import { roleName, type Role } from '../accept-loop/request';
@@ -49,7 +49,7 @@ interface HeaderLineAdder {
 }
 
 /** True when the request can have no body, so nothing needs to be read. */
-function hasNoBody(params: CgiFacts, method: string): boolean {
+function hasNoBody(params: CgiVariables, method: string): boolean {
   const length = params.CONTENT_LENGTH;
   if (length === '0') return true;
   // Apache sends no CONTENT_LENGTH for a chunked upload, so only methods without a body may skip reading.

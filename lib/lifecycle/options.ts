@@ -82,7 +82,7 @@ export interface Lifecycle extends Required<LifecycleOptions> {
 }
 
 /** What resolution reads from the process, apart so that a table can give it. */
-export interface HostFacts {
+export interface HostTraits {
   /** PHP_FCGI_MAX_REQUESTS from the environment. */
   maxRequestsVariable: string | undefined;
   /** Whether the process that spawned the app starts it again when it exits (asked only when it matters). */
@@ -90,7 +90,7 @@ export interface HostFacts {
   canRestartInPlace: boolean;
 }
 
-export function hostFacts(): HostFacts {
+export function hostTraits(): HostTraits {
   return {
     maxRequestsVariable: process.env.PHP_FCGI_MAX_REQUESTS,
     spawnerRestartsApp,
@@ -115,7 +115,7 @@ function positiveIntegerIn(text: string | undefined): number {
 export function resolveLifecycle(
   options: LifecycleOptions,
   servingWebServerSocket: boolean,
-  host: HostFacts = hostFacts(),
+  host: HostTraits = hostTraits(),
 ): Lifecycle {
   for (const name of ['handleSignals', 'exitWithParent', 'watchScript', 'restartInPlace'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'boolean')

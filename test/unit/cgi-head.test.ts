@@ -1,5 +1,5 @@
 // The head translations. In: CGI parameters as a web server sends them, in order, to node:http's rawHeaders and the
-// facts the HTTP layer reads (tables of what nginx, Apache, lighttpd and Caddy really send). Out: the heads node:http
+// variables the HTTP layer reads (tables of what nginx, Apache, lighttpd and Caddy really send). Out: the heads node:http
 // writes to the CGI head a FastCGI app writes, byte for byte.
 import { describe, expect, it } from 'vitest';
 import { headFromPairs, isInterimHead, toCgiHead, withCgiHead } from '../../lib/cgi/cgi-head';

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FcgiSocket } from '../../lib/http/http-socket';
 import { createRequest, createResponse, responseFinished, socketClosed } from '../../lib/http/http-message';
-import { CgiFacts } from '../../lib/cgi/cgi-head';
+import { CgiVariables } from '../../lib/cgi/cgi-head';
 import { FcgiError } from '../../lib/addon/errors';
 import type { DoneCallback, ReadCallback, RequestIO } from '../../lib/request/request-io';
 
@@ -77,7 +77,7 @@ function closes(socket: FcgiSocket): boolean[] {
 /** A socket over a HeldIO, and the 'close' events it emits (hadError each). */
 function held(): { io: HeldIO; socket: FcgiSocket; closed: boolean[] } {
   const io = new HeldIO();
-  const socket = new FcgiSocket(io, new CgiFacts());
+  const socket = new FcgiSocket(io, new CgiVariables());
   return { io, socket, closed: closes(socket) };
 }
 

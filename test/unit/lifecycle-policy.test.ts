@@ -1,19 +1,19 @@
 // The lifecycle as a table: the options a user gives, resolved with what the process finds around it, and what the
 // policy says to do with what the drivers have seen. The drivers themselves run for real in test/process.
 import { describe, expect, it } from 'vitest';
-import { type HostFacts, type LifecycleOptions, resolveLifecycle } from '../../lib/lifecycle/options';
+import { type HostTraits, type LifecycleOptions, resolveLifecycle } from '../../lib/lifecycle/options';
 import { type Observed, stopEnds, type StopReason, stopReason, stopSignals } from '../../lib/lifecycle/policy';
 
 /** A host where nothing special holds: no PHP_FCGI_MAX_REQUESTS, a spawner that restarts the app, a script. */
-const host = (facts: Partial<HostFacts> = {}): HostFacts => ({
+const host = (traits: Partial<HostTraits> = {}): HostTraits => ({
   maxRequestsVariable: undefined,
   spawnerRestartsApp: () => true,
   canRestartInPlace: true,
-  ...facts,
+  ...traits,
 });
 
 describe('lifecycle resolution', () => {
-  it.each<[string, LifecycleOptions, boolean, Partial<HostFacts>, Record<string, unknown>]>([
+  it.each<[string, LifecycleOptions, boolean, Partial<HostTraits>, Record<string, unknown>]>([
     [
       'own socket: nothing watched',
       {},
@@ -36,8 +36,8 @@ describe('lifecycle resolution', () => {
     ['the option over the variable', { maxRequests: 3 }, true, { maxRequestsVariable: '500' }, { maxRequests: 3 }],
     ['defaults', {}, false, {}, { handleSignals: true, shutdownTimeout: 10_000, startTimeout: 30_000, idleTimeout: 0 }],
     ['startTimeout 0 means the default', { startTimeout: 0 }, false, {}, { startTimeout: 30_000 }],
-  ])('%s', (_name, options, webServerSocket, facts, expected) => {
-    expect(resolveLifecycle(options, webServerSocket, host(facts))).toMatchObject(expected);
+  ])('%s', (_name, options, webServerSocket, traits, expected) => {
+    expect(resolveLifecycle(options, webServerSocket, host(traits))).toMatchObject(expected);
   });
 
   it('asks the spawner only when the answer matters', () => {
@@ -87,7 +87,7 @@ describe('lifecycle policy', () => {
     expect(stopReason(unlimited, { ...none, served: 1e9, idleMs: 1e9 })).toBeNull();
   });
 
-  it.each<[string, LifecycleOptions, boolean, Partial<HostFacts>, StopReason, 'exit' | 'replace']>([
+  it.each<[string, LifecycleOptions, boolean, Partial<HostTraits>, StopReason, 'exit' | 'replace']>([
     ['a redeploy on fd 0 keeps the socket', {}, true, {}, 'scriptChanged', 'replace'],
     ['a redeploy on an own socket exits', { watchScript: true }, false, {}, 'scriptChanged', 'exit'],
     ['a redeploy of node -e exits', {}, true, { canRestartInPlace: false }, 'scriptChanged', 'exit'],
@@ -95,8 +95,8 @@ describe('lifecycle policy', () => {
     ['maxRequests under spawn-fcgi', {}, true, { spawnerRestartsApp: () => false }, 'maxRequests', 'replace'],
     ['SIGTERM under spawn-fcgi', {}, true, { spawnerRestartsApp: () => false }, 'SIGTERM', 'exit'],
     ['idleness', {}, true, {}, 'idleTimeout', 'exit'],
-  ])('%s: %s', (_name, options, webServerSocket, facts, reason, expected) => {
-    expect(stopEnds(resolveLifecycle(options, webServerSocket, host(facts)), reason)).toBe(expected);
+  ])('%s: %s', (_name, options, webServerSocket, traits, reason, expected) => {
+    expect(stopEnds(resolveLifecycle(options, webServerSocket, host(traits)), reason)).toBe(expected);
   });
 
   it('hears SIGINT only under PM2', () => {
