@@ -1,13 +1,37 @@
-// The format the event-loop server and JS talk in (lib/event-loop/messages.ts), as the C++ side defines it
-// (native/event_loop/loop_server.h) and as its parameter names are numbered (native/params/param_names.cc): unit tables, and the
-// numbers read out of the header, so the two definitions cannot drift apart unseen.
-import { readFileSync } from 'node:fs';
+// The format the event-loop server and JS talk in (lib/event-loop/messages.ts, lib/request/packed-params.ts), as the C++
+// side defines it (native/event_loop/loop_server.h) and as its parameter names are numbered
+// (native/params/param_names.cc): unit tables, the numbers read out of the header, and a request's facts packed by the
+// real server, so the two definitions cannot drift apart unseen.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { setFlagsFromString } from 'node:v8';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FcgiConnection, parseCgiResponse } from '../../lib/client/client';
+import { Role } from '../../lib/client/protocol';
 import { Dispatch } from '../../lib/event-loop/messages';
-import { internalized, pairsOf, unpackFacts } from '../../lib/request/packed-params';
+import { internalized, knownParamNames, pairsOf } from '../../lib/request/packed-params';
 import { native } from '../../lib/addon/native';
-import { repoRoot } from '../helpers/apps';
+import { repoRoot, spawnFcgiApp, stopAll, tempDir, type RunningApp } from '../helpers/apps';
+
+afterAll(stopAll);
+
+// V8's own answer to "is this string internalized?", which only code compiled with natives syntax may ask.
+setFlagsFromString('--allow-natives-syntax');
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- %IsInternalizedString is not JavaScript syntax
+const isInternalized = new Function('name', 'return %IsInternalizedString(name);') as (name: string) => boolean;
+
+/**
+ * An app that answers every request, whatever its role, with the facts of its FCGI_BEGIN_REQUEST as JS sees them;
+ * it reads all the web server sends first, so that a closing connection never cuts the web server's writes short.
+ */
+const factsApp = `const { createServer } = require(${JSON.stringify(join(repoRoot, 'dist', 'index.js'))});
+createServer(async (req, res) => {
+  for await (const chunk of req);
+  if (req.fcgi.data) for await (const chunk of req.fcgi.data);
+  const { role, keepConn, requestId } = req.fcgi;
+  res.end(JSON.stringify({ role, keepConn, requestId }));
+}).listen();
+`;
 
 describe("the event-loop server's messages", () => {
   it("numbers dispatch kinds as native/event_loop/loop_server.h's LoopDispatch does", () => {
@@ -21,13 +45,31 @@ describe("the event-loop server's messages", () => {
     expect(numbered).toEqual(Dispatch);
   });
 
-  it.each([
-    { code: 1, facts: { role: 1, keepConn: false, requestId: 0 } },
-    { code: 1 | 4 | (1 << 3), facts: { role: 1, keepConn: true, requestId: 1 } },
-    { code: 3 | (65535 << 3), facts: { role: 3, keepConn: false, requestId: 65535 } },
-    { code: 2 | 4 | (300 << 3), facts: { role: 2, keepConn: true, requestId: 300 } },
-  ])('unpacks the facts code $code', ({ code, facts }) => {
-    expect(unpackFacts(code)).toEqual(facts);
+  describe("a request's facts, packed by the server into the request dispatch's code", () => {
+    let app: RunningApp;
+    beforeAll(async () => {
+      const script = join(tempDir(), 'facts-app.js');
+      writeFileSync(script, factsApp);
+      app = await spawnFcgiApp(script);
+    });
+
+    // Each bit of role, keepConn and requestId set in one case and clear in another, up to the largest requestId.
+    it.each([
+      { role: 'responder', keepConn: false, requestId: 1 },
+      { role: 'responder', keepConn: true, requestId: 2 },
+      { role: 'authorizer', keepConn: true, requestId: 300 },
+      { role: 'filter', keepConn: false, requestId: 0x5555 },
+      { role: 'filter', keepConn: true, requestId: 65535 },
+    ] as const)('reach the app as sent: $role, keepConn $keepConn, requestId $requestId', async (facts) => {
+      const connection = await FcgiConnection.connect(app.address);
+      try {
+        const params = { REQUEST_METHOD: 'GET', REQUEST_URI: '/', SERVER_PROTOCOL: 'HTTP/1.1' };
+        const reply = await connection.request(params, { ...facts, role: Role[facts.role], data: Buffer.alloc(0) });
+        expect(JSON.parse(parseCgiResponse(reply.stdout).body.toString())).toEqual(facts);
+      } finally {
+        connection.close();
+      }
+    });
   });
 
   it('unpacks parameters: own names inline, known names by number, empty values and NUL-free latin1 kept', () => {
@@ -48,9 +90,16 @@ describe("the event-loop server's messages", () => {
     expect(pairsOf(`\0\0${String.fromCharCode(1)}`, known)).toEqual(['', '']); // a parameter with an empty name
   });
 
-  it('internalizes names without changing them', () => {
-    const names = ['REQUEST_METHOD', `HTTP_${'X'.repeat(3)}`, 'EMPTY_VALUE'];
-    expect(internalized(names)).toEqual(names);
+  it("internalizes the addon's names without changing them", () => {
+    const names = native().knownParamNames;
+    expect(names.some(isInternalized), 'the addon already hands over internalized names').toBe(false);
+    const made = internalized(names);
+    expect(made).toEqual(names);
+    expect(made.filter((name) => !isInternalized(name))).toEqual([]);
+    expect(
+      knownParamNames().filter((name) => !isInternalized(name)),
+      'the names the servers use',
+    ).toEqual([]);
   });
 
   it('takes the known names from the addon, which numbers them as it sends them', () => {
