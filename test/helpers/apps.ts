@@ -67,20 +67,24 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether a connection to the address is taken: something listens there (an app may not yet accept it). */
+export function canConnect(address: FcgiAddress): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = address.path
+      ? createConnection(address.path)
+      : createConnection(address.port ?? 0, address.host ?? '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 async function waitUntilConnectable(address: FcgiAddress, app: RunningApp, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = address.path
-        ? createConnection(address.path)
-        : createConnection(address.port ?? 0, address.host ?? '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await canConnect(address)) return;
     if (app.child.exitCode !== null || app.child.signalCode !== null) {
       throw new Error(`the app exited before listening:\n${app.output()}`);
     }

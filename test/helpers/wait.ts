@@ -62,3 +62,27 @@ export async function waitUntilWaiting(pid: number): Promise<void> {
   const waited = await waitUntil(() => (looks = asleep(pid) ? looks + 1 : 0) >= 2, timeoutMs, 20);
   if (!waited) throw new Error(`process ${pid} did not settle into waiting within ${timeoutMs} ms`);
 }
+
+/** How many times the process's main thread has blocked and been woken again (its voluntary context switches). */
+function wakeUps(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+    return Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1] ?? NaN);
+  } catch {
+    return NaN; // gone
+  }
+}
+
+/**
+ * Resolves once the process, waiting with nothing handed to it, has woken on its own `times` times (a wait's slice or
+ * a timer ran out) and waits again: a pause longer than the app's own waits, counted instead of guessed.
+ */
+export async function waitUntilWokenWaiting(pid: number, times: number): Promise<void> {
+  await waitUntilWaiting(pid);
+  const before = wakeUps(pid);
+  const timeoutMs = process.env.LIBFCGI_TEST_VALGRIND ? 60_000 : 10_000;
+  if (!(await waitUntil(() => wakeUps(pid) >= before + times, timeoutMs, 20))) {
+    throw new Error(`process ${pid} did not wake ${times} times within ${timeoutMs} ms`);
+  }
+  await waitUntilWaiting(pid);
+}

@@ -9,8 +9,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createConnection } from 'node:net';
 import { FcgiConnection, fcgiRequest, parseCgiResponse } from '../../lib/client/client';
 import { RecordParser, RecordType } from '../../lib/client/protocol';
-import { fixture, freePort, spawnFcgiApp, stopAll, stopWithAll, tempDir, type RunningApp } from '../helpers/apps';
-import { signalTaken, waitUntil, waitUntilWaiting } from '../helpers/wait';
+import {
+  canConnect,
+  fixture,
+  freePort,
+  spawnFcgiApp,
+  stopAll,
+  stopWithAll,
+  tempDir,
+  type RunningApp,
+} from '../helpers/apps';
+import { signalTaken, waitUntil, waitUntilWaiting, waitUntilWokenWaiting } from '../helpers/wait';
 import {
   begin,
   cgiParams,
@@ -109,12 +118,9 @@ describe.each(reportAppModes)('$mode stopping by itself', ({ env, mode }) => {
     const appPid = await new Promise<number>((resolve) =>
       server.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))),
     );
-    const served = () =>
-      expectServedCorrectly({ port }, appPid).then(
-        () => true,
-        () => false,
-      );
-    expect(await waitUntil(served, 5000, 50), 'spawn-fcgi started no app that serves').toBe(true);
+    // spawn-fcgi listens before it becomes the app: from then on a request waits for the app, and must be served.
+    expect(await waitUntil(() => canConnect({ port }), 5000), 'spawn-fcgi never listened').toBe(true);
+    await expectServedCorrectly({ port }, appPid);
     // A web server that keeps connections (nginx with fastcgi_keep_conn) dies with one open, and its kernel keeps it.
     const kept = keepConnection ? await FcgiConnection.connect({ port }) : null;
     if (kept) expect(await servedOn(kept)).toBe(appPid);
@@ -136,37 +142,34 @@ async function servedOn(connection: FcgiConnection): Promise<number> {
 // Between two requests on a kept connection the app waits on that connection, not on its listening socket; the
 // reasons to stop must reach it there too.
 describe.each(reportAppModes)('$mode waiting on a kept connection', ({ env }) => {
-  it('serves the next request on it after a pause of more than a second', async () => {
+  it('serves the next request on it after its wait there has timed out and gone on', async () => {
     const app = await startReportApp(env);
     const connection = await FcgiConnection.connect(app.address);
     expect(await servedOn(connection)).toBe(app.pid);
-    await sleep(2200);
+    // The accept() loop waits in slices of a second; createServer wakes for its watch timer.
+    await waitUntilWokenWaiting(app.pid, 2);
     expect(await servedOn(connection)).toBe(app.pid);
     expect(connection.isClosed).toBe(false);
     connection.close();
   });
 
-  it('on SIGTERM exits 0 at once', async () => {
+  it('on SIGTERM exits 0 without waiting for the web server to close it', async () => {
     const app = await startReportApp(env);
     const connection = await FcgiConnection.connect(app.address);
     expect(await servedOn(connection)).toBe(app.pid);
     await waitUntilWaiting(app.pid);
-    const started = Date.now();
     process.kill(app.pid, 'SIGTERM');
     expect(await app.exited).toEqual({ code: 0, signal: null });
-    expect(Date.now() - started).toBeLessThan(1500);
-    connection.close();
+    await connection.closed; // by the app's exit: the web server still holds it open
   });
 
-  it('exits 0 after idleTimeout, and not before', async () => {
+  it('exits 0 after idleTimeout without waiting for the web server to close it', async () => {
     const app = await startReportApp(env, { idleTimeout: 1500 });
     const connection = await FcgiConnection.connect(app.address);
     expect(await servedOn(connection)).toBe(app.pid);
-    const started = Date.now();
+    expect(await servedOn(connection)).toBe(app.pid); // a request does not end it: idleness does
     expect(await app.exited).toEqual({ code: 0, signal: null });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1300);
-    expect(Date.now() - started).toBeLessThan(3500);
-    connection.close();
+    await connection.closed; // by the app's exit: the web server still holds it open
   });
 });
 
