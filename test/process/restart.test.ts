@@ -37,6 +37,19 @@ function asker(address: FcgiAddress, query = ''): Ask {
   };
 }
 
+/**
+ * The new code was refused: the poller, asking since before it was deployed, gets answers from v1 and nothing else,
+ * and at least one of them after the refusal (an every() over no answers would say nothing).
+ */
+async function expectServingOn(poller: Poller): Promise<void> {
+  const refusedAt = poller.now();
+  await poller.until((answer) => answer.at > refusedAt, 5000);
+  expect(
+    poller.answers.every((answer) => answer.status === 200 && answer.version === 'v1'),
+    poller.summary(),
+  ).toBe(true);
+}
+
 async function startDeployed(env: Record<string, string>, options: object = {}, initial: Partial<Deployment> = {}) {
   const dir = tempDir();
   const script = join(dir, 'app.fcgi');
@@ -86,10 +99,7 @@ describe.each(modes)('$mode redeployed', ({ env, mode }) => {
     deploy(script, { version: 'broken', throwAtStart: 'the deploy forgot a module' });
     const refused = (): boolean => app.output().includes('does not start, so the running one goes on serving');
     expect(await waitUntil(refused, 10_000), app.output()).toBe(true);
-    expect(
-      poller.answers.every((answer) => answer.status === 200 && answer.version === 'v1'),
-      poller.summary(),
-    ).toBe(true);
+    await expectServingOn(poller);
     expect(app.output()).toContain('does not start, so the running one goes on serving');
     expect(app.output()).toContain('the deploy forgot a module');
     deploy(script, { version: 'v3' });
@@ -106,13 +116,10 @@ describe.each(modes)('$mode redeployed', ({ env, mode }) => {
     const { app, script, ask } = await startDeployed(env, { startTimeout: 1000 });
     deploy(script, { version: 'stuck', neverListens: true });
     const poller = new Poller(ask);
-    await waitUntil(() => app.output().includes('within 1000 ms'), 4000);
+    expect(await waitUntil(() => app.output().includes('within 1000 ms'), 4000), app.output()).toBe(true);
+    await expectServingOn(poller);
     await poller.stop();
     expect(app.output()).toContain('did not reach listen() or accept() within 1000 ms');
-    expect(
-      poller.answers.every((answer) => answer.status === 200 && answer.version === 'v1'),
-      poller.summary(),
-    ).toBe(true);
   });
 
   it('on SIGTERM while the new code is being checked, exits 0 and leaves no check behind', async () => {
@@ -214,7 +221,8 @@ describe.each(modes)('$mode with restartInPlace', ({ env, mode }) => {
     await poller.until((answer) => answer.status === 503, 6000);
     const cpuBefore = cpuSeconds(app.pid);
     const looped = Date.now();
-    await sleep(6000);
+    // Two more crashes, the back-off doubling each time: 1 s, 2 s, then 4 s.
+    expect(await waitUntil(() => app.output().includes('in place in 4 s'), 15_000), app.output()).toBe(true);
     const cpu = (cpuSeconds(app.pid) - cpuBefore) / ((Date.now() - looped) / 1000);
     deploy(script, { version: 'fixed' });
     const fixedAt = poller.now();
