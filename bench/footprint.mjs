@@ -15,8 +15,8 @@ import { describeMachine, round1, sleep } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
-const { native } = require('../dist/addon/native.js');
-const { fcgiRequest, parseCgiResponse } = require('../dist/client/client.js');
+const native = require('../dist/addon/native.js').native(); // the addon, loaded on first use
+const { FcgiConnection, fcgiRequest, parseCgiResponse } = require('../dist/client/client.js');
 
 const runs = Number(process.env.FOOTPRINT_RUNS ?? 5);
 const settleMs = Number(process.env.FOOTPRINT_SETTLE_MS ?? 2000);
@@ -81,6 +81,25 @@ async function stop(app) {
   clearTimeout(timer);
 }
 
+/**
+ * Milliseconds from SIGTERM to the app's exit, as a web server stops an idle app, here with a connection it keeps open
+ * (nginx's fastcgi_keep_conn) on which the app has just served a request. test/process/lifecycle.test.ts checks that
+ * the app exits 0 without waiting for that connection to close; this is how soon. null: it was still running 5 s
+ * later (php-cgi waits for the connection), and was killed.
+ */
+async function sigtermToExitMs(app) {
+  const connection = await FcgiConnection.connect({ port: app.port });
+  await connection.request(params, { keepConn: true });
+  const signalled = performance.now();
+  app.child.kill('SIGTERM');
+  let killed = false;
+  const timer = setTimeout(() => (killed = app.child.kill('SIGKILL')), 5000);
+  await app.exited;
+  clearTimeout(timer);
+  connection.close();
+  return killed ? null : performance.now() - signalled;
+}
+
 /** The CPU time a process's threads have used so far, in ms (schedstat counts nanoseconds). */
 function cpuMs(pid) {
   let total = 0;
@@ -115,7 +134,13 @@ async function measureOnce(kind) {
   try {
     if (kind.serves === false) {
       await sleep(settleMs);
-      return { spawnToResponseMs: null, cpuToResponseMs: null, ...inspect(app.child.pid), later: null };
+      return {
+        spawnToResponseMs: null,
+        cpuToResponseMs: null,
+        ...inspect(app.child.pid),
+        later: null,
+        sigtermMs: null,
+      };
     }
     await firstResponse(app.port);
     const spawnToResponseMs = performance.now() - app.spawnedAt;
@@ -124,7 +149,8 @@ async function measureOnce(kind) {
     const first = inspect(app.child.pid);
     for (let i = 0; i < laterRequests; i++) await firstResponse(app.port);
     await sleep(settleMs);
-    return { spawnToResponseMs, cpuToResponseMs, ...first, later: inspect(app.child.pid) };
+    const later = inspect(app.child.pid);
+    return { spawnToResponseMs, cpuToResponseMs, ...first, later, sigtermMs: await sigtermToExitMs(app) };
   } finally {
     await stop(app);
   }
@@ -179,7 +205,8 @@ async function main() {
         sample.spawnToResponseMs === null
           ? ''
           : `, first response after ${Math.round(sample.spawnToResponseMs)} ms (${Math.round(sample.cpuToResponseMs)} ms CPU)` +
-            `; after ${laterRequests} more: ${round1(sample.later.rss)} MB, ${sample.later.threads} threads`;
+            `; after ${laterRequests} more: ${round1(sample.later.rss)} MB, ${sample.later.threads} threads` +
+            `; SIGTERM to exit ${sample.sigtermMs === null ? 'over 5 s' : `${Math.round(sample.sigtermMs)} ms`}`;
       console.error(`  run ${run} ${kind.name}: ${round1(sample.rss)} MB, ${sample.threads} threads${time}`);
     }
   }
@@ -222,6 +249,9 @@ async function main() {
       laterRssMb: later.length ? round1(median(later.map((l) => l.rss))) : null,
       laterAnonymousMb: later.length ? round1(median(later.map((l) => l.anonymous))) : null,
       laterThreads: later.length ? median(later.map((l) => l.threads)) : null,
+      sigtermToExitMs: runsOf.every((s) => s.sigtermMs !== null)
+        ? Math.round(median(runsOf.map((s) => s.sigtermMs)))
+        : null,
       burstLastAnswerMs: burstRuns.length ? Math.round(median(burstRuns.map((b) => b.lastAnswerMs))) : null,
       burstRssTotalMb: burstRuns.length ? Math.round(median(burstRuns.map((b) => b.rssTotal))) : null,
       burstPssTotalMb: burstRuns.length ? Math.round(median(burstRuns.map((b) => b.pssTotal))) : null,
