@@ -69,7 +69,8 @@ describe.each(modes)('$mode redeployed', ({ env, mode }) => {
     const editedAt = poller.now();
     deploy(script, { version: 'v2' });
     const first = await poller.until((answer) => answer.version === 'v2', 5000);
-    await sleep(300);
+    // Five answers more, to see that none comes from the old code once the new one has answered.
+    await poller.until((answer) => poller.answers.indexOf(answer) >= poller.answers.indexOf(first) + 5, 5000);
     const answers = await poller.stop();
     expect(first.at - editedAt, `${mode}: the new code came too late`).toBeLessThan(3000);
     expect(
