@@ -1,14 +1,13 @@
-// The format the event-loop server and JS talk in (lib/event-loop/messages.ts, lib/request/packed-params.ts), as the C++
-// side defines it (native/event_loop/loop_server.h) and as its parameter names are numbered
-// (native/params/param_names.cc): unit tables, the numbers read out of the header, and a request's facts packed by the
-// real server, so the two definitions cannot drift apart unseen.
-import { readFileSync, writeFileSync } from 'node:fs';
+// The packed parameters and facts the addon hands JS (lib/request/packed-params.ts), as the C++ side packs them
+// (native/params/param_copy.cc) and numbers the known names (native/params/param_names.cc): unit tables, and a
+// request's facts packed by the real server. The dispatch kinds are held against their header by
+// boundary-constants.test.ts.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FcgiConnection, parseCgiResponse } from '../../lib/client/client';
 import { Role } from '../../lib/client/protocol';
-import { Dispatch } from '../../lib/event-loop/messages';
 import { internalized, knownParamNames, pairsOf } from '../../lib/request/packed-params';
 import { native } from '../../lib/addon/native';
 import { repoRoot, spawnFcgiApp, stopAll, tempDir, type RunningApp } from '../helpers/apps';
@@ -34,17 +33,6 @@ createServer(async (req, res) => {
 `;
 
 describe("the event-loop server's messages", () => {
-  it("numbers dispatch kinds as native/event_loop/loop_server.h's LoopDispatch does", () => {
-    const header = readFileSync(join(repoRoot, 'native', 'event_loop', 'loop_server.h'), 'utf8');
-    const numbered = Object.fromEntries(
-      [...header.matchAll(/^\s+kLoop(\w+) = (\d+),/gm)].map(([, name, value]) => [
-        (name as string).charAt(0).toLowerCase() + (name as string).slice(1),
-        Number(value),
-      ]),
-    );
-    expect(numbered).toEqual(Dispatch);
-  });
-
   describe("a request's facts, packed by the server into the request dispatch's code", () => {
     let app: RunningApp;
     beforeAll(async () => {
