@@ -159,9 +159,3 @@ export function expressSite(run, name, app, initArgs, owner = 'www-data') {
   execFileSync('chown', ['-R', `${owner}:${owner}`, dir]); // the site's account
   return { dir, docroot: join(dir, 'public_html'), launcher: join(dir, 'public_html', 'app.fcgi') };
 }
-
-export const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};

@@ -9,7 +9,19 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeMachine, freePort, nginxConfig, sleep, waitForPort } from './harness.mjs';
+import {
+  describeMachine,
+  freePort,
+  median,
+  nginxConfig,
+  nginxVersion,
+  ratio,
+  runMain,
+  sleep,
+  waitForPort,
+  wrk as wrkFor,
+  writeResults,
+} from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -73,22 +85,12 @@ function nginxBlock(target, appPort, frontPort) {
   ];
 }
 
-function wrk(port) {
-  const out = execFileSync('wrk', ['-t2', '-c16', `-d${seconds}s`, `http://127.0.0.1:${port}/hello`], {
-    encoding: 'utf8',
-    timeout: (seconds + 30) * 1000,
-  });
-  const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0), errors };
-}
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const ratio = (a, b) => Math.round((a / b) * 100) / 100;
+const wrk = (port) => wrkFor(port, seconds);
 
 async function main() {
   const machine = {
     ...describeMachine(),
-    nginx: execFileSync('nginx', ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() || 'nginx',
+    nginx: nginxVersion(),
   };
   // One app per kind and worker count; the FastCGI ones serve both nginx setups.
   const appPorts = new Map();
@@ -138,7 +140,6 @@ async function main() {
     };
   });
   const results = { date: new Date().toISOString(), machine, seconds, rounds, rows };
-  writeFileSync(join(here, 'results', 'cluster.json'), JSON.stringify(results, null, 2) + '\n');
   const table = [
     `${rounds} rounds of ${seconds} s, interleaved, medians; wrk -t2 -c16 through nginx; ${machine.cores} × ${machine.cpu}, Node ${machine.node}, ${results.date}.`,
     '',
@@ -149,16 +150,11 @@ async function main() {
         `| ${r.setup} | ${r.workers} | ${r.rps} | ${r.toOneWorker} | ${r.toNodeHttp ?? ''} | ${r.appCores} | ${r.errors} |`,
     ),
   ].join('\n');
-  writeFileSync(join(here, 'results', 'cluster.md'), table + '\n');
+  writeResults('cluster', results, table);
   console.log(table);
 }
 
-main()
-  .catch((error) => {
-    console.error(error);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    for (const child of children) child.kill('SIGTERM');
-    setTimeout(() => rmSync(run, { recursive: true, force: true }), 500);
-  });
+runMain(main, () => {
+  for (const child of children) child.kill('SIGTERM');
+  setTimeout(() => rmSync(run, { recursive: true, force: true }), 500);
+});

@@ -6,7 +6,6 @@
 // counted as a crash with the inputs that preceded it, and restarted. Samples the app's RSS each second. Writes
 // bench/results/fault-soak.json, prints a summary, and fails on any crash or wrong answer.
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +22,17 @@ import {
   encodeRecord,
   encodeStream,
 } from '../dist/client/protocol.js';
-import { describeMachine, freePort, round1, rssMb, sleep, spawnFcgi, waitForPort } from './harness.mjs';
+import {
+  describeMachine,
+  freePort,
+  round1,
+  rssMb,
+  runMain,
+  sleep,
+  spawnFcgi,
+  waitForPort,
+  writeResults,
+} from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -165,6 +174,14 @@ function describe(result) {
   return `record type ${result.type}`;
 }
 
+/** Aborts request 1 on the peer's connection, then describes how the app ended it. */
+async function abortAndDescribe(peer) {
+  peer.write(encodeRecord(RecordType.abortRequest, 1));
+  const result = await peer.waitFor(endOf(1));
+  peer.destroy();
+  return describe(result);
+}
+
 // ---- requests ----
 
 const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -270,10 +287,7 @@ const cases = {
     const peer = await RawPeer.connect(port);
     const { params } = randomRequest();
     peer.write(requestBytes({ params: { ...params, CONTENT_LENGTH: '1000' } }));
-    peer.write(encodeRecord(RecordType.abortRequest, 1));
-    const result = await peer.waitFor(endOf(1));
-    peer.destroy();
-    return describe(result);
+    return abortAndDescribe(peer);
   },
 
   async 'abort during body'(port) {
@@ -286,10 +300,7 @@ const cases = {
       peer.write(encodeRecord(RecordType.stdin, 1, body.subarray(offset, offset + 16384)));
     }
     await sleep(randomInt(0, 5));
-    peer.write(encodeRecord(RecordType.abortRequest, 1));
-    const result = await peer.waitFor(endOf(1));
-    peer.destroy();
-    return describe(result);
+    return abortAndDescribe(peer);
   },
 
   async 'abort after body'(port) {
@@ -297,10 +308,7 @@ const cases = {
     const request = randomRequest();
     peer.write(requestBytes({ params: request.params, stdin: request.body }));
     await sleep(randomInt(0, 3));
-    peer.write(encodeRecord(RecordType.abortRequest, 1));
-    const result = await peer.waitFor(endOf(1));
-    peer.destroy();
-    return describe(result);
+    return abortAndDescribe(peer);
   },
 
   async 'peer closes mid-request'(port) {
@@ -610,7 +618,7 @@ async function main() {
     rss: { ...rssSummary(samples), warmupSeconds },
     rssSamples: samples.map((sample) => [sample.atSeconds, sample.generation, sample.rssMb]),
   };
-  writeFileSync(join(here, 'results', 'fault-soak.json'), JSON.stringify(report, null, 2) + '\n');
+  writeResults('fault-soak', report);
 
   const rss = report.rss;
   const outcomes = (entry) =>
@@ -647,7 +655,4 @@ async function main() {
   if (crashes.length > 0 || wrongAnswers.length > 0) process.exitCode = 1;
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runMain(main);

@@ -5,7 +5,7 @@
 // per process). Each round starts a fresh Apache per site; the processes are counted, and their RSS and PSS summed,
 // right after the last answer. Then fcgi-relay alone (relay-spawn.c): its RSS, and the time from spawning one to its
 // socket handed over. Prints a table and writes results/fcgid-concurrency.json and .md.
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,13 +16,13 @@ import {
   expressSite as initSite,
   fcgidModule,
   get,
-  median,
   siteProcesses,
   startApache as startApacheWith,
   stopApache,
   webGroup,
   webUser,
 } from './apache.mjs';
+import { interleavedRounds, median, writeResults } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -112,16 +112,11 @@ async function measure(site) {
   };
 }
 
-const results = sites.map((site) => ({ name: site.name, rounds: [] }));
-for (let round = 0; round < rounds; round++) {
-  for (const [index, site] of sites.entries()) {
-    const result = await measure(site);
-    results[index].rounds.push(result);
-    process.stderr.write(
-      `round ${round + 1} ${site.name}: ${(result.wallMs / 1000).toFixed(2)} s, ${result.answered}/${concurrency}\n`,
-    );
-  }
-}
+const results = await interleavedRounds(rounds, sites, measure, (round, site, result) =>
+  process.stderr.write(
+    `round ${round + 1} ${site.name}: ${(result.wallMs / 1000).toFixed(2)} s, ${result.answered}/${concurrency}\n`,
+  ),
+);
 
 const summary = results.map(({ name, rounds: measured }) => {
   const pick = (key) => median(measured.map((result) => result[key]));
@@ -167,10 +162,5 @@ if (relayRow) {
   );
 }
 process.stdout.write(`\n${lines.join('\n')}\n`);
-mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(
-  join(here, 'results', 'fcgid-concurrency.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), concurrency, rounds, summary }, null, 2)}\n`,
-);
-writeFileSync(join(here, 'results', 'fcgid-concurrency.md'), `${lines.join('\n')}\n`);
+writeResults('fcgid-concurrency', { date: new Date().toISOString(), concurrency, rounds, summary }, lines.join('\n'));
 rmSync(run, { recursive: true, force: true });

@@ -6,12 +6,21 @@
 // one at a time, as mod_fcgid sends them. Runs are interleaved and medians taken; then a cold burst sends 20 parallel
 // first requests to 15 new processes. Writes bench/results/footprint.json and the tables in bench/README.md.
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { describeMachine, round1, sleep } from './harness.mjs';
+import {
+  describeMachine,
+  median,
+  ratio,
+  replaceReadmeSection,
+  round1,
+  runMain,
+  sleep,
+  writeResults,
+} from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -177,15 +186,6 @@ async function coldBurst(kind) {
   }
 }
 
-const median = (values) => {
-  const sorted = values.filter((value) => value !== null).sort((a, b) => a - b);
-  return sorted.length === 0 ? null : sorted[Math.floor(sorted.length / 2)];
-};
-
-function ratio(value, base) {
-  return value === null || base === null || base === 0 ? null : Math.round((value / base) * 100) / 100;
-}
-
 async function main() {
   const machine = { ...describeMachine(), php: phpVersion() };
   if (machine.php === null) {
@@ -265,7 +265,7 @@ async function main() {
   });
 
   const results = { date: new Date().toISOString(), machine, runs, settleMs, laterRequests, burst, rows };
-  writeFileSync(join(here, 'results', 'footprint.json'), JSON.stringify(results, null, 2) + '\n');
+  writeResults('footprint', results);
 
   const cell = (value) => (value === null || value === undefined ? '' : String(value));
   // A Markdown table laid out as Prettier lays it out, so the README stays formatted: the first column to the left,
@@ -327,16 +327,11 @@ async function main() {
         .map((r) => [r.app, r.burstLastAnswerMs, r.burstRssTotalMb, r.burstPssTotalMb, r.burstAnonymousTotalMb]),
     ),
   ].join('\n');
-  const readmePath = join(here, 'README.md');
-  const readme = readFileSync(readmePath, 'utf8');
-  const start = '<!-- footprint:start -->';
-  const end = '<!-- footprint:end -->';
-  const section =
-    `${start}\n\n${runs} runs, interleaved, medians; idle = ${settleMs / 1000} s after the last response; ` +
-    `${machine.cores} × ${machine.cpu}, Linux ${machine.kernel}, Node ${machine.node}, ${machine.php ?? 'no php-cgi'}, ${results.date}.\n\n${table}\n\n${end}`;
-  if (readme.includes(start)) {
-    writeFileSync(readmePath, readme.replace(new RegExp(`${start}[\\s\\S]*${end}`), section));
-  }
+  replaceReadmeSection(
+    'footprint',
+    `\n${runs} runs, interleaved, medians; idle = ${settleMs / 1000} s after the last response; ` +
+      `${machine.cores} × ${machine.cpu}, Linux ${machine.kernel}, Node ${machine.node}, ${machine.php ?? 'no php-cgi'}, ${results.date}.\n\n${table}\n`,
+  );
   console.log(table);
 }
 
@@ -350,7 +345,4 @@ function phpVersion() {
   }
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runMain(main);

@@ -8,7 +8,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { apacheBase, fcgidModule, get, median, siteProcesses, startApache, stopApache, webUser } from './apache.mjs';
+import { apacheBase, fcgidModule, get, siteProcesses, startApache, stopApache, webUser } from './apache.mjs';
+import { ab, median, runMain, writeResults } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -98,13 +99,6 @@ ${Object.entries(env)
 </Directory>
 `;
 
-function ab(port, path) {
-  const out = execFileSync('ab', ['-q', '-k', '-n', '5000', '-c', '16', `http://127.0.0.1:${port}${path}`], {
-    encoding: 'utf8',
-  });
-  return Math.round(Number(/Requests per second:\s+([\d.]+)/.exec(out)?.[1] ?? 0));
-}
-
 async function measure(framework, site, env) {
   const cold = [];
   const rss = [];
@@ -122,7 +116,7 @@ async function measure(framework, site, env) {
     }
     if (round === rounds) {
       const asset = framework.asset.exec(first.body)?.[0];
-      assetRps = ab(apache.port, asset);
+      assetRps = Math.round(ab(apache.port, asset, 5000).rps || 0);
     }
     await stopApache(apache);
   }
@@ -163,17 +157,8 @@ async function main() {
         `| ${r.framework} | ${r.node} | ${r.compileCache ? 'on' : 'off'} | ${r.coldMs} ms | ${r.rssMb} MB | ${r.assetRps} |`,
     ),
   ].join('\n');
-  writeFileSync(
-    join(here, 'results', 'frameworks.json'),
-    JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + '\n',
-  );
-  writeFileSync(join(here, 'results', 'frameworks.md'), table + '\n');
+  writeResults('frameworks', { date: new Date().toISOString(), rows }, table);
   console.log(table);
 }
 
-main()
-  .catch((error) => {
-    console.error(error);
-    process.exitCode = 1;
-  })
-  .finally(() => rmSync(run, { recursive: true, force: true }));
+runMain(main, () => rmSync(run, { recursive: true, force: true }));

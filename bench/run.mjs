@@ -3,9 +3,9 @@
 // generator and with wrk through nginx, in interleaved rounds, then what held connections and requests in flight cost
 // createServer (connections.mjs), and writes medians, ratios to the C program, latency and RSS to bench/results/ and
 // bench/README.md, with a chart.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,12 +14,18 @@ import { connectionTables, measureConnections } from './connections.mjs';
 import {
   describeMachine,
   freePort,
+  median,
   nginxConfig,
+  nginxVersion,
+  replaceReadmeSection,
   rssMb as processRssMb,
+  runMain,
   sleep,
   spawnFcgi,
   spawnFcgiChildren,
   waitForPort,
+  wrk,
+  writeResults,
 } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -150,20 +156,7 @@ function direct(app, { connections, keepAlive, sameCpu }) {
   }
 }
 
-function viaWrk(port) {
-  const out = execFileSync('wrk', ['-t2', '-c16', `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/hello`], {
-    encoding: 'utf8',
-    timeout: (seconds + 30) * 1000,
-  });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
-  const toUs = (value, unit) => Number(value) * { us: 1, ms: 1000, s: 1e6 }[unit];
-  const percentile = (p) => {
-    const match = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
-    return match ? Math.round(toUs(match[1], match[2])) : null;
-  };
-  const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  return { rps, p50: percentile(50), p99: percentile(99), errors };
-}
+const viaWrk = (port) => wrk(port, seconds, { latency: true });
 
 function startNginx(fcgiApps) {
   const blocks = [];
@@ -193,15 +186,10 @@ function startNginx(fcgiApps) {
   launch('nginx', ['-p', run, '-c', join(run, 'nginx.conf')]);
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-};
-
 async function main() {
   const machine = {
     ...describeMachine(),
-    nginx: spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', ''),
+    nginx: nginxVersion(),
   };
   console.error(
     `bench: ${apps.length} FastCGI apps + ${httpApps.length} node:http ones, ${rounds} rounds of ${seconds} s, on ${machine.cpu}`,
@@ -227,15 +215,7 @@ async function main() {
   ];
 
   // The FastCGI apps warm up in the direct scenarios; the node:http ones serve only the last scenario, so warm them here.
-  for (const app of httpApps) {
-    execFileSync(
-      'wrk',
-      ['-t2', '-c16', `-d${Math.max(1, Math.ceil(warmup))}s`, `http://127.0.0.1:${app.nginxPort}/hello`],
-      {
-        stdio: 'ignore',
-      },
-    );
-  }
+  for (const app of httpApps) wrk(app.nginxPort, Math.max(1, Math.ceil(warmup)));
 
   const samples = new Map(); // "scenario|app" -> [{rps, p50, p99, ...}]
   for (let round = 1; round <= rounds; round++) {
@@ -275,7 +255,7 @@ async function main() {
     }
   }
   const results = { date: new Date().toISOString(), machine, seconds, rounds, rows, rssAfterLoadMb: rss, connections };
-  writeFileSync(join(here, 'results', 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+  writeResults('latest', results);
   writeFileSync(join(here, 'results', 'chart.svg'), renderChart(results));
   const table = [
     '| scenario | app | req/s | × C | p50 µs | p99 µs | errors | connections served |',
@@ -291,23 +271,16 @@ async function main() {
     '',
     connectionTables(connections),
   ].join('\n');
-  const readmePath = join(here, 'README.md');
-  const readme = readFileSync(readmePath, 'utf8');
-  const start = '<!-- results:start -->';
-  const end = '<!-- results:end -->';
-  const section =
-    `${start}\n${rounds} rounds of ${seconds} s each, interleaved, medians; ${machine.cores} × ${machine.cpu}, ` +
-    `Linux ${machine.kernel}, Node ${machine.node}, ${machine.nginx}, libfcgi 2.4.2, ${results.date}.\n\n${table}\n\n![req/s per app and scenario](results/chart.svg)\n${end}`;
-  writeFileSync(readmePath, readme.replace(new RegExp(`${start}[\\s\\S]*${end}`), section));
+  replaceReadmeSection(
+    'results',
+    `${rounds} rounds of ${seconds} s each, interleaved, medians; ${machine.cores} × ${machine.cpu}, ` +
+      `Linux ${machine.kernel}, Node ${machine.node}, ${machine.nginx}, libfcgi 2.4.2, ${results.date}.\n\n${table}\n\n` +
+      '![req/s per app and scenario](results/chart.svg)',
+  );
   console.log(table);
 }
 
-main()
-  .catch((error) => {
-    console.error(error);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    stopAll();
-    setTimeout(() => rmSync(run, { recursive: true, force: true }), 500);
-  });
+runMain(main, () => {
+  stopAll();
+  setTimeout(() => rmSync(run, { recursive: true, force: true }), 500);
+});

@@ -8,22 +8,19 @@
 // writes results/shared-hosting.json and .md.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import {
   apacheBase,
   expressApp,
   expressSite,
   fcgidModule,
   get,
-  median,
   siteProcesses,
   startApache,
   stopApache,
 } from './apache.mjs';
-import { sleep } from './harness.mjs';
+import { ab as abFor, interleavedRounds, median, sleep, writeResults } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const rounds = Number(process.env.BENCH_SHARED_ROUNDS ?? 3);
 const helloRequests = Number(process.env.BENCH_SHARED_REQUESTS ?? 20_000);
 const burst = 20;
@@ -99,17 +96,9 @@ PassengerStartupFile server.js
 
 /** ab's requests per second; any failed or non-2xx request fails the bench. */
 function ab(port, requests, path = '/hello') {
-  const output = execFileSync(
-    'ab',
-    ['-q', '-k', '-c', '16', '-n', String(requests), `http://127.0.0.1:${port}${path}`],
-    {
-      encoding: 'utf8',
-    },
-  );
-  const failed = Number(/^Failed requests:\s+(\d+)/m.exec(output)?.[1] ?? NaN);
-  const non2xx = Number(/^Non-2xx responses:\s+(\d+)/m.exec(output)?.[1] ?? 0);
+  const { rps, failed, non2xx, output } = abFor(port, path, requests);
   if (failed !== 0 || non2xx !== 0) throw new Error(`ab: ${failed} failed, ${non2xx} not 2xx\n${output}`);
-  return Number(/^Requests per second:\s+([\d.]+)/m.exec(output)?.[1]);
+  return rps;
 }
 
 async function measure(setup) {
@@ -144,17 +133,12 @@ async function measure(setup) {
 }
 
 const setups = [initSetup('relay-path', false), initSetup('direct-path', true), passengerSetup()];
-const results = setups.map((setup) => ({ name: setup.name, rounds: [] }));
-for (let round = 0; round < rounds; round++) {
-  for (const [index, setup] of setups.entries()) {
-    const result = await measure(setup);
-    results[index].rounds.push(result);
-    process.stderr.write(
-      `round ${round + 1} ${setup.name}: cold ${result.coldMs.toFixed(0)} ms, burst ` +
-        `${(result.burstMs / 1000).toFixed(2)} s, hello ${result.helloPerSecond.toFixed(0)}/s\n`,
-    );
-  }
-}
+const results = await interleavedRounds(rounds, setups, measure, (round, setup, result) =>
+  process.stderr.write(
+    `round ${round + 1} ${setup.name}: cold ${result.coldMs.toFixed(0)} ms, burst ` +
+      `${(result.burstMs / 1000).toFixed(2)} s, hello ${result.helloPerSecond.toFixed(0)}/s\n`,
+  ),
+);
 
 const summary = results.map(({ name, rounds: measured }) => {
   const pick = (key) => median(measured.map((result) => result[key]));
@@ -187,9 +171,4 @@ const lines = [
   ),
 ];
 process.stdout.write(`\n${lines.join('\n')}\n`);
-mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(
-  join(here, 'results', 'shared-hosting.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), rounds, helloRequests, summary }, null, 2)}\n`,
-);
-writeFileSync(join(here, 'results', 'shared-hosting.md'), `${lines.join('\n')}\n`);
+writeResults('shared-hosting', { date: new Date().toISOString(), rounds, helloRequests, summary }, lines.join('\n'));

@@ -5,10 +5,9 @@
 // bench/results/soak.json, prints a summary, and fails when an app's RSS grew 10 MB or more after warm-up or any
 // request went wrong.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeMachine, freePort, round1, rssMb, spawnFcgi, waitForPort } from './harness.mjs';
+import { describeMachine, freePort, round1, rssMb, runMain, spawnFcgi, waitForPort, writeResults } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const node = process.execPath;
@@ -104,7 +103,7 @@ async function main() {
   const results = [];
   for (const app of apps) results.push(await soak(app));
   const report = { date: new Date().toISOString(), machine, requestsPerApp: total, warmupRequests, chunkSize, results };
-  writeFileSync(join(here, 'results', 'soak.json'), JSON.stringify(report, null, 2) + '\n');
+  writeResults('soak', report);
 
   console.log(
     [
@@ -126,7 +125,4 @@ async function main() {
   if (!results.every((r) => r.pass)) process.exitCode = 1;
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runMain(main);
