@@ -10,30 +10,19 @@
 # bench/apps/create-server.js and bench/apps/node-http.js.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/harness.sh
 apps=("$@")
 warmup=${WARMUP:-5000}
 measured=${MEASURED:-10000}
 fastcgi_params=$(realpath "${FASTCGI_PARAMS:-/etc/nginx/fastcgi_params}")
 [ ${#apps[@]} -gt 0 ] || apps=(bench/apps/create-server.js bench/apps/node-http.js)
 run=$(mktemp -d)
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 nginx_fcgi=$(free_port) nginx_http=$(free_port) app_port=$(free_port)
 cleanup() { rm -rf "$run"; } # each measure() stops what it started
 trap cleanup EXIT
 # One process (master_process off), so that cachegrind counts the worker that serves.
-cat >"$run/nginx.conf" <<CONF
-daemon off; master_process off; worker_processes 1; user root root; pid $run/nginx.pid; error_log $run/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $run/body; fastcgi_temp_path $run/fastcgi; proxy_temp_path $run/proxy;
-  uwsgi_temp_path $run/uwsgi; scgi_temp_path $run/scgi;
-  upstream fcgi { server 127.0.0.1:$app_port; keepalive 32; }
-  upstream http { server 127.0.0.1:$app_port; keepalive 32; }
-  server { listen 127.0.0.1:$nginx_fcgi; location / { include $fastcgi_params; fastcgi_keep_conn on; fastcgi_pass fcgi; } }
-  server { listen 127.0.0.1:$nginx_http; location / { proxy_pass http://http; proxy_http_version 1.1; proxy_set_header Connection ""; } }
-}
-CONF
+nginx_pair_config "$run" "$app_port" "$app_port" "$nginx_fcgi" "$nginx_http" "$fastcgi_params" "master_process off; " \
+  >"$run/nginx.conf"
 # ApacheBench, not wrk: it stops after a count of requests, so both runs warm up alike.
 requests() { ab -q -k -c 16 -n "$1" "http://127.0.0.1:$2/hello" >/dev/null; }
 cachegrind=("$(command -v valgrind)" --tool=cachegrind --cache-sim=no)

@@ -6,12 +6,12 @@
 # the parameters nginx sends (default: Debian's /etc/nginx/fastcgi_params).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/harness.sh
 fcgi_app=${1:-create-server.js}
 http_app=${2:-node-http.js}
 rounds=${3:-9}
 fastcgi_params=$(realpath "${FASTCGI_PARAMS:-/etc/nginx/fastcgi_params}")
 run=$(mktemp -d)
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 fcgi_port=$(free_port) http_port=$(free_port) nginx_fcgi=$(free_port) nginx_http=$(free_port)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$run"; }
@@ -20,19 +20,7 @@ spawn-fcgi -a 127.0.0.1 -p "$fcgi_port" -P "$run/fcgi.pid" -- "$(command -v node
 pids+=("$(cat "$run/fcgi.pid")")
 PORT=$http_port node "bench/apps/$http_app" &
 pids+=($!)
-cat >"$run/nginx.conf" <<CONF
-daemon off; worker_processes 1; user root root; pid $run/nginx.pid; error_log $run/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $run/body; fastcgi_temp_path $run/fastcgi; proxy_temp_path $run/proxy;
-  uwsgi_temp_path $run/uwsgi; scgi_temp_path $run/scgi;
-  upstream fcgi { server 127.0.0.1:$fcgi_port; keepalive 32; }
-  upstream http { server 127.0.0.1:$http_port; keepalive 32; }
-  server { listen 127.0.0.1:$nginx_fcgi; location / { include $fastcgi_params; fastcgi_keep_conn on; fastcgi_pass fcgi; } }
-  server { listen 127.0.0.1:$nginx_http; location / { proxy_pass http://http; proxy_http_version 1.1; proxy_set_header Connection ""; } }
-}
-CONF
+nginx_pair_config "$run" "$fcgi_port" "$http_port" "$nginx_fcgi" "$nginx_http" "$fastcgi_params" >"$run/nginx.conf"
 nginx -p "$run" -c "$run/nginx.conf" &
 pids+=($!)
 sleep 1

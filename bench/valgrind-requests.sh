@@ -4,6 +4,7 @@
 # app's definite leaks and error count, and any such report that passes through our addon (fcgi.node, native/*.cc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/harness.sh
 requests=${VALGRIND_REQUESTS:-5000}
 [ -x bench/build/loadgen ] || sh bench/build.sh
 logs=$(mktemp -d /tmp/libfcgi-valgrind-requests.XXXXXX)
@@ -11,7 +12,7 @@ echo "valgrind logs: $logs"
 status=0
 
 for app in sync-loop engine; do
-  port=$(node --input-type=module -e "import { freePort } from './bench/harness.mjs'; console.log(await freePort());")
+  port=$(free_port)
   # spawn-fcgi binds the port before it execs valgrind: once it is bound, connections wait in the backlog.
   spawn-fcgi -n -a 127.0.0.1 -p "$port" -- "$(command -v valgrind)" --leak-check=full \
     --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=scripts/valgrind.supp --log-file="$logs/$app.log" \
