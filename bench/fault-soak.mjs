@@ -102,6 +102,15 @@ class RawPeer {
   #parser = new RecordParser();
   #waiters = new Set();
 
+  /** One exchange, as most faults are: connect, send bytes, wait as waitFor does, close; returns what waitFor did. */
+  static async exchange(port, bytes, match, ms) {
+    const peer = await RawPeer.connect(port);
+    peer.write(bytes);
+    const result = await peer.waitFor(match, ms);
+    peer.destroy();
+    return result;
+  }
+
   static connect(port) {
     return new Promise((resolve, reject) => {
       const socket = new Socket();
@@ -325,22 +334,17 @@ const cases = {
   },
 
   async 'peer closes mid-response'(port) {
-    const peer = await RawPeer.connect(port);
     const params = paramsFor('GET', Buffer.alloc(0), 'big', `size=${randomInt(1 << 20, 8 << 20)}`);
-    peer.write(requestBytes({ params, stdin: Buffer.alloc(0) }));
-    const result = await peer.waitFor((record) => record.type === RecordType.stdout);
-    peer.destroy();
+    const bytes = requestBytes({ params, stdin: Buffer.alloc(0) });
+    const result = await RawPeer.exchange(port, bytes, (record) => record.type === RecordType.stdout);
     return typeof result === 'string' ? describe(result) : 'closed after the first STDOUT record';
   },
 
   async 'wrong version byte'(port) {
-    const peer = await RawPeer.connect(port);
     const request = randomRequest();
     const version = [0, 2, 3, 255][randomInt(4)];
-    peer.write(requestBytes({ version, params: request.params, stdin: request.body }));
-    const result = await peer.waitFor(endOf(1));
-    peer.destroy();
-    return describe(result);
+    const bytes = requestBytes({ version, params: request.params, stdin: request.body });
+    return describe(await RawPeer.exchange(port, bytes, endOf(1)));
   },
 
   async 'truncated record'(port) {
@@ -374,30 +378,21 @@ const cases = {
   },
 
   async 'oversize name-value length'(port) {
-    const peer = await RawPeer.connect(port);
     // A name that claims 64 KB to 16 MB, then a PARAMS stream that ends long before.
     const header = Buffer.alloc(8);
     header.writeUInt32BE((0x80000000 | randomInt(1 << 16, 1 << 24)) >>> 0, 0);
     header.writeUInt32BE((0x80000000 | randomInt(0, 1 << 16)) >>> 0, 4);
     const pairs = Buffer.concat([header, randomBytes(randomInt(0, 200))]);
-    peer.write(
-      Buffer.concat([
-        encodeRecord(RecordType.beginRequest, 1, encodeBeginRequestBody(Role.responder, FCGI_KEEP_CONN)),
-        encodeStream(RecordType.params, 1, pairs),
-        encodeStream(RecordType.stdin, 1, Buffer.alloc(0)),
-      ]),
-    );
-    const result = await peer.waitFor(endOf(1));
-    peer.destroy();
-    return describe(result);
+    const bytes = Buffer.concat([
+      encodeRecord(RecordType.beginRequest, 1, encodeBeginRequestBody(Role.responder, FCGI_KEEP_CONN)),
+      encodeStream(RecordType.params, 1, pairs),
+      encodeStream(RecordType.stdin, 1, Buffer.alloc(0)),
+    ]);
+    return describe(await RawPeer.exchange(port, bytes, endOf(1)));
   },
 
   async 'garbage bytes'(port) {
-    const peer = await RawPeer.connect(port);
-    peer.write(randomBytes(randomInt(1, 4096)));
-    const result = await peer.waitFor(() => false, 1000);
-    peer.destroy();
-    return describe(result);
+    return describe(await RawPeer.exchange(port, randomBytes(randomInt(1, 4096)), () => false, 1000));
   },
 
   async 'GET_VALUES, 1 to 3 names'(port) {
@@ -414,12 +409,9 @@ const cases = {
   },
 
   async 'unknown role'(port) {
-    const peer = await RawPeer.connect(port);
     const request = randomRequest();
-    peer.write(requestBytes({ role: randomInt(4, 65536), params: request.params, stdin: request.body }));
-    const result = await peer.waitFor(endOf(1));
-    peer.destroy();
-    return describe(result);
+    const bytes = requestBytes({ role: randomInt(4, 65536), params: request.params, stdin: request.body });
+    return describe(await RawPeer.exchange(port, bytes, endOf(1)));
   },
 };
 
@@ -443,36 +435,29 @@ const weights = {
 // The two inputs that abort libfcgi 2.4.2 itself (the native layer is to guard against them).
 const knownCrashers = {
   async 'GET_VALUES with 4+ known names (known crasher)'(port) {
-    const peer = await RawPeer.connect(port);
     const known = ['FCGI_MAX_CONNS', 'FCGI_MAX_REQS', 'FCGI_MPXS_CONNS'];
     const names = Array.from({ length: randomInt(4, 9) }, (_, i) => [known[i % 3], '']);
     const query = encodeNameValuePairs(names);
-    peer.write(
-      encodeRecord(RecordType.getValues, FCGI_NULL_REQUEST_ID, query, { paddingLength: 8 - (query.length % 8) }),
-    );
-    const result = await peer.waitFor((record) => record.type === RecordType.getValuesResult);
-    peer.destroy();
+    const bytes = encodeRecord(RecordType.getValues, FCGI_NULL_REQUEST_ID, query, {
+      paddingLength: 8 - (query.length % 8),
+    });
+    const result = await RawPeer.exchange(port, bytes, (record) => record.type === RecordType.getValuesResult);
     return typeof result === 'string' ? describe(result) : 'GET_VALUES_RESULT';
   },
 
   async 'PARAMS length near 2^31 (known crasher)'(port) {
-    const peer = await RawPeer.connect(port);
     const lengths = Buffer.alloc(8);
     // Name 2^31 - 2 bytes, value 4: this pair aborted libfcgi 2.4.2 (Debian) every time in a probe, where a name of
     // 2^31 - 1 with a value of 1, 7 or 64 bytes, or 2^31 - 4 with 1, did not.
     lengths.writeUInt32BE((0x80000000 | 0x7ffffffe) >>> 0, 0);
     lengths.writeUInt32BE((0x80000000 | 4) >>> 0, 4);
-    peer.write(
-      Buffer.concat([
-        encodeRecord(RecordType.beginRequest, 1, encodeBeginRequestBody(Role.responder, FCGI_KEEP_CONN)),
-        encodeRecord(RecordType.params, 1, Buffer.concat([lengths, randomBytes(1000)])),
-        encodeStream(RecordType.params, 1, Buffer.alloc(0)),
-        encodeStream(RecordType.stdin, 1, Buffer.alloc(0)),
-      ]),
-    );
-    const result = await peer.waitFor(endOf(1));
-    peer.destroy();
-    return describe(result);
+    const bytes = Buffer.concat([
+      encodeRecord(RecordType.beginRequest, 1, encodeBeginRequestBody(Role.responder, FCGI_KEEP_CONN)),
+      encodeRecord(RecordType.params, 1, Buffer.concat([lengths, randomBytes(1000)])),
+      encodeStream(RecordType.params, 1, Buffer.alloc(0)),
+      encodeStream(RecordType.stdin, 1, Buffer.alloc(0)),
+    ]);
+    return describe(await RawPeer.exchange(port, bytes, endOf(1)));
   },
 };
 
