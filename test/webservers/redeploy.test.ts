@@ -9,7 +9,7 @@ import { fcgiRequest, parseCgiResponse } from '../../lib/client/client';
 import { freePort, stopAll, stopWithAll, tempDir } from '../helpers/apps';
 import { type Ask, cpuSeconds, deploy, Poller } from '../helpers/deploy';
 import { cgiParams } from '../helpers/raw-fastcgi';
-import { httpGet, startWebServer } from '../helpers/webservers';
+import { httpGet, startWebServer, type WebServer } from '../helpers/webservers';
 import { pidsRunning } from '../helpers/processes';
 import { collectOutput } from '../helpers/output';
 import { waitUntil } from '../helpers/wait';
@@ -49,6 +49,17 @@ function httpAsk(port: number, path: string): Ask {
   return async () => {
     const got = await withinFiveSeconds(httpGet(port, path));
     return { status: got.status, body: got.body.toString() };
+  };
+}
+
+/** A site behind a web server the test started: asked over HTTP at `path`, logged in the server's log. */
+function behind(server: WebServer, script: string, path: string): Site {
+  return {
+    script,
+    ask: httpAsk(server.port, path),
+    askCrash: httpAsk(server.port, `${path}?crash`),
+    log: () => server.fullLog(),
+    stopServer: () => server.stop(),
   };
 }
 
@@ -95,14 +106,7 @@ const spawners: Spawner[] = [
           writeFileSync(join(run, 'htdocs', 'check', 'app.fcgi'), readFileSync(script), { mode: 0o755 });
         },
       );
-      const deployed = join(server.run, 'htdocs', 'check', 'app.fcgi');
-      return {
-        script: deployed,
-        ask: httpAsk(server.port, '/check/app.fcgi'),
-        askCrash: httpAsk(server.port, '/check/app.fcgi?crash'),
-        log: () => server.fullLog(),
-        stopServer: () => server.stop(),
-      };
+      return behind(server, join(server.run, 'htdocs', 'check', 'app.fcgi'), '/check/app.fcgi');
     },
   },
   {
@@ -113,13 +117,7 @@ const spawners: Spawner[] = [
     async start(script) {
       const backend = `"socket" => "@RUN@/check.sock", "bin-path" => "${script}", "check-local" => "disable", "max-procs" => 2`;
       const server = await startWebServer('lighttpd', 'lighttpd-check.conf', { BACKEND: backend });
-      return {
-        script,
-        ask: httpAsk(server.port, '/check'),
-        askCrash: httpAsk(server.port, '/check?crash'),
-        log: () => server.fullLog(),
-        stopServer: () => server.stop(),
-      };
+      return behind(server, script, '/check');
     },
   },
   { name: 'spawn-fcgi', restarts: false, processes: 1, logsStderr: false, start: (script) => spawnFcgi(script, 1) },
@@ -137,13 +135,7 @@ const spawners: Spawner[] = [
     logsStderr: true,
     async start(script) {
       const server = await startWebServer('h2o', 'h2o-spawn.conf', { COMMAND: `${process.execPath} ${script}` });
-      return {
-        script,
-        ask: httpAsk(server.port, '/check'),
-        askCrash: httpAsk(server.port, '/check?crash'),
-        log: () => server.fullLog(),
-        stopServer: () => server.stop(),
-      };
+      return behind(server, script, '/check');
     },
   },
 ];
