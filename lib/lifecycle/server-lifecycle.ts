@@ -8,12 +8,14 @@ import type { Lifecycle } from './options';
 import { forcedExitCode, type Observed, stopEnds, type StopReason, stopReason, stopSignals } from './policy';
 import { endProcess, parentToWatch, reportFailedStart, startLifecycle } from './process';
 
+/** Nothing seen but a request: the one object every request asks the policy with. */
+const nothingElse: Partial<Observed> = {};
+
 /** stop(then) must stop accepting, let the requests in flight finish, and call then(). */
 export class ServerLifecycle {
   readonly #lifecycle: Lifecycle;
   readonly #stop: (then: () => void) => void;
   #served = 0;
-  #lastRequestAt = performance.now();
   #stopping = false;
   #checking = false;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -59,20 +61,21 @@ export class ServerLifecycle {
   /** Counts a request; the one that reaches maxRequests stops the server after it. */
   requestArrived(): void {
     this.#served++;
-    this.#lastRequestAt = performance.now();
     this.#armIdleTimer();
-    this.#decide({});
+    this.#decide(nothingElse);
   }
 
-  /** Asks the policy with what was just seen; stops if it says so. */
+  /**
+   * Asks the policy with what was just seen; stops if it says so. Idleness is seen only when the idle timer fires
+   * (it is re-armed at every request), so no request reads the clock.
+   */
   #decide(seen: Partial<Observed>): void {
     const reason = stopReason(this.#lifecycle, {
       served: this.#served,
-      idleMs: performance.now() - this.#lastRequestAt,
-      signal: null,
-      parentGone: false,
-      newCodeStarts: false,
-      ...seen,
+      idleMs: seen.idleMs ?? 0,
+      signal: seen.signal ?? null,
+      parentGone: seen.parentGone ?? false,
+      newCodeStarts: seen.newCodeStarts ?? false,
     });
     if (reason !== null) this.stopWith(reason);
   }
