@@ -10,7 +10,7 @@ export { logSlowRequests } from './http/request-activity';
 export { guardStart } from './restart/crash-guard';
 
 /**
- * Copies the static files of a framework's build in appDir (Next.js, Nuxt, SvelteKit, Astro: lib/framework-assets.ts)
+ * Copies the static files of a framework's build in appDir (Next.js, Nuxt, SvelteKit, Astro: lib/site/framework-assets.ts)
  * into the document root, where Apache serves them; nothing for any other app. A failure (a full disk) is one line
  * on stderr: the app starts all the same, and the files missing from the document root go to it.
  */

@@ -1,5 +1,5 @@
 // The one request of an accept loop run as plain CGI: the process environment, real stdin, stdout and stderr, read and
-// written synchronously as the accept loop's requests are (lib/cgi-stdio.ts does the I/O).
+// written synchronously as the accept loop's requests are (lib/cgi/cgi-stdio.ts does the I/O).
 import { CgiStdio, stderrFd, stdoutFd } from '../cgi/cgi-stdio';
 import type { FcgiError } from '../addon/errors';
 import type { Params } from '../request/params';

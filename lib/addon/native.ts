@@ -147,7 +147,7 @@ export interface NativeAddon {
 let loaded: NativeAddon | undefined;
 
 /**
- * The addon, loaded on first use (lib/addon-binary.ts finds it), so that what needs none (adopt off a web server, the
+ * The addon, loaded on first use (addon-binary.ts finds it), so that what needs none (adopt off a web server, the
  * CLI's help and init) runs where no addon fits. Throws the FcgiError that says why it does not load.
  */
 export function native(): NativeAddon {

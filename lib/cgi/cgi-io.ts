@@ -1,5 +1,5 @@
 // The one request of a createServer() program run as plain CGI: environment, stdin and stdout, asynchronously
-// (lib/cgi-stdio.ts does the I/O).
+// (lib/cgi/cgi-stdio.ts does the I/O).
 import type { DoneCallback, ReadCallback, RequestIO } from '../request/request-io';
 import { CgiStdio, stderrFd, stdoutFd } from './cgi-stdio';
 import { FcgiError } from '../addon/errors';

@@ -180,7 +180,7 @@ export class LoopBridge {
     this.#native.start();
   }
 
-  /** Serves a connection accepted elsewhere (lib/cluster-socket.ts); the caller closes its own fd. */
+  /** Serves a connection accepted elsewhere (lib/serving/cluster-socket.ts); the caller closes its own fd. */
   adopt(fd: number): void {
     this.#native.adopt(fd);
   }

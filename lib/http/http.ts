@@ -61,7 +61,7 @@ export class Server extends EventEmitter {
   #relayed: RelayedServing | null = null;
   #fd = -1;
   #ownsFd = false;
-  /** The sockets systemd passed (lib/socket.ts), when it started the process. */
+  /** The sockets systemd passed (lib/serving/socket.ts), when it started the process. */
   #activated: number[] = [];
   #path: string | undefined;
   #address: Address = null;

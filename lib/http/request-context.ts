@@ -1,5 +1,5 @@
 // Which request the code running now serves, so that what an app writes to stderr while serving it can also go out as
-// that request's FCGI_STDERR (lib/app-log.ts). Off until something asks for it: an AsyncLocalStorage costs on every
+// that request's FCGI_STDERR (lib/site/app-log.ts). Off until something asks for it: an AsyncLocalStorage costs on every
 // request.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FcgiSocket } from './http-socket';

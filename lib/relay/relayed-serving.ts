@@ -177,7 +177,7 @@ export class RelayedServing {
    * never outlives the web server long.
    */
   #stopWhenUnused(): void {
-    if (!this.#hub.idle) return; // a relay came while the direct path was busy
+    if (this.#closing || !this.#hub.idle) return; // closed meanwhile, or a relay came while the direct path was busy
     const quietMs = this.#direct === null ? Infinity : Date.now() - this.#direct.lastRequest;
     if (quietMs < proxyQuietMs) {
       setTimeout(() => this.#stopWhenUnused(), proxyQuietMs - quietMs);

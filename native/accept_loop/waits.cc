@@ -125,7 +125,7 @@ int AcceptConnection(int listenFd, const AllowList& allow, const StopWhen& stop)
       return -errno;
     }
     if (!AdmitConnection(fd, peer, allow)) {
-      // One line on stderr, as createServer reports it where nothing listens for 'clientError' (lib/limits.ts).
+      // One line on stderr, as createServer reports it where nothing listens for 'clientError' (lib/request/limits.ts).
       std::string line = "libfcgi: refused a request: " + AddressRefusal(peer) + "\n";
       ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
       (void)ignored;

@@ -11,7 +11,7 @@ export class InitError extends Error {}
 
 /**
  * The app's entry in an existing project: package.json's main, else the file its start script runs with node, else
- * the server entry of a framework's build (lib/framework-assets.ts), else the first of app.js, server.js, index.js
+ * the server entry of a framework's build (lib/site/framework-assets.ts), else the first of app.js, server.js, index.js
  * that exists; app.js for a new project.
  */
 export function projectEntry(dir: string): string {
