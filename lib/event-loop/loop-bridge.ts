@@ -26,7 +26,7 @@ export class LoopRequest implements RequestIO {
   readonly keepConn: boolean;
   /** The parameters the HTTP layer reads (cgi-head.ts eagerParams) as they came: name, value, name, value… */
   readonly pairs: string[];
-  /** The other parameters, as the addon packed them (messages.ts): split only if the app asks for all. */
+  /** The other parameters, as the addon packed them (lib/request/packed-params.ts): split only if the app asks for all. */
   readonly #rest: string;
   #params: Params | null = null;
   /** Called once if the web server gives up on the request (FCGI_ABORT_REQUEST or a closed connection). */
