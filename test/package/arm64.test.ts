@@ -1,7 +1,7 @@
 // The linux-arm64 prebuilt (scripts/build-prebuilt.sh cross-builds it with Debian's aarch64 compilers), run on this
 // x64 machine under qemu-user with the official arm64 Node from the npm registry: the package as it ships (dist/,
-// package.json, prebuilds/linux-arm64/, no build/) loads the prebuilt addon, apps answer FastCGI requests under
-// spawn-fcgi, and the static relay hands its socket to the site's Node process.
+// init's templates, package.json, prebuilds/linux-arm64/, no build/) loads the prebuilt addon, apps answer FastCGI
+// requests under spawn-fcgi, and the static relay hands its socket to the site's Node process.
 //
 // Every arm64 program is started as `qemu-aarch64 -L /usr/aarch64-linux-gnu PROGRAM`, never by the kernel itself:
 // binfmt_misc has no qemu entry here (often it is not even mounted in a container), so an arm64 file cannot be
@@ -137,6 +137,9 @@ describe.skipIf(!ci && !canRun)('the linux-arm64 prebuilt, under qemu-aarch64', 
     pkg = join(tempDir(), 'libfcgi');
     mkdirSync(join(pkg, 'examples'), { recursive: true });
     cpSync(join(repoRoot, 'dist'), join(pkg, 'dist'), { recursive: true });
+    // init's templates ship under lib/ (package.json "files"), read from there at run time.
+    const templates = join('lib', 'cli', 'init', 'templates');
+    cpSync(join(repoRoot, templates), join(pkg, templates), { recursive: true });
     copyFileSync(join(repoRoot, 'package.json'), join(pkg, 'package.json'));
     cpSync(prebuilt, join(pkg, 'prebuilds', 'linux-arm64'), { recursive: true });
     // Its run-time dependencies (bindings), as npm installs them beside it.
