@@ -8,7 +8,7 @@ trap 'rm -rf "$logs"' EXIT
 
 LIBFCGI_TEST_VALGRIND="$logs" FUZZ_CASES="${FUZZ_CASES:-300}" npx vitest run \
   test/process/sync-loop.test.ts test/package/examples.test.ts test/process/http-server.test.ts \
-  test/process/hostile-input.test.ts test/process/fuzz.test.ts
+  test/process/hostile-input.test.ts test/process/fuzz.test.ts test/process/loop-connection.test.ts
 # The Node process that relays started (its relay-node line names valgrind), with what else knocks on its control socket.
 LIBFCGI_TEST_VALGRIND="$logs" npx vitest run test/webservers/relay.test.ts -t 'spawn-fcgi'
 
