@@ -3,7 +3,7 @@ import { CgiRequest } from './cgi-request';
 import { FcgiError } from '../addon/errors';
 import { FastCgiRequest } from './fastcgi-request';
 import { type Lifecycle, type LifecycleOptions, resolveLifecycle } from '../lifecycle/options';
-import { type Observed, stopEnds, type StopReason, stopReason } from '../lifecycle/policy';
+import { type Observed, observed, stopEnds, type StopReason, stopReason } from '../lifecycle/policy';
 import { parentToWatch, reportFailedStart, startLifecycle } from '../lifecycle/process';
 import { ScriptWatch, watchInterval } from '../restart/script-watch';
 import { setCrashGuard, startedListening } from '../restart/crash-guard';
@@ -127,14 +127,7 @@ export class Listener {
 
   /** Asks the lifecycle policy (lib/lifecycle/policy.ts) with what the loop has just seen. */
   #decide(seen: Partial<Observed>): StopReason | null {
-    return stopReason(this.#lifecycle, {
-      served: this.#served,
-      idleMs: 0,
-      signal: null,
-      parentGone: false,
-      newCodeStarts: false,
-      ...seen,
-    });
+    return stopReason(this.#lifecycle, observed(this.#served, seen));
   }
 
   /** Whether the script was touched (see LifecycleOptions.watchScript); unless `now`, looked at once a second. */

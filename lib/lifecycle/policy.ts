@@ -25,6 +25,17 @@ export interface Observed {
   newCodeStarts: boolean;
 }
 
+/** What a driver has seen: its count of requests, and whatever else it saw; nothing else seen is the default. */
+export function observed(served: number, seen: Partial<Observed>): Observed {
+  return {
+    served,
+    idleMs: seen.idleMs ?? 0,
+    signal: seen.signal ?? null,
+    parentGone: seen.parentGone ?? false,
+    newCodeStarts: seen.newCodeStarts ?? false,
+  };
+}
+
 /** Why to stop now, or null to serve on. A signal wins over everything; idleness counts last. */
 export function stopReason(lifecycle: Lifecycle, seen: Observed): StopReason | null {
   if (seen.signal !== null) return seen.signal;

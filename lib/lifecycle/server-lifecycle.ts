@@ -5,7 +5,7 @@ import { restartInPlace } from '../restart/replace';
 import { setCrashGuard } from '../restart/crash-guard';
 import { ScriptWatch, watchInterval } from '../restart/script-watch';
 import type { Lifecycle } from './options';
-import { forcedExitCode, type Observed, stopEnds, type StopReason, stopReason, stopSignals } from './policy';
+import { forcedExitCode, type Observed, observed, stopEnds, type StopReason, stopReason, stopSignals } from './policy';
 import { endProcess, parentToWatch, reportFailedStart, startLifecycle } from './process';
 
 /** Nothing seen but a request: the one object every request asks the policy with. */
@@ -70,13 +70,7 @@ export class ServerLifecycle {
    * (it is re-armed at every request), so no request reads the clock.
    */
   #decide(seen: Partial<Observed>): void {
-    const reason = stopReason(this.#lifecycle, {
-      served: this.#served,
-      idleMs: seen.idleMs ?? 0,
-      signal: seen.signal ?? null,
-      parentGone: seen.parentGone ?? false,
-      newCodeStarts: seen.newCodeStarts ?? false,
-    });
+    const reason = stopReason(this.#lifecycle, observed(this.#served, seen));
     if (reason !== null) this.stopWith(reason);
   }
 
