@@ -174,6 +174,8 @@ class Connection {
   void BeginRequest();
   // Ends the request once its input has all come; false while the body is still coming.
   bool TryFinish();
+  // Reads and drops the rest of FCGI_STDIN and starts FCGI_DATA: 0, kLater, or an error code.
+  int SkipToData();
   // Reads and drops the rest of the current input stream: 0 at its end, kLater, or an error code.
   int SkipToEnd();
 

@@ -145,13 +145,19 @@ bool Connection::Send() {
 
 int Connection::StartData() {
   if (state_ != State::kActive || request_.role != FCGI_FILTER || inFlight_.dataStarted) return FCGX_CALL_SEQ_ERROR;
-  int code = SkipToEnd();
+  int code = SkipToData();
   if (code == kLater) {
     waits_.data = true;
     UpdateWatch();
-    return kLater;
   }
-  if (code != 0) return code;
+  return code;
+}
+
+// StartData's work without its check of the app's call: TryFinish comes here too, in kFinishing, for a filter request
+// whose app never asked for its FCGI_DATA.
+int Connection::SkipToData() {
+  int code = SkipToEnd();
+  if (code != 0) return code;  // kLater included
   Scope scope(*this);
   if (FCGX_StartFilterData(request_.in) != 0) return FCGX_GetError(request_.in);
   inFlight_.dataStarted = true;
@@ -173,7 +179,7 @@ int Connection::SkipToEnd() {
 // freed, and Move decides whether the connection is kept. False while the body is still coming.
 bool Connection::TryFinish() {
   if (!inFlight_.aborted && peer_ == Peer::kOpen && inFlight_.inputError == 0) {
-    int code = request_.role == FCGI_FILTER && !inFlight_.dataStarted ? StartData() : 0;
+    int code = request_.role == FCGI_FILTER && !inFlight_.dataStarted ? SkipToData() : 0;
     if (code == 0) code = SkipToEnd();
     if (code == kLater) return false;
     if (code != 0) FailInput(code);

@@ -20,11 +20,13 @@ import { fixture, spawnFcgiApp, type RunningApp } from './apps';
 /** Under valgrind (scripts/valgrind.sh) apps run ~30 times slower: waits for their answers stretch by this much. */
 export const slowdown = process.env.LIBFCGI_TEST_VALGRIND ? 20 : 1;
 
-export const begin = (requestId = 1, keepConn = false): Buffer =>
-  encodeRecord(RecordType.beginRequest, requestId, encodeBeginRequestBody(Role.responder, keepConn ? 1 : 0));
+export const begin = (requestId = 1, keepConn = false, role: number = Role.responder): Buffer =>
+  encodeRecord(RecordType.beginRequest, requestId, encodeBeginRequestBody(role, keepConn ? 1 : 0));
 export const params = (pairs: NameValueInput, requestId = 1): Buffer =>
   encodeStream(RecordType.params, requestId, encodeNameValuePairs(pairs));
 export const stdin = (body: Uint8Array, requestId = 1): Buffer => encodeStream(RecordType.stdin, requestId, body);
+/** FCGI_DATA, the filter role's second stream. */
+export const data = (body: Uint8Array, requestId = 1): Buffer => encodeStream(RecordType.data, requestId, body);
 export const abort = (requestId = 1): Buffer => encodeRecord(RecordType.abortRequest, requestId);
 
 /** The parameters nginx sends for a GET, plus extra ones. */

@@ -5,9 +5,9 @@ import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type FcgiAddress, parseCgiResponse } from '../../lib/client/client';
-import { encodeRecord, type FcgiRecord, RecordParser, RecordType } from '../../lib/client/protocol';
 import { repoRoot, spawnFcgiApp, stopAll, tempDir, type RunningApp } from '../helpers/apps';
-import { abort, begin, cgiParams, params, slowdown, stdin } from '../helpers/raw-fastcgi';
+import { encodeRecord, type FcgiRecord, RecordParser, RecordType, Role } from '../../lib/client/protocol';
+import { abort, begin, cgiParams, data, params, slowdown, stdin } from '../helpers/raw-fastcgi';
 import { waitUntil } from '../helpers/wait';
 
 afterAll(stopAll);
@@ -79,9 +79,10 @@ class Peer {
 }
 
 /** A request's BEGIN_REQUEST and PARAMS: a POST of `length` bytes when length > 0. */
-function head(uri: string, id: number, keepConn: boolean, length = 0): Buffer {
+function head(uri: string, id: number, keepConn: boolean, length = 0, role: number = Role.responder): Buffer {
   const post: Record<string, string> = length > 0 ? { REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(length) } : {};
-  return Buffer.concat([begin(id, keepConn), params(cgiParams({ REQUEST_URI: uri, SCRIPT_NAME: uri, ...post }), id)]);
+  const pairs = cgiParams({ REQUEST_URI: uri, SCRIPT_NAME: uri, ...post });
+  return Buffer.concat([begin(id, keepConn, role), params(pairs, id)]);
 }
 
 describe('a createServer connection', () => {
@@ -103,6 +104,17 @@ describe('a createServer connection', () => {
     expect(peer.body()).toBe('read 100000');
     peer.send(head('/read', 1, true), stdin(Buffer.alloc(0)));
     await peer.until(() => peer.ended().length === 2, 'the second request on the kept connection did not end');
+    expect(peer.closed).toBe(false);
+  });
+
+  it('is kept after a filter request whose app read neither its body nor its FCGI_DATA', async () => {
+    const peer = await connect();
+    peer.send(head('/unread', 1, true, 10, Role.filter), stdin(Buffer.alloc(10)), data(Buffer.alloc(30_000, 4)));
+    await peer.until(() => peer.ended().length === 1, 'the filter request did not end');
+    expect(peer.body()).toBe('unread');
+    peer.send(head('/read', 2, true), stdin(Buffer.alloc(0), 2));
+    await peer.until(() => peer.ended().length === 2, 'the next request on the kept connection did not end');
+    expect(peer.body(2)).toBe('read 0');
     expect(peer.closed).toBe(false);
   });
 
