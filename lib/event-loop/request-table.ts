@@ -11,7 +11,12 @@ export class RequestTable<T extends Serialed> {
   #mask = 63;
 
   add(request: T): void {
-    while (this.#slots[request.serial & this.#mask] !== undefined) this.#grow();
+    for (let held = this.#slots[request.serial & this.#mask]; held !== undefined;) {
+      // No width of table would part two requests under one serial: growing would go on until memory ran out.
+      if (held.serial === request.serial) throw new Error(`request serial ${request.serial} is already in flight`);
+      this.#grow();
+      held = this.#slots[request.serial & this.#mask];
+    }
     this.#slots[request.serial & this.#mask] = request;
   }
 

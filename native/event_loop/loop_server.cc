@@ -220,10 +220,11 @@ void LoopServer::Dispatch(LoopDispatch kind, uint32_t serial, int code, napi_val
 }
 
 void LoopServer::OnRequest(Connection& connection) {
-  uint32_t serial = nextSerial_++;
-  if (serial == 0) serial = nextSerial_++;
+  // Serials wrap after 2^32 requests: one that a request still in flight holds (or 0, "no request") is passed over.
+  uint32_t serial;
+  do serial = nextSerial_++;
+  while (serial == 0 || !requests_.try_emplace(serial, &connection).second);
   connection.serial = serial;
-  requests_[serial] = &connection;
   WatchListener();
 
   Napi::Env env = Env();

@@ -51,4 +51,14 @@ describe('RequestTable', () => {
     for (const each of requests.filter((_, i) => i % 2 === 0)) table.delete(each);
     for (const [i, each] of requests.entries()) expect(table.get(each.serial)).toBe(i % 2 === 0 ? undefined : each);
   });
+
+  it('refuses a second request under a serial already in flight, and keeps the first', () => {
+    const table = new RequestTable<ReturnType<typeof request>>();
+    const first = request(9);
+    table.add(first);
+    table.add(request(9 + 64)); // the same slot: the table grows
+    expect(() => table.add(request(9))).toThrow('request serial 9 is already in flight');
+    expect(table.get(9)).toBe(first);
+    expect(table.get(9 + 64)?.serial).toBe(9 + 64);
+  });
 });
