@@ -59,8 +59,10 @@ BlockingReader::Scope::~Scope() { tCurrent = previous_; }
 
 void BlockingReader::Begin(const char* received, size_t count) {
   guard_.Begin();
-  preloaded_.assign(received, count);
+  preloaded_ = std::move(carried_);
+  preloaded_.append(received, count);
   preloadedTaken_ = 0;
+  carried_.clear();
 }
 
 ssize_t BlockingReader::Read(int fd, char* buffer, size_t length) {
@@ -74,6 +76,7 @@ ssize_t BlockingReader::Read(int fd, char* buffer, size_t length) {
       errno = RefusalErrno(guard_);
       return -1;
     }
+    if (guard_.inputEnded()) return 0;  // what follows is the next request's
     // Bytes of an incomplete header are held back until the header is whole: it may be a GET_VALUES record that
     // libfcgi must not see. New bytes land after room for them, and the guard moves everything to the front.
     size_t held = guard_.scanner().heldHeaderBytes();
@@ -82,11 +85,20 @@ ssize_t BlockingReader::Read(int fd, char* buffer, size_t length) {
     size_t consumed;
     ssize_t shown =
         guard_.Filter(reinterpret_cast<unsigned char*>(buffer + held), static_cast<size_t>(count), buffer, &consumed);
+    if (guard_.inputEnded()) Carry(buffer + held + consumed, static_cast<size_t>(count) - consumed);
     SendReplies(fd);
     if (shown < 0) errno = RefusalErrno(guard_);
     if (shown != 0) return shown;
     // Everything read was held back or answered here: read on, as a read that returned 0 would mean the end.
   }
+}
+
+// What was shown ends where raw's unconsumed tail begins, so the tail is intact. It goes before whatever is left of
+// the preloaded bytes, which came after it.
+void BlockingReader::Carry(const char* tail, size_t count) {
+  carried_.assign(tail, count);
+  carried_.append(preloaded_, preloadedTaken_);
+  preloadedTaken_ = preloaded_.size();
 }
 
 ssize_t BlockingReader::ReadBeforeDeadline(int fd, char* buffer, size_t length) {

@@ -16,9 +16,13 @@ class BlockingReader {
  public:
   explicit BlockingReader(RecordGuard& guard) : guard_(guard) {}
 
-  // Starts a request on a connection: the guard begins, and the bytes the wait for it already received (on a kept
-  // connection) are read first.
+  // Starts a request on a connection: the guard begins, and the bytes already here are read first: those of this
+  // request that came with the last one's (carried), then those the wait for it received (on a kept connection).
   void Begin(const char* received, size_t count);
+  // Whether bytes of the next request came with the last one's: it begins without waiting for the socket.
+  bool carrying() const { return !carried_.empty(); }
+  // The connection is gone, and with it what was carried.
+  void Forget() { carried_.clear(); }
   // The read libfcgi asked for: fills buffer with up to length bytes of validated records. Returns the count, 0 at
   // the end of the stream, or -1 with errno set (ETIMEDOUT, or EPROTO once the guard has refused the request).
   ssize_t Read(int fd, char* buffer, size_t length);
@@ -38,11 +42,15 @@ class BlockingReader {
 
  private:
   ssize_t ReadBeforeDeadline(int fd, char* buffer, size_t length);
+  void Carry(const char* tail, size_t count);
   void SendReplies(int fd);
 
   RecordGuard& guard_;
   std::string preloaded_;
   size_t preloadedTaken_ = 0;
+  // Bytes read past the record that ended the request's input: a web server that sends the next request before this
+  // one's END_REQUEST (pipelining on a kept connection). libfcgi would have dropped them with its stream's buffer.
+  std::string carried_;
 };
 
 }  // namespace fcgi

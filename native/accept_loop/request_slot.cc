@@ -36,7 +36,10 @@ int RequestSlot::Accept(int listenFd, const AllowList& allow, const StopWhen& st
   for (;;) {
     int fd = request_.ipcFd;  // the kept connection, if the last request asked to keep it
     ssize_t received = 0;
-    if (fd >= 0) {
+    if (fd >= 0 && reader_.carrying()) {
+      // The next request came with the last one: it begins from what was carried. (An FCGI_ABORT_REQUEST for the last
+      // request, sent after its body, is no beginning: libfcgi drops the connection, as the web server asked.)
+    } else if (fd >= 0) {
       received = ReceiveToServe(fd, firstBytes_, sizeof(firstBytes_), stop, &receiveTimeoutMs_);
       if (received <= 0) {
         CloseConnection();
@@ -142,6 +145,10 @@ int RequestSlot::DrainInput() {
 
 int RequestSlot::Finish() {
   if (!active_) return FCGX_CALL_SEQ_ERROR;
+  // What the app wrote goes out before the rest of its body is read: the web server has the answer while it still
+  // sends. A failure stays on the stream, and FCGX_FClose reports it below.
+  FCGX_FFlush(request_.err);
+  FCGX_FFlush(request_.out);
   int inputError = DrainInput();
   int errError = FCGX_FClose(request_.err) != 0 ? StreamError(request_.err) : 0;
   int outError = FCGX_FClose(request_.out) != 0 ? StreamError(request_.out) : 0;
@@ -160,6 +167,7 @@ int RequestSlot::Finish() {
     close(fd);
     request_.ipcFd = -1;
   }
+  if (request_.ipcFd < 0) reader_.Forget();
   request_.keepConnection = 0;
   ReturnFreedMemory();
   return firstError;
@@ -167,6 +175,7 @@ int RequestSlot::Finish() {
 
 void RequestSlot::CloseConnection() {
   if (active_) Finish();
+  reader_.Forget();
   if (request_.ipcFd >= 0) {
     close(request_.ipcFd);
     request_.ipcFd = -1;

@@ -171,6 +171,11 @@ void Connection::Step() {
     case State::kFinishing:
       FeedGuard();
       if (guard_.refusal() != 0) FailInput(guard_.refusal());
+      // The app has ended the request, so an abort is not told: it only means the rest of the body will not come.
+      if (!inFlight_.aborted && AbortArrived()) {
+        inFlight_.aborted = true;
+        Move(Event::kNotKept);
+      }
       if (TryFinish()) reentry_.AskAgain();
       return;
     case State::kClosing:
@@ -217,8 +222,6 @@ void Connection::StepActive() {
   if (guard_.refusal() != 0) FailInput(guard_.refusal());
   // libfcgi takes all of input_ whenever it reads, so bytes there mean a waiting read can move on.
   bool readable = input_.size() > inputRead_ || peer_ != Peer::kOpen || inFlight_.inputError != 0;
-  // Once the input has ended the guard holds what follows; an FCGI_ABORT_REQUEST for this request shows there.
-  bool abortHeld = guard_.scanner().AbortFollows(reinterpret_cast<const unsigned char*>(raw_.data()), raw_.size());
   // Gives the owner one notice; false when Step stops here: the owner may not be called now (RunSoon comes back),
   // or the request ended under the notice (the round goes again from there).
   auto notify = [this](auto give) {
@@ -228,7 +231,7 @@ void Connection::StepActive() {
     reentry_.AskAgain();
     return false;
   };
-  bool abort = guard_.scanner().abortSeen() || abortHeld || peer_ != Peer::kOpen;
+  bool abort = AbortArrived() || peer_ != Peer::kOpen;
   if (!inFlight_.aborted && abort && !notify([this] {
         inFlight_.aborted = true;
         Move(Event::kNotKept);
@@ -255,6 +258,12 @@ void Connection::StepActive() {
       owner_.OnDrained(*this);
     });
   }
+}
+
+bool Connection::AbortArrived() const {
+  // Once the input has ended the guard holds what follows; an FCGI_ABORT_REQUEST for this request shows there.
+  const auto* held = reinterpret_cast<const unsigned char*>(raw_.data());
+  return guard_.scanner().abortSeen() || guard_.scanner().AbortFollows(held, raw_.size());
 }
 
 void Connection::Refused() {

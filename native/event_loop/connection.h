@@ -155,8 +155,9 @@ class Connection {
   // Moves the connection on as far as what has arrived allows; Step does one state's part.
   void Progress();
   void Step();
-  void StepHead();    // kNew to kHead: wait for the head, then begin the request
-  void StepActive();  // kActive: give the owner the notices the arrived bytes and the sent output allow
+  void StepHead();            // kNew to kHead: wait for the head, then begin the request
+  void StepActive();          // kActive: give the owner the notices the arrived bytes and the sent output allow
+  bool AbortArrived() const;  // an FCGI_ABORT_REQUEST for the request in flight
   // Whether the owner may be called now (from a libuv callback); if not, asks for RunSoon.
   bool CanNotify();
   void ScheduleSoon();
@@ -223,7 +224,7 @@ class Connection {
   // What has happened to the request in flight; cleared as a request begins.
   struct InFlight {
     bool dataStarted = false;  // the filter role's reads are of FCGI_DATA now
-    bool aborted = false;      // the owner was told (OnAborted)
+    bool aborted = false;      // the web server gave up: the owner was told (OnAborted) if it still had the request
     int inputError = 0;        // the body's reads fail with this (a timeout, a protocol error)
   } inFlight_;
 };

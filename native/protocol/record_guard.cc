@@ -16,6 +16,7 @@ void RecordGuard::Begin() {
 }
 
 ssize_t RecordGuard::Filter(const unsigned char* raw, size_t count, char* out, size_t* consumed) {
+  scanner_.StopAtInputEnd(true);
   ssize_t shown = scanner_.Scan(raw, count, out, consumed);
   if (shown < 0) RefuseForViolation();
   return shown;
@@ -23,6 +24,7 @@ ssize_t RecordGuard::Filter(const unsigned char* raw, size_t count, char* out, s
 
 size_t RecordGuard::Feed(const unsigned char* raw, size_t count, std::string& shown) {
   scanner_.StopAtInputEnd(true);
+  scanner_.HideAborts(true);
   if (refusal_ != 0 || scanner_.inputEnded()) return 0;
   size_t before = shown.size();
   // What is shown is at most the raw bytes and the header bytes held back from the last call.

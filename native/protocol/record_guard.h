@@ -36,7 +36,8 @@ class RecordGuard {
   void Begin();
 
   // The synchronous loop's way in: moves what libfcgi may see of raw to out (room for count + 8 bytes); returns the
-  // count, or -1 once the request is refused. *consumed says how much of raw it took.
+  // count, or -1 once the request is refused. *consumed says how much of raw it took: it stops after the record that
+  // ends the request's input, and what follows is the next request's.
   ssize_t Filter(const unsigned char* raw, size_t count, char* out, size_t* consumed);
   // The event loop's way in: appends what libfcgi may see to shown and returns how many bytes it consumed. It stops
   // after the record that ends the request's input, so bytes of a next request wait until this one is finished;

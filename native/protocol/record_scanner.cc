@@ -101,7 +101,7 @@ void RecordScanner::StartRecord() {
   if (ofRequest && paramsEnded_ && type_ == lastInput && contentLeft_ == 0) inputEnded_ = true;
   swallow_ = recordRequestId_ == FCGI_NULL_REQUEST_ID;
   if (swallow_) management_.clear();
-  if (stopAtInputEnd_ && ofRequest && type_ == FCGI_ABORT_REQUEST) {
+  if (hideAborts_ && ofRequest && type_ == FCGI_ABORT_REQUEST) {
     swallow_ = true;
     abortSeen_ = true;
   }

@@ -31,8 +31,11 @@ class RecordScanner {
   // Starts over at a record boundary, for the request about to begin.
   void Reset();
   // Whether to stop after the record that ends the request's input (the empty FCGI_STDIN, FCGI_DATA's for the filter
-  // role), leaving what follows unread, and to keep FCGI_ABORT_REQUEST from what is shown (the event loop's way).
+  // role), leaving what follows unread: bytes of a next request wait until this one is finished (both loops).
   void StopAtInputEnd(bool stop) { stopAtInputEnd_ = stop; }
+  // Whether to keep FCGI_ABORT_REQUEST from what is shown and report it by abortSeen() (the event loop's way; the
+  // synchronous loop lets libfcgi turn it into an error of the body's reads).
+  void HideAborts(bool hide) { hideAborts_ = hide; }
 
   // Moves the part of raw that libfcgi may see to out, which has room for count + FCGI_HEADER_LEN bytes (a header
   // held back from the last call comes out in front). Returns how many bytes it wrote, or -1 at a violation;
@@ -70,6 +73,7 @@ class RecordScanner {
   size_t maxParamsSize_;
   int maxConns_;
   bool stopAtInputEnd_ = false;
+  bool hideAborts_ = false;
 
   // The record being read: its header, and how much of its content and padding is still to come.
   unsigned char header_[kHeaderLength] = {};

@@ -29,7 +29,9 @@ Napi::Value ScanRecords(const Napi::CallbackInfo& info) {
   if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "scanRecords: bytes must be a Uint8Array");
   auto bytes = info[0].As<Napi::Uint8Array>();
   protocol::RecordScanner scanner(info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().Int32Value());
-  scanner.StopAtInputEnd(info[3].ToBoolean().Value());
+  bool eventLoopWay = info[3].ToBoolean().Value();
+  scanner.StopAtInputEnd(eventLoopWay);
+  scanner.HideAborts(eventLoopWay);
   std::string shown(bytes.ByteLength() + FCGI_HEADER_LEN, '\0');
   size_t consumed = 0;
   ssize_t count = scanner.Scan(bytes.Data(), bytes.ByteLength(), &shown[0], &consumed);

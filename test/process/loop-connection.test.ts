@@ -1,9 +1,9 @@
-// One createServer connection through its life, driven with raw FastCGI records over a real socket: when it is kept
+// One connection through its life, under either loop, driven with raw FastCGI records over a real socket: when it is kept
 // for the next request, when it closes, and what an abort does to it (native/event_loop/connection.h).
 import { writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type FcgiAddress, parseCgiResponse } from '../../lib/client/client';
 import { repoRoot, spawnFcgiApp, stopAll, tempDir, type RunningApp } from '../helpers/apps';
 import { encodeRecord, type FcgiRecord, RecordParser, RecordType, Role } from '../../lib/client/protocol';
@@ -13,14 +13,12 @@ import { waitUntil } from '../helpers/wait';
 afterAll(stopAll);
 
 /**
- * /read answers with the length of the body it read; /unread writes its answer at once and ends, leaving the body unread; /hold writes
- * "held" and keeps the request until the web server gives up on it.
+ * /read answers with the length of the body it read; /unread writes its answer at once and ends, leaving the body
+ * unread; /hold (createServer only) writes "held" and keeps the request until the web server gives up on it. The same
+ * app for both loops: createServer's event loop and accept()'s blocking one.
  */
-function appScript(): string {
-  const script = join(tempDir(), 'connection-app.js');
-  writeFileSync(
-    script,
-    `const { createServer } = require(${JSON.stringify(repoRoot)});
+const appSources = {
+  createServer: `const { createServer } = require(${JSON.stringify(repoRoot)});
 createServer((req, res) => {
   if (req.url === '/unread') return res.write('unread', () => res.end());
   if (req.url === '/hold') return res.write('held');
@@ -29,7 +27,24 @@ createServer((req, res) => {
   req.on('end', () => res.end('read ' + length));
 }).listen();
 `,
-  );
+  accept: `const fcgi = require(${JSON.stringify(repoRoot)});
+for (let request; (request = fcgi.accept()) !== null; ) {
+  if (request.params.REQUEST_URI === '/unread') {
+    request.write('Status: 200\\r\\n\\r\\nunread');
+    continue;
+  }
+  try {
+    request.write('Status: 200\\r\\n\\r\\nread ' + request.readAll().length);
+  } catch {
+    // the web server gave up on the request
+  }
+}
+`,
+};
+
+function appScript(loop: keyof typeof appSources): string {
+  const script = join(tempDir(), 'connection-app.js');
+  writeFileSync(script, appSources[loop]);
   return script;
 }
 
@@ -85,12 +100,13 @@ function head(uri: string, id: number, keepConn: boolean, length = 0, role: numb
   return Buffer.concat([begin(id, keepConn, role), params(pairs, id)]);
 }
 
-describe('a createServer connection', () => {
+describe.each(['createServer', 'accept'] as const)('a connection served by %s', (loop) => {
   let app: RunningApp;
   const peers: Peer[] = [];
-  afterAll(() => peers.forEach((peer) => peer.destroy()));
+  // accept() serves one connection at a time: each test's connections go before the next test's.
+  afterEach(() => peers.splice(0).forEach((peer) => peer.destroy()));
   async function connect(): Promise<Peer> {
-    app ??= await spawnFcgiApp(appScript());
+    app ??= await spawnFcgiApp(appScript(loop));
     const peer = await Peer.open(app.address);
     peers.push(peer);
     return peer;
@@ -129,10 +145,25 @@ describe('a createServer connection', () => {
       head('/read', 3, true),
       stdin(Buffer.alloc(0), 3),
     );
-    await peer.until(() => peer.ended().length === 3, 'not every request ended');
+    await peer.until(
+      () => peer.ended().length === 3,
+      `not every request ended: ${JSON.stringify(peer.ended())} ${peer.closed} ${JSON.stringify(peer.records.map((r) => [r.type, r.requestId, r.content.length]))}`,
+    );
     expect(peer.ended()).toEqual([1, 2, 3]);
     expect([peer.body(1), peer.body(2), peer.body(3)]).toEqual(['read 70000', 'unread', 'read 0']);
     expect(peer.closed).toBe(false);
+  });
+
+  it('closes after a request without keepConn, dropping a request sent behind it, and serves the next connection afresh', async () => {
+    const peer = await connect();
+    peer.send(head('/read', 1, false), stdin(Buffer.alloc(0)), head('/read', 2, true, 5), stdin(Buffer.alloc(5), 2));
+    await peer.until(() => peer.closed, 'the connection was not closed');
+    expect(peer.ended()).toEqual([1]);
+    const next = await connect();
+    next.send(head('/read', 3, false, 7), stdin(Buffer.alloc(7), 3));
+    await next.until(() => next.closed, 'the next connection was not served');
+    expect(next.ended()).toEqual([3]);
+    expect(next.body(3)).toBe('read 7');
   });
 
   it('ends a request that left its body unread only once the body has all come, then closes without keepConn', async () => {
@@ -149,17 +180,36 @@ describe('a createServer connection', () => {
     expect(peer.ended()).toEqual([1]);
   });
 
-  it.each([
-    ['in the middle of the body', '/read', false],
-    ['after the body, while the app holds the request', '/hold', true],
-  ])(
+  it('answers FCGI_ABORT_REQUEST that comes after the app ended, while the body was still coming', async () => {
+    const peer = await connect();
+    const part = encodeRecord(RecordType.stdin, 1, Buffer.alloc(40_000, 3));
+    peer.send(head('/unread', 1, true, 80_000), part);
+    await peer.until(() => peer.body() === 'unread', 'the app did not answer');
+    expect(peer.ended()).toEqual([]);
+    peer.send(abort());
+    await peer.until(() => peer.closed, 'the connection was not closed');
+    expect(peer.ended()).toEqual([1]);
+  });
+
+  // An accept() app learns of an abort only by reading its body, so it cannot hold a request waiting for one.
+  type Abort = [when: string, uri: string, sent: 'part' | 'whole' | 'held'];
+  const aborts: Abort[] = [
+    ['in the middle of the body', '/read', 'part'],
+    ['right after the body, which the app left unread', '/unread', 'whole'],
+  ];
+  if (loop === 'createServer') aborts.push(['after the body, while the app holds the request', '/hold', 'held']);
+  it.each(aborts)(
     'answers FCGI_ABORT_REQUEST %s with END_REQUEST, and closes the connection the web server asked to keep',
-    async (_when, uri, wholeBody) => {
+    async (_when, uri, sent) => {
       const peer = await connect();
       const part = encodeRecord(RecordType.stdin, 1, Buffer.alloc(40_000, 3));
-      peer.send(head(uri, 1, true, wholeBody ? 40_000 : 80_000), part, wholeBody ? stdin(Buffer.alloc(0)) : part);
-      if (wholeBody) await peer.until(() => peer.body() === 'held', 'the app did not take the request');
-      peer.send(abort());
+      if (sent === 'part') peer.send(head(uri, 1, true, 80_000), part, part, abort());
+      if (sent === 'whole') peer.send(head(uri, 1, true, 40_000), part, stdin(Buffer.alloc(0)), abort());
+      if (sent === 'held') {
+        peer.send(head(uri, 1, true, 40_000), part, stdin(Buffer.alloc(0)));
+        await peer.until(() => peer.body() === 'held', 'the app did not take the request');
+        peer.send(abort());
+      }
       await peer.until(() => peer.closed, 'the connection was not closed');
       expect(peer.ended()).toEqual([1]);
       const next = await connect();
