@@ -23,6 +23,10 @@ class BlockingReader {
   bool carrying() const { return !carried_.empty(); }
   // The connection is gone, and with it what was carried.
   void Forget() { carried_.clear(); }
+  // Whether what was carried begins with FCGI_ABORT_REQUEST for the request.
+  bool AbortFollows() const {
+    return guard_.scanner().AbortFollows(reinterpret_cast<const unsigned char*>(carried_.data()), carried_.size());
+  }
   // The read libfcgi asked for: fills buffer with up to length bytes of validated records. Returns the count, 0 at
   // the end of the stream, or -1 with errno set (ETIMEDOUT, or EPROTO once the guard has refused the request).
   ssize_t Read(int fd, char* buffer, size_t length);

@@ -37,8 +37,7 @@ int RequestSlot::Accept(int listenFd, const AllowList& allow, const StopWhen& st
     int fd = request_.ipcFd;  // the kept connection, if the last request asked to keep it
     ssize_t received = 0;
     if (fd >= 0 && reader_.carrying()) {
-      // The next request came with the last one: it begins from what was carried. (An FCGI_ABORT_REQUEST for the last
-      // request, sent after its body, is no beginning: libfcgi drops the connection, as the web server asked.)
+      // The next request came with the last one: it begins from what was carried.
     } else if (fd >= 0) {
       received = ReceiveToServe(fd, firstBytes_, sizeof(firstBytes_), stop, &receiveTimeoutMs_);
       if (received <= 0) {
@@ -152,7 +151,9 @@ int RequestSlot::Finish() {
   int inputError = DrainInput();
   int errError = FCGX_FClose(request_.err) != 0 ? StreamError(request_.err) : 0;
   int outError = FCGX_FClose(request_.out) != 0 ? StreamError(request_.out) : 0;
-  bool keep = request_.keepConnection != 0;
+  // A web server that gave up on the request after its body (FCGI_ABORT_REQUEST) has its END_REQUEST, then the
+  // connection closes, as under the event loop.
+  bool keep = request_.keepConnection != 0 && !reader_.AbortFollows();
   int fd = request_.ipcFd;
   // Let libfcgi free the streams and parameters but keep the fd: the addon decides whether to close it.
   request_.keepConnection = 1;

@@ -66,7 +66,8 @@ ssize_t RecordScanner::Scan(const unsigned char* raw, size_t count, char* out, s
         }
       }
       if (swallow_) {
-        management_.append(reinterpret_cast<const char*>(raw + in), content);
+        if (recordRequestId_ == FCGI_NULL_REQUEST_ID)
+          management_.append(reinterpret_cast<const char*>(raw + in), content);
       } else {
         std::memmove(out + shown, raw + in, take);
         shown += take;
@@ -101,6 +102,10 @@ void RecordScanner::StartRecord() {
   if (ofRequest && paramsEnded_ && type_ == lastInput && contentLeft_ == 0) inputEnded_ = true;
   swallow_ = recordRequestId_ == FCGI_NULL_REQUEST_ID;
   if (swallow_) management_.clear();
+  // Another request's records (a web server multiplexing) are not libfcgi's to see, but for BEGIN_REQUEST, which it
+  // answers with FCGI_CANT_MPX_CONN. libfcgi 2.4.2 skips them itself, but an empty one leaves its skip flag set, and
+  // then skips the next record of the request too: its body was lost.
+  if (recordRequestId_ != FCGI_NULL_REQUEST_ID && !ofRequest && type_ != FCGI_BEGIN_REQUEST) swallow_ = true;
   if (hideAborts_ && ofRequest && type_ == FCGI_ABORT_REQUEST) {
     swallow_ = true;
     abortSeen_ = true;

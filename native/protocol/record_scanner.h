@@ -82,7 +82,7 @@ class RecordScanner {
   uint16_t recordRequestId_ = 0;
   size_t contentLeft_ = 0;
   size_t paddingLeft_ = 0;
-  bool swallow_ = false;    // a management record (answered here) or an abort (reported): never shown
+  bool swallow_ = false;    // a management record (answered here), an abort (reported), another request's: not shown
   std::string management_;  // a management record's content so far
 
   // The request: its id, its role (which stream ends the input), and its PARAMS scanned across records: the length

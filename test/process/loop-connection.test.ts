@@ -6,7 +6,16 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type FcgiAddress, parseCgiResponse } from '../../lib/client/client';
 import { repoRoot, spawnFcgiApp, stopAll, tempDir, type RunningApp } from '../helpers/apps';
-import { encodeRecord, type FcgiRecord, RecordParser, RecordType, Role } from '../../lib/client/protocol';
+import {
+  decodeEndRequestBody,
+  encodeNameValuePairs,
+  encodeRecord,
+  type FcgiRecord,
+  ProtocolStatus,
+  RecordParser,
+  RecordType,
+  Role,
+} from '../../lib/client/protocol';
 import { abort, begin, cgiParams, data, params, slowdown, stdin } from '../helpers/raw-fastcgi';
 import { waitUntil } from '../helpers/wait';
 
@@ -88,6 +97,11 @@ class Peer {
     expect(await waitUntil(condition, 5000 * slowdown), what).toBe(true);
   }
 
+  /** Half-closes: the web server sends nothing more, and still reads. */
+  endSending(): void {
+    this.socket.end();
+  }
+
   destroy(): void {
     this.socket.destroy();
   }
@@ -152,6 +166,39 @@ describe.each(['createServer', 'accept'] as const)('a connection served by %s', 
     expect(peer.ended()).toEqual([1, 2, 3]);
     expect([peer.body(1), peer.body(2), peer.body(3)]).toEqual(['read 70000', 'unread', 'read 0']);
     expect(peer.closed).toBe(false);
+  });
+
+  it('answers FCGI_GET_VALUES on an idle kept connection at once, and serves the next request on it', async () => {
+    const peer = await connect();
+    peer.send(head('/read', 1, true), stdin(Buffer.alloc(0)));
+    await peer.until(() => peer.ended().length === 1, 'the first request did not end');
+    peer.send(encodeRecord(RecordType.getValues, 0, encodeNameValuePairs({ FCGI_MPXS_CONNS: '' })));
+    await peer.until(
+      () => peer.records.some((r) => r.type === RecordType.getValuesResult),
+      'GET_VALUES went unanswered',
+    );
+    peer.send(head('/read', 2, true, 3), stdin(Buffer.alloc(3), 2));
+    await peer.until(() => peer.ended().length === 2, 'the request after GET_VALUES did not end');
+    expect(peer.body(2)).toBe('read 3');
+  });
+
+  it('refuses a second request begun while one is in flight with FCGI_CANT_MPX_CONN, and serves the first', async () => {
+    const peer = await connect();
+    peer.send(head('/read', 1, true, 4), head('/read', 2, true), stdin(Buffer.alloc(4)));
+    await peer.until(() => peer.ended().length === 2, 'not both requests ended');
+    const ends = peer.records.filter((r) => r.type === RecordType.endRequest);
+    const refused = ends.find((r) => r.requestId === 2);
+    expect(refused && decodeEndRequestBody(refused.content).protocolStatus).toBe(ProtocolStatus.cantMpxConn);
+    expect(peer.body(1)).toBe('read 4');
+  });
+
+  it('answers a request whose web server has shut down its sending side, then closes', async () => {
+    const peer = await connect();
+    peer.send(head('/read', 1, false, 6), stdin(Buffer.alloc(6)));
+    peer.endSending();
+    await peer.until(() => peer.closed, 'the connection was not closed');
+    expect(peer.ended()).toEqual([1]);
+    expect(peer.body()).toBe('read 6');
   });
 
   it('closes after a request without keepConn, dropping a request sent behind it, and serves the next connection afresh', async () => {

@@ -133,11 +133,23 @@ describe('the record scanner', () => {
     expect(scan(Buffer.concat([request, beginResponder]), { stopAtInputEnd: true }).abortFollows).toBe(false);
   });
 
-  it('shows records of another request id without counting them as the request', () => {
-    const other = bytes('01 04 0002 0004 04 00', '01 01', '"Zz"', '00000000');
-    const verdict = scan(Buffer.concat([beginResponder, other]), { maxParamsSize: 1 });
+  it("keeps another request's records from libfcgi, uncounted, but for its BEGIN_REQUEST, which libfcgi refuses", () => {
+    const otherBegin = bytes('01 01 0002 0008 00 00', '0001 00 0000000000');
+    const otherParams = bytes('01 04 0002 0004 04 00', '01 01', '"Zz"', '00000000');
+    const otherParamsEnd = bytes('01 04 0002 0000 00 00'); // empty: libfcgi alone would then skip the body below
+    const head = Buffer.concat([beginResponder, paramsAb, paramsEnd]);
+    const input = Buffer.concat([head, otherBegin, otherParams, otherParamsEnd, stdinBody, stdinEnd]);
+    const verdict = scan(input, { maxParamsSize: 6 });
     expect(verdict.violation).toBeNull();
     expect(verdict.requestId).toBe(1);
-    expect(verdict.paramsEnded).toBe(false);
+    expect(verdict.shown).toEqual(Buffer.concat([head, otherBegin, stdinBody, stdinEnd]));
+    expect(verdict.inputEnded).toBe(true);
+  });
+
+  it('keeps records of a request id from libfcgi before any request has begun', () => {
+    const stray = Buffer.concat([abortRequest, bytes('01 05 0007 0000 00 00')]);
+    const verdict = scan(Buffer.concat([stray, request]));
+    expect(verdict.shown).toEqual(request);
+    expect(verdict.requestId).toBe(1);
   });
 });
