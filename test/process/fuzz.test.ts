@@ -122,6 +122,15 @@ function makeCase(random: () => number, index: number): Case {
       return { kind: 'second-begin', chunks: [valid.subarray(0, at), second, valid.subarray(at)] };
     },
     () => {
+      // A web server multiplexing: a second request's whole head (its empty PARAMS too) among the first's records.
+      // It is refused (FCGI_CANT_MPX_CONN), and the first is answered exactly, its body whole.
+      const head = cgiParams({ HTTP_X_MARKER: marker, REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(body.length) });
+      const first = [begin(), params(head), stdin(body)];
+      const second = Buffer.concat([begin(2), params(cgiParams({ HTTP_X_MARKER: 'second' }), 2)]);
+      first.splice(1 + int(2), 0, second);
+      return { kind: 'multiplexed-head', chunks: splitAnywhere(Buffer.concat(first)), expect: { marker, body } };
+    },
+    () => {
       const names = ['FCGI_MAX_CONNS', 'FCGI_MAX_REQS', 'FCGI_MPXS_CONNS', 'X', ''];
       const query = encodeNameValuePairs(Array.from({ length: int(400) }, () => [pick(names), ''] as const));
       const padding = { paddingLength: int(256) };
