@@ -17,7 +17,9 @@ void RecordGuard::Begin() {
 
 ssize_t RecordGuard::Filter(const unsigned char* raw, size_t count, char* out, size_t* consumed) {
   scanner_.StopAtInputEnd(true);
+  bool wasIdle = scanner_.idle();
   ssize_t shown = scanner_.Scan(raw, count, out, consumed);
+  if (wasIdle && !scanner_.idle()) started_ = std::chrono::steady_clock::now();  // the request's first byte
   if (shown < 0) RefuseForViolation();
   return shown;
 }
@@ -47,7 +49,11 @@ void RecordGuard::RefuseForTime() {
 
 std::chrono::steady_clock::time_point RecordGuard::Deadline() const {
   int limitMs = scanner_.paramsEnded() ? limits_.requestTimeoutMs : limits_.headersTimeoutMs;
-  if (limitMs <= 0 || scanner_.inputEnded() || refusal_ != 0) return std::chrono::steady_clock::time_point::max();
+  // While only management records (or another request's) have come, no request has begun, and none is late: a kept
+  // connection may sit idle between requests as long as the web server likes.
+  if (limitMs <= 0 || scanner_.idle() || scanner_.inputEnded() || refusal_ != 0) {
+    return std::chrono::steady_clock::time_point::max();
+  }
   return started_ + std::chrono::milliseconds(limitMs);
 }
 

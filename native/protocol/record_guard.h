@@ -47,7 +47,7 @@ class RecordGuard {
   // Refuses the request for taking too long (the caller's clock or timer says when).
   void RefuseForTime();
   // The deadline of the phase the request is in, from its first byte (headersTimeout, then requestTimeout);
-  // time_point::max() when none applies.
+  // time_point::max() when none applies (no request has begun, its input has all come, it was refused).
   std::chrono::steady_clock::time_point Deadline() const;
 
   // The records owed to the peer (GET_VALUES answers, a refusal's response): the caller sends them and clears this.

@@ -50,6 +50,7 @@ ssize_t RecordScanner::Scan(const unsigned char* raw, size_t count, char* out, s
       }
       if (!swallow_) {
         std::memcpy(out + shown, header_, kHeaderLength);
+        out[shown + 6] = 0;  // the padding goes: see Scan in the header
         shown += kHeaderLength;
       }
     } else {
@@ -69,8 +70,8 @@ ssize_t RecordScanner::Scan(const unsigned char* raw, size_t count, char* out, s
         if (recordRequestId_ == FCGI_NULL_REQUEST_ID)
           management_.append(reinterpret_cast<const char*>(raw + in), content);
       } else {
-        std::memmove(out + shown, raw + in, take);
-        shown += take;
+        std::memmove(out + shown, raw + in, content);
+        shown += content;
       }
       contentLeft_ -= content;
       paddingLeft_ -= take - content;

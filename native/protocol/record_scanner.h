@@ -39,7 +39,9 @@ class RecordScanner {
 
   // Moves the part of raw that libfcgi may see to out, which has room for count + FCGI_HEADER_LEN bytes (a header
   // held back from the last call comes out in front). Returns how many bytes it wrote, or -1 at a violation;
-  // *consumed says how much of raw it took.
+  // *consumed says how much of raw it took. Records are shown without their padding: libfcgi 2.4.2 forgets the
+  // padding of the record that ends a stream (BEGIN_REQUEST's, the empty PARAMS and STDIN records) when it turns to
+  // the next stream, and would read those bytes as the next header.
   ssize_t Scan(const unsigned char* raw, size_t count, char* out, size_t* consumed);
 
   // The records owed to the peer: answers to management records, in the order they came. The caller sends and clears

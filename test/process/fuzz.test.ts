@@ -87,6 +87,21 @@ function makeCase(random: () => number, index: number): Case {
       return { kind: 'split-params', chunks: [begin(), ...records, stdin(body)], expect: { marker, body } };
     },
     () => {
+      // Any padding on every record, the empty ones that end BEGIN_REQUEST's, PARAMS and STDIN included.
+      const pad = () => ({ paddingLength: int(256) });
+      const head = cgiParams({ HTTP_X_MARKER: marker, REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(body.length) });
+      const records = [
+        encodeRecord(RecordType.beginRequest, 1, encodeBeginRequestBody(Role.responder, 0), pad()),
+        encodeRecord(RecordType.params, 1, encodeNameValuePairs(head), pad()),
+        encodeRecord(RecordType.params, 1, undefined, pad()),
+      ];
+      for (let at = 0; at < body.length; at += 65535) {
+        records.push(encodeRecord(RecordType.stdin, 1, body.subarray(at, at + 65535), pad()));
+      }
+      records.push(encodeRecord(RecordType.stdin, 1, undefined, pad()));
+      return { kind: 'padded', chunks: splitAnywhere(Buffer.concat(records)), expect: { marker, body } };
+    },
+    () => {
       const extra = bytes(1 + int(3000));
       const head = cgiParams({ HTTP_X_MARKER: marker, REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(body.length) });
       const chunks = [begin(), params(head), stdin(Buffer.concat([body, extra]))];

@@ -8,6 +8,7 @@ import { type FcgiAddress, parseCgiResponse } from '../../lib/client/client';
 import { repoRoot, spawnFcgiApp, stopAll, tempDir, type RunningApp } from '../helpers/apps';
 import {
   decodeEndRequestBody,
+  encodeBeginRequestBody,
   encodeNameValuePairs,
   encodeRecord,
   type FcgiRecord,
@@ -24,11 +25,12 @@ afterAll(stopAll);
 /**
  * /read answers with the length of the body it read; /unread writes its answer at once and ends, leaving the body
  * unread; /hold (createServer only) writes "held" and keeps the request until the web server gives up on it. The same
- * app for both loops: createServer's event loop and accept()'s blocking one.
+ * app for both loops: createServer's event loop and accept()'s blocking one, each with a short headersTimeout.
  */
+const headersTimeout = 500;
 const appSources = {
   createServer: `const { createServer } = require(${JSON.stringify(repoRoot)});
-createServer((req, res) => {
+createServer({ headersTimeout: ${headersTimeout} }, (req, res) => {
   if (req.url === '/unread') return res.write('unread', () => res.end());
   if (req.url === '/hold') return res.write('held');
   let length = 0;
@@ -37,7 +39,8 @@ createServer((req, res) => {
 }).listen();
 `,
   accept: `const fcgi = require(${JSON.stringify(repoRoot)});
-for (let request; (request = fcgi.accept()) !== null; ) {
+const listener = new fcgi.Listener(fcgi.FCGI_LISTENSOCK_FILENO, { headersTimeout: ${headersTimeout} });
+for (let request; (request = listener.accept()) !== null; ) {
   if (request.params.REQUEST_URI === '/unread') {
     request.write('Status: 200\\r\\n\\r\\nunread');
     continue;
@@ -146,6 +149,39 @@ describe.each(['createServer', 'accept'] as const)('a connection served by %s', 
     await peer.until(() => peer.ended().length === 2, 'the next request on the kept connection did not end');
     expect(peer.body(2)).toBe('read 0');
     expect(peer.closed).toBe(false);
+  });
+
+  it('serves requests whose records carry any padding, the empty records too', async () => {
+    const peer = await connect();
+    const padded = (id: number, body: Buffer): Buffer[] => {
+      const pairs = encodeNameValuePairs(
+        cgiParams({ REQUEST_URI: '/read', REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(body.length) }),
+      );
+      return [
+        encodeRecord(RecordType.beginRequest, id, encodeBeginRequestBody(Role.responder, 1), { paddingLength: 5 }),
+        encodeRecord(RecordType.params, id, pairs, { paddingLength: 255 }),
+        encodeRecord(RecordType.params, id, Buffer.alloc(0), { paddingLength: 3 }),
+        encodeRecord(RecordType.stdin, id, body, { paddingLength: 1 }),
+        encodeRecord(RecordType.stdin, id, Buffer.alloc(0), { paddingLength: 7 }),
+      ];
+    };
+    peer.send(...padded(1, Buffer.alloc(9)), ...padded(2, Buffer.alloc(0)));
+    await peer.until(() => peer.ended().length === 2, 'not both requests ended');
+    expect([peer.body(1), peer.body(2)]).toEqual(['read 9', 'read 0']);
+    expect(peer.closed).toBe(false);
+  });
+
+  it('lets a kept connection sit idle past headersTimeout after a stray record, and serves the next request', async () => {
+    const peer = await connect();
+    peer.send(head('/read', 1, true), stdin(Buffer.alloc(0)));
+    await peer.until(() => peer.ended().length === 1, 'the first request did not end');
+    peer.send(stdin(Buffer.alloc(0))); // once more, after its request ended
+    await new Promise((resolve) => setTimeout(resolve, headersTimeout * 1.5)); // the time is what is tested
+    peer.send(head('/read', 2, true, 1), stdin(Buffer.alloc(1), 2));
+    await peer.until(() => peer.ended().length === 2, 'the next request did not end');
+    expect(peer.body(2)).toBe('read 1');
+    expect(peer.closed).toBe(false);
+    expect(app.output()).not.toContain('refused');
   });
 
   it('serves requests sent back to back on one kept connection in order, each under its own request id', async () => {

@@ -21,14 +21,18 @@ const stdinEnd = bytes('01 05 0001 0000 00 00');
 const dataEnd = bytes('01 08 0001 0000 00 00');
 const abortRequest = bytes('01 02 0001 0000 00 00');
 const request = Buffer.concat([beginResponder, paramsAb, paramsEnd, stdinBody, stdinEnd]);
+// What libfcgi is shown of them: the records without their padding (libfcgi 2.4.2 loses track of an empty record's).
+const paramsAbShown = bytes('01 04 0001 0004 00 00', '01 01', '"Ab"');
+const stdinBodyShown = bytes('01 05 0001 0003 00 00', '"hey"');
+const requestShown = Buffer.concat([beginResponder, paramsAbShown, paramsEnd, stdinBodyShown, stdinEnd]);
 
 const scan = (input: Buffer, { maxParamsSize = 1 << 20, maxConns = 4, stopAtInputEnd = false } = {}) =>
   native().scanRecords(input, maxParamsSize, maxConns, stopAtInputEnd);
 
 describe('the record scanner', () => {
-  it('shows a whole responder request as it came and follows it to the end of its input', () => {
+  it('shows a whole responder request without its padding and follows it to the end of its input', () => {
     const verdict = scan(request);
-    expect(verdict.shown).toEqual(request);
+    expect(verdict.shown).toEqual(requestShown);
     expect(verdict).toMatchObject({
       consumed: request.length,
       violation: null,
@@ -102,10 +106,15 @@ describe('the record scanner', () => {
       bytes('01 04 0001 0002 06 00', '8000', '000000000000'), // the name's length cut after two bytes
       bytes('01 04 0001 0007 01 00', '0003 01', '"abcX"', '00'),
     ]);
-    for (const params of [whole, cut]) {
+    const wholeShown = bytes('01 04 0001 0009 00 00', '80000003 01', '"abcX"');
+    const cutShown = bytes('01 04 0001 0002 00 00', '8000', '01 04 0001 0007 00 00', '0003 01', '"abcX"');
+    for (const [params, shown] of [
+      [whole, wholeShown],
+      [cut, cutShown],
+    ] as const) {
       const input = Buffer.concat([beginResponder, params, paramsEnd]);
       expect(scan(input, { maxParamsSize: 9 })).toMatchObject({ violation: null, paramsEnded: true });
-      expect(scan(input, { maxParamsSize: 9 }).shown).toEqual(input);
+      expect(scan(input, { maxParamsSize: 9 }).shown).toEqual(Buffer.concat([beginResponder, shown, paramsEnd]));
       expect(scan(input, { maxParamsSize: 8 }).violation).toBe('paramsTooLarge');
     }
   });
@@ -128,7 +137,7 @@ describe('the record scanner', () => {
     const next = Buffer.concat([abortRequest, beginResponder]);
     const verdict = scan(Buffer.concat([request, next]), { stopAtInputEnd: true });
     expect(verdict.consumed).toBe(request.length);
-    expect(verdict.shown).toEqual(request);
+    expect(verdict.shown).toEqual(requestShown);
     expect(verdict.abortFollows).toBe(true);
     expect(scan(Buffer.concat([request, beginResponder]), { stopAtInputEnd: true }).abortFollows).toBe(false);
   });
@@ -142,14 +151,16 @@ describe('the record scanner', () => {
     const verdict = scan(input, { maxParamsSize: 6 });
     expect(verdict.violation).toBeNull();
     expect(verdict.requestId).toBe(1);
-    expect(verdict.shown).toEqual(Buffer.concat([head, otherBegin, stdinBody, stdinEnd]));
+    expect(verdict.shown).toEqual(
+      Buffer.concat([beginResponder, paramsAbShown, paramsEnd, otherBegin, stdinBodyShown, stdinEnd]),
+    );
     expect(verdict.inputEnded).toBe(true);
   });
 
   it('keeps records of a request id from libfcgi before any request has begun', () => {
     const stray = Buffer.concat([abortRequest, bytes('01 05 0007 0000 00 00')]);
     const verdict = scan(Buffer.concat([stray, request]));
-    expect(verdict.shown).toEqual(request);
+    expect(verdict.shown).toEqual(requestShown);
     expect(verdict.requestId).toBe(1);
   });
 });
