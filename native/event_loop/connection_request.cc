@@ -124,9 +124,6 @@ int Connection::Write(const char* data, int length, bool toStderr) {
 int Connection::End(int exitStatus) {
   if (state_ != State::kActive) return FCGX_CALL_SEQ_ERROR;
   FCGX_SetExitStatus(exitStatus, request_.out);
-  // END_REQUEST waits for the rest of an unread body, but what the app wrote goes now: the web server has the answer
-  // while it still sends. (With the body all here, it goes with the stream's end, in one write.)
-  if (!guard_.inputEnded()) Send();
   Move(Event::kEnded);
   bool broken = peer_ == Peer::kGone;
   Progress();

@@ -31,7 +31,7 @@ const headersTimeout = 500;
 const appSources = {
   createServer: `const { createServer } = require(${JSON.stringify(repoRoot)});
 createServer({ headersTimeout: ${headersTimeout} }, (req, res) => {
-  if (req.url === '/unread') return res.end('unread');
+  if (req.url === '/unread') return res.write('unread', () => res.end());
   if (req.url === '/hold') return res.write('held');
   let length = 0;
   req.on('data', (chunk) => (length += chunk.length));
