@@ -144,13 +144,6 @@ int RequestSlot::DrainInput() {
 
 int RequestSlot::Finish() {
   if (!active_) return FCGX_CALL_SEQ_ERROR;
-  // What the app wrote goes out before the rest of its body is read: the web server has the answer while it still
-  // sends. A failure stays on the stream, and FCGX_FClose reports it below. (With the body all here, the answer goes
-  // with the stream's end in one write.)
-  if (!guard_.inputEnded()) {
-    FCGX_FFlush(request_.err);
-    FCGX_FFlush(request_.out);
-  }
   int inputError = DrainInput();
   int errError = FCGX_FClose(request_.err) != 0 ? StreamError(request_.err) : 0;
   int outError = FCGX_FClose(request_.out) != 0 ? StreamError(request_.out) : 0;

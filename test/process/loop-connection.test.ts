@@ -43,6 +43,7 @@ const listener = new fcgi.Listener(fcgi.FCGI_LISTENSOCK_FILENO, { headersTimeout
 for (let request; (request = listener.accept()) !== null; ) {
   if (request.params.REQUEST_URI === '/unread') {
     request.write('Status: 200\\r\\n\\r\\nunread');
+    request.flush(); // as createServer's res.write() sends at once
     continue;
   }
   try {
