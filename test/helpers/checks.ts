@@ -72,6 +72,16 @@ export function acceptanceChecks(setup: CheckSetup, current: () => CheckedServer
   );
 
   it(
+    'answers a 1 MiB POST whose body the app never reads, and the next request',
+    check('unread body', async (server) => {
+      const reply = await httpGet(server.port, url('ignore-body'), { method: 'POST', body: randomBytes(1024 * 1024) });
+      expect([reply.status, reply.body.toString()]).toEqual([200, 'ignored\n']);
+      const next = await httpGet(server.port, url('query?after=unread'));
+      expect(json(next)).toMatchObject({ method: 'GET', query: 'after=unread' });
+    }),
+  );
+
+  it(
     'sends a 16 MiB response and a binary one with NUL bytes byte-exact',
     check('large and binary responses', async (server) => {
       const size = 16 * 1024 * 1024;
