@@ -16,7 +16,6 @@ void RecordGuard::Begin() {
 }
 
 ssize_t RecordGuard::Filter(const unsigned char* raw, size_t count, char* out, size_t* consumed) {
-  scanner_.StopAtInputEnd(true);
   bool wasIdle = scanner_.idle();
   ssize_t shown = scanner_.Scan(raw, count, out, consumed);
   if (wasIdle && !scanner_.idle()) started_ = std::chrono::steady_clock::now();  // the request's first byte
@@ -25,7 +24,6 @@ ssize_t RecordGuard::Filter(const unsigned char* raw, size_t count, char* out, s
 }
 
 size_t RecordGuard::Feed(const unsigned char* raw, size_t count, std::string& shown) {
-  scanner_.StopAtInputEnd(true);
   scanner_.HideAborts(true);
   if (refusal_ != 0 || scanner_.inputEnded()) return 0;
   size_t before = shown.size();

@@ -29,7 +29,10 @@ struct GuardLimits {
 
 class RecordGuard {
  public:
-  explicit RecordGuard(const GuardLimits& limits) : limits_(limits), scanner_(limits.maxParamsSize, limits.maxConns) {}
+  // Both loops stop after the record that ends a request's input: what follows is the next request's.
+  explicit RecordGuard(const GuardLimits& limits) : limits_(limits), scanner_(limits.maxParamsSize, limits.maxConns) {
+    scanner_.StopAtInputEnd(true);
+  }
 
   // Starts guarding a connection at a record boundary, for the request that is about to begin on it; its clock starts
   // now, and an earlier refusal is forgotten.
